@@ -1,0 +1,150 @@
+"""NCRF++-style layers for the LSTM baselines: word representation -> sequence encoder -> CRF.
+
+``LSTMCRFTagger`` is the shared model; BiLSTM-CRF uses it with words only, HBiLSTM-CRF adds a
+character encoder to the word representation (``char_encoder`` hook).
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from baselines.layers.crf import CRF
+from baselines.layers.embeddings import WordVocab, embedding_matrix, load_keyed_vectors, train_word2vec
+from benchmark.api import BuildContext, Tagger, pad_ids, tag_inventory
+from benchmark.data import Sentence
+
+
+class BiLSTMEncoder(nn.Module):
+    """Bidirectional LSTM over padded inputs (packed, so padding never leaks into states)."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, batch_first=True,
+                            bidirectional=True, dropout=dropout if num_layers > 1 else 0.0)
+        self.output_size = 2 * hidden_size
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        lengths = mask.sum(dim=1).clamp(min=1).cpu()
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
+        return out  # [B, T, 2H]
+
+
+class LSTMCRFTagger(Tagger):
+    """Embeddings (+ optional char features) -> dropout -> BiLSTM -> dropout -> Linear -> CRF."""
+
+    uses_chars = False
+
+    def __init__(self, config: dict[str, Any], ctx: BuildContext) -> None:
+        super().__init__(config, ctx)
+        self.vocab = WordVocab(config["words"], config.get("normalize_digits", True))
+        dim = int(config["embedding_dim"])
+        self.word_embedding = nn.Embedding(len(self.vocab), dim, padding_idx=0)
+        self.char_encoder = self.build_char_encoder(config)
+        rep_size = dim + (self.char_encoder.output_size if self.char_encoder is not None else 0)
+        self.dropout = nn.Dropout(float(config["dropout"]))
+        self.encoder = BiLSTMEncoder(rep_size, int(config["hidden_size"]), int(config.get("lstm_layers", 1)))
+        self.hidden2tag = nn.Linear(self.encoder.output_size, len(self.tags))
+        self.crf = CRF(self.tags, constrained=True, reduction=config.get("crf_reduction", "sum"))
+        self.singletons: set[int] = set()
+        self.unk_replace = float(config.get("unk_replace", 0.0))
+
+    # -- hooks for subclasses -----------------------------------------------------------------
+    def build_char_encoder(self, config: dict[str, Any]) -> nn.Module | None:
+        return None
+
+    def char_features(self, batch: dict[str, Any]) -> torch.Tensor:
+        raise NotImplementedError
+
+    @classmethod
+    def extra_config(cls, hp: dict[str, Any], train: Sequence[Sentence]) -> dict[str, Any]:
+        return {}
+
+    def collate_chars(self, sentences: Sequence[Sentence], batch: dict[str, Any]) -> None:
+        pass
+
+    # -- building -----------------------------------------------------------------------------
+    @classmethod
+    def from_training_data(cls, hp: dict[str, Any], train: Sequence[Sentence], ctx: BuildContext) -> "LSTMCRFTagger":
+        digits = bool(hp.get("normalize_digits", True))
+        dim = int(hp["embedding_dim"])
+        seed = int(hp.get("seed", 0))
+        token_lists = [s.tokens for s in train]
+        if hp.get("embeddings"):
+            vectors = load_keyed_vectors(hp["embeddings"])
+            limit = int(hp.get("pretrained_vocab_limit", 100_000))
+            extra = vectors.index_to_key[:limit]
+            source = f"pretrained:{hp['embeddings']}"
+        else:
+            ctx.log(f"training word2vec ({dim}-d, skip-gram) on {len(train)} training sentences")
+            vectors = train_word2vec(token_lists, dim, seed=seed, epochs=int(hp.get("w2v_epochs", 10)),
+                                     window=int(hp.get("w2v_window", 5)),
+                                     min_count=int(hp.get("w2v_min_count", 1)), normalize_digits=digits)
+            extra = ()
+            source = "word2vec:train"
+        vocab = WordVocab.build(token_lists, digits, extra=extra)
+        config = {k: v for k, v in hp.items() if isinstance(v, (int, float, str, bool, type(None)))}
+        config.update(tags=tag_inventory(train), words=vocab.itos[2:], embedding_source=source)
+        config.update(cls.extra_config(hp, train))
+        model = cls(config, ctx)
+        weights, coverage = embedding_matrix(model.vocab, dim, vectors, seed=seed)
+        model.word_embedding.weight.data.copy_(weights)
+        ctx.log(f"embeddings: {source}; {100 * coverage:.1f}% of {len(vocab)} words initialised from vectors")
+        counts = Counter(model.vocab.id(t) for s in train for t in s.tokens)
+        model.singletons = {i for i, c in counts.items() if c == 1}
+        model.run_notes = {"embedding_source": source, "embedding_coverage": round(coverage, 4),
+                           "vocab_size": len(vocab)}
+        return model
+
+    # -- data ---------------------------------------------------------------------------------
+    def collate(self, sentences: Sequence[Sentence]) -> dict[str, Any]:
+        words, mask = pad_ids([[self.vocab.id(t) for t in s.tokens] for s in sentences])
+        tags, _ = pad_ids([[self.tag_to_id.get(t, 0) for t in s.tags] for s in sentences])
+        batch = {"words": words, "mask": mask, "tags": tags}
+        self.collate_chars(sentences, batch)
+        return batch
+
+    # -- model --------------------------------------------------------------------------------
+    def emissions(self, batch: dict[str, Any]) -> torch.Tensor:
+        words = batch["words"]
+        if self.training and self.unk_replace > 0 and self.singletons:
+            single = torch.tensor(sorted(self.singletons), device=words.device)
+            drop = torch.isin(words, single) & (torch.rand(words.shape, device=words.device) < self.unk_replace)
+            words = words.masked_fill(drop, 1)
+        rep = self.word_embedding(words)
+        if self.char_encoder is not None:
+            rep = torch.cat([rep, self.char_features(batch)], dim=-1)
+        hidden = self.encoder(self.dropout(rep), batch["mask"])
+        return self.hidden2tag(self.dropout(hidden))
+
+    def loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        return self.crf(self.emissions(batch), batch["tags"], batch["mask"])
+
+    def decode(self, batch: dict[str, Any]) -> list[list[str]]:
+        paths = self.crf.decode(self.emissions(batch), batch["mask"])
+        return [[self.tags[i] for i in p] for p in paths]
+
+    def configure_optimizer(self, hp: dict[str, Any], total_steps: int):
+        lr = float(hp["lr"])
+        if hp.get("optimizer", "sgd") == "sgd":
+            opt = torch.optim.SGD(self.parameters(), lr=lr, momentum=float(hp.get("momentum", 0.0)),
+                                  weight_decay=float(hp.get("weight_decay", 0.0)))
+        else:
+            opt = torch.optim.Adam(self.parameters(), lr=lr, weight_decay=float(hp.get("weight_decay", 0.0)))
+        decay = float(hp.get("lr_decay", 0.0))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0 / (1.0 + decay * e))  # lr/(1+d*epoch)
+        return opt, sched, "epoch"
+
+
+def uniform_(tensor: torch.Tensor) -> torch.Tensor:
+    """NCRF++ init for small embedding tables: U(-sqrt(3/d), sqrt(3/d))."""
+    bound = math.sqrt(3.0 / tensor.size(-1))
+    with torch.no_grad():
+        return tensor.uniform_(-bound, bound)
+

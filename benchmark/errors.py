@@ -1,0 +1,27 @@
+"""User-facing errors: one line, exit code 2, no traceback (see ``benchmark.cli``)."""
+from __future__ import annotations
+
+
+class BenchError(Exception):
+    """An error caused by the user's input or environment, shown as one line."""
+
+    exit_code = 2
+
+
+class DataError(BenchError):
+    """A malformed data file. Renders as ``FILE:LINE: message``."""
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.message = message
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {message}")
+
+
+class MissingArtifactError(BenchError):
+    """A pretrained artefact (weights, embeddings, tokenizer) cannot be found."""
+
+
+class ConfigError(BenchError):
+    """An unknown model/table/option name or an inconsistent configuration."""

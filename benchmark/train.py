@@ -1,0 +1,292 @@
+"""Train one job and evaluate it: ``run_job(JobSpec) -> Result``.
+
+Model selection is on the dev split (the paper's protocol); the test score of every epoch is kept
+too, so the authors' code's "best test epoch" is available as ``Result.test_max`` and as
+``select_on="test_max"``. After every epoch a checkpoint is written to the job's work folder, so an
+interrupted job resumes at its next epoch.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from benchmark.api import BuildContext, Tagger, move_to
+from benchmark.data import Corpus, Sentence
+from benchmark.images import ImageStore
+from benchmark.metrics import evaluate
+from benchmark.registry import get_model, load_factory
+from benchmark.specs import PROFILE_LIMITS, JobSpec, Result
+
+Logger = Callable[[str], None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Data for a job
+# ---------------------------------------------------------------------------------------------
+
+def take(sentences: Sequence[Sentence], limit: int | None) -> list[Sentence]:
+    """A deterministic slice of at most ``limit`` sentences, round-robin over languages."""
+    if limit is None or len(sentences) <= limit:
+        return list(sentences)
+    by_lang: dict[str, list[Sentence]] = {}
+    for s in sentences:
+        by_lang.setdefault(s.language, []).append(s)
+    out: list[Sentence] = []
+    queues = [iter(v) for v in by_lang.values()]
+    while len(out) < limit and queues:
+        for q in list(queues):
+            item = next(q, None)
+            if item is None:
+                queues.remove(q)
+                continue
+            out.append(item)
+            if len(out) == limit:
+                break
+    return out
+
+
+def fold_out(sentences: Sequence[Sentence], fold: int, n_folds: int, seed: int = 20240426) -> list[Sentence]:
+    """The training split without its ``fold``-th fifth (Table 8); fixed shuffle, not the job seed."""
+    if not 1 <= fold <= n_folds:
+        raise ValueError(f"fold must be in 1..{n_folds}, got {fold}")
+    order = list(range(len(sentences)))
+    random.Random(seed).shuffle(order)
+    held = set(order[fold - 1:: n_folds])
+    return [s for i, s in enumerate(sentences) if i not in held]
+
+
+def job_data(job: JobSpec, corpus: Corpus) -> tuple[list[Sentence], list[Sentence], list[Sentence]]:
+    """(train, dev, test) for a job: languages, fold and profile limits applied."""
+    st = job.setting
+    limits = PROFILE_LIMITS[job.profile]
+    train = corpus.load(st.train_languages, "train")
+    if st.fold:
+        train = fold_out(train, st.fold, st.n_folds)
+    dev = corpus.load(st.train_languages, "dev")
+    test = corpus.load([st.test_language], "test")
+    return take(train, limits["train"]), take(dev, limits["dev"]), take(test, limits["test"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Reproducibility and environment
+# ---------------------------------------------------------------------------------------------
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def git_commit() -> dict[str, Any]:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                             timeout=5).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                    capture_output=True, text=True, timeout=5).stdout.strip())
+        return {"commit": sha or None, "dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    import importlib.metadata as md
+    versions = {}
+    for pkg in ("mmner-bench", "torch", "transformers", "seqeval", "allennlp-light", "gensim", "numpy"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    env = {"python": platform.python_version(), "platform": platform.platform(),
+           "device": str(device), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+           "versions": versions, **git_commit()}
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+# ---------------------------------------------------------------------------------------------
+# Loops
+# ---------------------------------------------------------------------------------------------
+
+def _progress(iterable, total: int, desc: str, leave: bool = False):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return iterable
+    return tqdm(iterable, total=total, desc=desc, leave=leave, disable=None, dynamic_ncols=True)
+
+
+def predict(model: Tagger, sentences: Sequence[Sentence], batch_size: int = 64,
+            num_workers: int = 0) -> list[list[str]]:
+    """Predicted tags in input order; batches are formed over length-sorted sentences."""
+    model.eval()
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    loader = DataLoader(list(sentences), batch_sampler=batches, collate_fn=model.collate,
+                        num_workers=num_workers)
+    out: list[list[str] | None] = [None] * len(sentences)
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        for idx, batch in zip(batches, loader):
+            for i, tags in zip(idx, model.decode(move_to(batch, device))):
+                out[i] = list(tags)
+    for i, (s, tags) in enumerate(zip(sentences, out)):
+        if tags is None or len(tags) != len(s):
+            raise RuntimeError(f"{type(model).__name__} returned {0 if tags is None else len(tags)} tags "
+                               f"for a {len(s)}-token sentence ({s.sid})")
+    return out  # type: ignore[return-value]
+
+
+def score(model: Tagger, sentences: Sequence[Sentence], hp: dict[str, Any]) -> dict[str, Any]:
+    pred = predict(model, sentences, int(hp.get("eval_batch_size", 64)), int(hp.get("num_workers", 0)))
+    return evaluate([s.tags for s in sentences], pred)
+
+
+def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Sequence[Sentence],
+        test: Sequence[Sentence], seed: int, work_dir: Path | None = None,
+        log: Logger = lambda m: None) -> dict[str, Any]:
+    """Train for ``hp['epochs']`` epochs, scoring dev and test after each; resume from work_dir.
+
+    Returns ``{"history", "selected_epoch", "dev", "test", "test_max", "epochs_run"}`` and leaves
+    the selected epoch's weights loaded in ``model``.
+    """
+    device = next(model.parameters()).device
+    bs = int(hp["batch_size"])
+    steps_per_epoch = max(1, (len(train) + bs - 1) // bs)
+    epochs = int(hp["epochs"])
+    optimizer, scheduler, sched_unit = model.configure_optimizer(hp, steps_per_epoch * epochs)
+    history: list[dict[str, Any]] = []
+    best_state: dict[str, torch.Tensor] | None = None
+    start_epoch = 1
+    ckpt_path = work_dir / "checkpoint.pt" if work_dir else None
+    if ckpt_path and ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None and ckpt.get("scheduler") is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        history, best_state = ckpt["history"], ckpt["best_state"]
+        start_epoch = ckpt["epoch"] + 1
+        random.setstate(ckpt["py_rng"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        log(f"resumed from {ckpt_path} after epoch {ckpt['epoch']}")
+
+    select_key = "test" if hp.get("select_on") == "test_max" else "dev"
+    patience = hp.get("patience")
+    grad_clip = hp.get("grad_clip")
+    rng = random.Random(seed)
+    for _ in range(start_epoch - 1):  # keep the shuffling sequence identical after a resume
+        rng.shuffle(list(range(len(train))))
+    for epoch in _progress(range(start_epoch, epochs + 1), epochs - start_epoch + 1, "epochs", leave=True):
+        if patience is not None and history:
+            best_epoch = max(history, key=lambda h: h[select_key]["conlleval"]["f1"])["epoch"]
+            if epoch - 1 - best_epoch >= int(patience):
+                log(f"early stop: no {select_key} improvement for {patience} epochs")
+                break
+        model.train()
+        t0 = time.perf_counter()
+        order = list(range(len(train)))
+        rng.shuffle(order)
+        batches = [order[i:i + bs] for i in range(0, len(order), bs)]
+        loader = DataLoader(list(train), batch_sampler=batches, collate_fn=model.collate,
+                            num_workers=int(hp.get("num_workers", 0)))
+        total_loss = 0.0
+        for batch in _progress(loader, len(batches), f"epoch {epoch}"):
+            loss = model.loss(move_to(batch, device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), float(grad_clip))
+            optimizer.step()
+            if scheduler is not None and sched_unit == "step":
+                scheduler.step()
+            total_loss += float(loss.detach())
+        if scheduler is not None and sched_unit == "epoch":
+            scheduler.step()
+        train_time = time.perf_counter() - t0
+        dev_m, test_m = score(model, dev, hp), score(model, test, hp)
+        entry = {"epoch": epoch, "loss": total_loss / len(batches), "train_time_s": train_time,
+                 "dev": dev_m, "test": test_m}
+        history.append(entry)
+        log(f"epoch {epoch}: loss {entry['loss']:.4f} dev F1 {100 * dev_m['conlleval']['f1']:.2f} "
+            f"test F1 {100 * test_m['conlleval']['f1']:.2f} ({train_time:.1f}s)")
+        best = max(history, key=lambda h: h[select_key]["conlleval"]["f1"])
+        if best["epoch"] == epoch:
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        if ckpt_path:
+            tmp = ckpt_path.with_suffix(".tmp")
+            torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                        "history": history, "best_state": best_state, "py_rng": random.getstate(),
+                        "torch_rng": torch.get_rng_state()}, tmp)
+            os.replace(tmp, ckpt_path)
+    if not history:
+        raise RuntimeError("no epoch was run (epochs must be >= 1)")
+    selected = max(history, key=lambda h: h[select_key]["conlleval"]["f1"])
+    test_max = max(history, key=lambda h: h["test"]["conlleval"]["f1"])
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return {"history": history, "selected_epoch": selected["epoch"], "dev": selected["dev"],
+            "test": selected["test"], "test_max": {"epoch": test_max["epoch"], **test_max["test"]},
+            "epochs_run": len(history)}
+
+
+def build_context(job: JobSpec, corpus: Corpus, device: torch.device, cache_dir: Path | None,
+                  log: Logger) -> BuildContext:
+    images = ImageStore(corpus.image_dir) if job.setting.use_image else None
+    return BuildContext(device=device, profile=job.profile, images=images, cache_dir=cache_dir, log=log)
+
+
+def run_job(job: JobSpec, corpus: Corpus, device: torch.device | str = "cpu",
+            work_dir: Path | None = None, cache_dir: Path | None = None,
+            log: Logger = lambda m: None) -> Result:
+    """Train and evaluate one job; the result is returned (the caller stores it)."""
+    device = torch.device(device)
+    t0 = time.perf_counter()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    spec = get_model(job.model)
+    cls = load_factory(spec)
+    seed_everything(job.seed)
+    train, dev, test = job_data(job, corpus)
+    log(f"job {job.job_id}: {spec.display} {job.setting.label()} seed {job.seed} profile {job.profile}; "
+        f"{len(train)}/{len(dev)}/{len(test)} sentences")
+    ctx = build_context(job, corpus, device, cache_dir, log)
+    hp = {**job.hparams, "seed": job.seed}
+    model = cls.from_training_data(hp, train, ctx).to(device)
+    outcome = fit(model, hp, train, dev, test, job.seed, work_dir, log)
+    counts: dict[str, Any] = {"train": len(train), "dev": len(dev), "test": len(test),
+                              "parameters": sum(p.numel() for p in model.parameters())}
+    if ctx.images is not None:
+        counts["images"] = ctx.images.summary()
+    extra = getattr(model, "run_notes", None)
+    if extra:
+        counts["notes"] = extra
+    return Result(job=job, test=outcome["test"], dev=outcome["dev"], selected_epoch=outcome["selected_epoch"],
+                  epochs_run=outcome["epochs_run"], test_max=outcome["test_max"], history=outcome["history"],
+                  wall_time_s=time.perf_counter() - t0, peak_memory_mb=peak_memory_mb(device),
+                  environment=environment(device), counts=counts)
+
+
+def dump_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
