@@ -255,7 +255,8 @@ def find_corpus(data_dir: str | os.PathLike | None = None,
         root = Path(cand).expanduser()
         if (root / "train_valid_test").is_dir():  # the authors' repo layout one level up
             root = root / "train_valid_test"
-        corpus = Corpus(root, _image_dir(root, image_dir))
+        kind = "fallback" if (root / "FALLBACK_CORPUS").is_file() else "mmnerd"
+        corpus = Corpus(root, _image_dir(root, image_dir), kind)
         if corpus.available_languages():
             return corpus
         if data_dir:

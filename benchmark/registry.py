@@ -24,6 +24,7 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     "select_on": "dev",  # "dev" (paper, default) or "test_max" (authors' code: best test epoch)
     "num_workers": 0,
     "patience": None,  # stop after this many epochs without dev improvement (None = never)
+    "length_buckets": 0,  # >0: sort sentences by length within chunks of this many batches
 }
 
 
@@ -63,12 +64,12 @@ _SPECS: list[ModelSpec] = [
         modality="text", citation="Huang, Xu & Yu 2015, arXiv:1508.01991",
         description="word embeddings (GloVe file, else word2vec trained on train) -> BiLSTM -> CRF",
         defaults={"embedding_dim": 300, "embeddings": None, "hidden_size": 100, "dropout": 0.5,
-                  "optimizer": "sgd", "lr": 0.015, "lr_decay": 0.05, "momentum": 0.9,
+                  "optimizer": "sgd", "lr": 0.015, "lr_decay": 0.05, "momentum": 0.0,
                   "weight_decay": 1e-8, "batch_size": 10, "epochs": 50, "grad_clip": 5.0,
                   "w2v_epochs": 10, "w2v_window": 5, "w2v_min_count": 1, "normalize_digits": True,
-                  "crf_reduction": "sum", "patience": 10},
-        smoke={"embedding_dim": 32, "hidden_size": 32, "epochs": 8, "w2v_epochs": 5,
-               "batch_size": 10, "lr": 0.05, "patience": None},
+                  "crf_reduction": "sum", "patience": 10, "length_buckets": 50},
+        smoke={"embedding_dim": 32, "hidden_size": 32, "epochs": 12, "w2v_epochs": 5, "batch_size": 10,
+               "optimizer": "adam", "lr": 0.01, "lr_decay": 0.0, "patience": None},
     ),
     # -- registered by later work: hbilstm-crf, bert, bert-crf, 2m-ner and its variants ----------
 ]

@@ -12,8 +12,11 @@ import os
 import platform
 import random
 import resource
+import shlex
 import subprocess
+import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -110,7 +113,9 @@ def environment(device: torch.device) -> dict[str, Any]:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             versions[pkg] = None
-    env = {"python": platform.python_version(), "platform": platform.platform(),
+    argv = list(sys.argv)
+    command = shlex.join(["bench", *argv[1:]]) if argv and Path(argv[0]).name == "bench" else shlex.join(argv)
+    env = {"command": command, "python": platform.python_version(), "platform": platform.platform(),
            "device": str(device), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
            "versions": versions, **git_commit()}
     if device.type == "cuda":
@@ -162,6 +167,24 @@ def score(model: Tagger, sentences: Sequence[Sentence], hp: dict[str, Any]) -> d
     return evaluate([s.tags for s in sentences], pred)
 
 
+def make_batches(train: Sequence[Sentence], batch_size: int, rng: random.Random,
+                 length_buckets: int = 0) -> list[list[int]]:
+    """Shuffled mini-batches of indices. With ``length_buckets`` = k > 0, the shuffled order is cut
+    into chunks of k batches, each chunk sorted by length before batching, and the batches shuffled
+    again: far less padding for the same random composition per epoch (AllenNLP/HF-style bucketing).
+    """
+    order = list(range(len(train)))
+    rng.shuffle(order)
+    if length_buckets > 0:
+        chunk = batch_size * length_buckets
+        order = [i for c in range(0, len(order), chunk)
+                 for i in sorted(order[c:c + chunk], key=lambda j: len(train[j]))]
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if length_buckets > 0:
+        rng.shuffle(batches)
+    return batches
+
+
 def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Sequence[Sentence],
         test: Sequence[Sentence], seed: int, work_dir: Path | None = None,
         log: Logger = lambda m: None) -> dict[str, Any]:
@@ -196,7 +219,7 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
     grad_clip = hp.get("grad_clip")
     rng = random.Random(seed)
     for _ in range(start_epoch - 1):  # keep the shuffling sequence identical after a resume
-        rng.shuffle(list(range(len(train))))
+        make_batches(train, bs, rng, int(hp.get("length_buckets") or 0))
     for epoch in _progress(range(start_epoch, epochs + 1), epochs - start_epoch + 1, "epochs", leave=True):
         if patience is not None and history:
             best_epoch = max(history, key=lambda h: h[select_key]["conlleval"]["f1"])["epoch"]
@@ -205,9 +228,7 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
                 break
         model.train()
         t0 = time.perf_counter()
-        order = list(range(len(train)))
-        rng.shuffle(order)
-        batches = [order[i:i + bs] for i in range(0, len(order), bs)]
+        batches = make_batches(train, bs, rng, int(hp.get("length_buckets") or 0))
         loader = DataLoader(list(train), batch_sampler=batches, collate_fn=model.collate,
                             num_workers=int(hp.get("num_workers", 0)))
         total_loss = 0.0
@@ -282,10 +303,12 @@ def run_job(job: JobSpec, corpus: Corpus, device: torch.device | str = "cpu",
     extra = getattr(model, "run_notes", None)
     if extra:
         counts["notes"] = extra
+    env = environment(device)
+    env["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return Result(job=job, test=outcome["test"], dev=outcome["dev"], selected_epoch=outcome["selected_epoch"],
                   epochs_run=outcome["epochs_run"], test_max=outcome["test_max"], history=outcome["history"],
                   wall_time_s=time.perf_counter() - t0, peak_memory_mb=peak_memory_mb(device),
-                  environment=environment(device), counts=counts)
+                  environment=env, counts=counts)
 
 
 def dump_json(path: Path, obj: Any) -> None:

@@ -1,0 +1,190 @@
+"""``bench check``: regression checks of every registered model on a small, fixed subset.
+
+Each registered model is trained with its smoke configuration on a deterministic slice of the
+English data (the real MMNERD when found, else the built-in fallback corpus), with seed 1, and its
+metrics are compared with a committed baseline (``results/baselines/<suite>.json``) within
+per-metric tolerances. A digest of the parsed data slice is compared too, so a changed reader is
+caught even when the models happen to score the same.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from benchmark.data import Corpus, Sentence
+from benchmark.errors import BenchError, ConfigError
+from benchmark.registry import MODELS, get_model
+from benchmark.specs import JobSpec, Setting
+
+SUITES: dict[str, dict[str, Any]] = {
+    # language, slice sizes (train/dev/test), seed
+    "smoke": {"language": "en", "train": 240, "dev": 80, "test": 80, "seed": 1},
+}
+# Metric name -> allowed drop (F1-type metrics in percentage points; loss as a relative increase).
+DEFAULT_TOLERANCES: dict[str, float] = {
+    "test_f1": 1.0, "test_precision": 1.5, "test_recall": 1.5, "test_f1_strict": 1.0, "dev_f1": 1.0,
+    "test_PER": 3.0, "test_LOC": 3.0, "test_ORG": 3.0, "test_MISC": 3.0, "final_loss": 0.05,
+}
+LOWER_IS_BETTER = {"final_loss"}
+
+
+@dataclass
+class Finding:
+    model: str
+    metric: str
+    baseline: float | str | None
+    current: float | str | None
+    status: str  # "ok", "regressed", "improved", "new", "missing", "changed"
+
+
+def data_digest(sentences: list[Sentence]) -> str:
+    h = hashlib.sha256()
+    for s in sentences:
+        h.update("\t".join(s.tokens).encode())
+        h.update(b"\n")
+        h.update("\t".join(s.tags).encode())
+        h.update(f"\n{s.image_id}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def check_jobs(corpus: Corpus, suite: str = "smoke", models: list[str] | None = None) -> list[JobSpec]:
+    cfg = SUITES[suite]
+    names = models or list(MODELS)
+    jobs = []
+    for name in names:
+        spec = get_model(name)
+        setting = Setting((cfg["language"],), cfg["language"], use_image=spec.modality == "text+image")
+        jobs.append(JobSpec(spec.name, setting, cfg["seed"], "smoke", spec.hparams("smoke"), corpus.kind,
+                            corpus.fingerprint([cfg["language"]])))
+    return jobs
+
+
+def measure(corpus: Corpus, suite: str = "smoke", models: list[str] | None = None,
+            echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train every model of the suite; returns ``{"data": {...}, "models": {name: {metric: value}}}``."""
+    from benchmark.train import fit, seed_everything, take
+    from benchmark.api import BuildContext
+    from benchmark.images import ImageStore
+    from benchmark.registry import load_factory
+    from benchmark.metrics import headline
+
+    cfg = SUITES[suite]
+    lang = cfg["language"]
+    train = take(corpus.load([lang], "train"), cfg["train"])
+    dev = take(corpus.load([lang], "dev"), cfg["dev"])
+    test = take(corpus.load([lang], "test"), cfg["test"])
+    out: dict[str, Any] = {"data": {"kind": corpus.kind, "language": lang,
+                                    "digest": data_digest(train + dev + test),
+                                    "sizes": [len(train), len(dev), len(test)]}, "models": {}}
+    for job in check_jobs(corpus, suite, models):
+        seed_everything(job.seed)
+        images = ImageStore(corpus.image_dir) if job.setting.use_image else None
+        ctx = BuildContext(profile="smoke", images=images)
+        hp = {**job.hparams, "seed": job.seed}
+        model = load_factory(get_model(job.model)).from_training_data(hp, train, ctx)
+        res = fit(model, hp, train, dev, test, job.seed)
+        test_h = headline(res["test"])
+        dev_h = headline(res["dev"])
+        metrics = {"test_f1": test_h["f1"], "test_precision": test_h["precision"], "test_recall": test_h["recall"],
+                   "test_f1_strict": 100 * res["test"]["strict"]["f1"], "dev_f1": dev_h["f1"],
+                   **{f"test_{t}": test_h[t] for t in ("PER", "LOC", "ORG", "MISC")},
+                   "final_loss": res["history"][-1]["loss"]}
+        out["models"][job.model] = {k: round(float(v), 4) for k, v in metrics.items()}
+        echo(f"  {job.model}: test F1 {metrics['test_f1']:.2f} (dev {metrics['dev_f1']:.2f}, "
+             f"final loss {metrics['final_loss']:.4f})")
+    return out
+
+
+def compare(baseline: Mapping[str, Any], current: Mapping[str, Any],
+            tolerances: Mapping[str, float] = DEFAULT_TOLERANCES) -> list[Finding]:
+    """Findings per model and metric; ``regressed``/``missing``/``changed`` are failures."""
+    findings: list[Finding] = []
+    if baseline["data"]["digest"] != current["data"]["digest"]:
+        findings.append(Finding("(data)", "digest", baseline["data"]["digest"], current["data"]["digest"], "changed"))
+    for model, base_metrics in baseline["models"].items():
+        cur = current["models"].get(model)
+        if cur is None:
+            findings.append(Finding(model, "*", "present", None, "missing"))
+            continue
+        for metric, base in base_metrics.items():
+            value = cur.get(metric)
+            tol = tolerances.get(metric, 1.0)
+            if value is None:
+                findings.append(Finding(model, metric, base, None, "missing"))
+                continue
+            if metric in LOWER_IS_BETTER:
+                worse = value > base * (1 + tol) + 1e-9
+                better = value < base * (1 - tol) - 1e-9
+            else:
+                worse = value < base - tol - 1e-9
+                better = value > base + tol + 1e-9
+            findings.append(Finding(model, metric, base, value, "regressed" if worse else "improved" if better else "ok"))
+    for model in current["models"]:
+        if model not in baseline["models"]:
+            findings.append(Finding(model, "*", None, "present", "new"))
+    return findings
+
+
+FAILING = {"regressed", "missing", "changed"}
+
+
+def render_findings(findings: list[Finding], show_all: bool = False) -> str:
+    from tabulate import tabulate
+
+    rows = []
+    for f in findings:
+        if f.status == "ok" and not show_all:
+            continue
+        if isinstance(f.baseline, float) and isinstance(f.current, float):
+            delta = f"{f.current - f.baseline:+.2f}"
+        else:
+            delta = ""
+        rows.append([f.model, f.metric, f.baseline, f.current, delta, f.status.upper() if f.status in FAILING else f.status])
+    if not rows:
+        return "all metrics within tolerance"
+    return tabulate(rows, headers=["model", "metric", "baseline", "now", "Δ", "status"], tablefmt="github",
+                    disable_numparse=True)
+
+
+def baseline_path(results: str | Path, suite: str) -> Path:
+    return Path(results) / "baselines" / f"{suite}.json"
+
+
+def load_baseline(path: Path, kind: str) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BenchError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    return data.get(kind)
+
+
+def save_baseline(path: Path, kind: str, measured: dict[str, Any]) -> None:
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data[kind] = measured
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def parse_tolerances(spec: str | None) -> dict[str, float]:
+    tol = dict(DEFAULT_TOLERANCES)
+    if not spec:
+        return tol
+    for item in spec.split(","):
+        if "=" not in item:
+            raise ConfigError(f"--tolerance expects METRIC=VALUE[,...], got {item!r}")
+        key, value = item.split("=", 1)
+        key = key.strip()
+        if key == "all":
+            tol = {k: float(value) for k in tol}
+            continue
+        if key not in tol:
+            raise ConfigError(f"unknown metric {key!r} in --tolerance; known: {', '.join(tol)}, all")
+        tol[key] = float(value)
+    return tol

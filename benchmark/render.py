@@ -1,0 +1,288 @@
+"""From stored results to tables: ``store -> Frame -> Markdown | LaTeX | CSV``.
+
+Reporting runs no model code. A ``Frame`` holds, for each row of a ``TableSpec``, the mean (and
+standard deviation over seeds/repeats) of the stored test metrics, the paper's value, and whether
+the cell is the best of its column within its block. Rows with fewer runs than the table expects
+are flagged, never silently averaged over fewer.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from tabulate import tabulate
+
+from benchmark.metrics import headline
+from benchmark.specs import Result
+from benchmark.tables import COLUMN_LABELS, COLUMNS, Row, TableSpec
+
+DASH = "–"
+
+
+@dataclass
+class Cell:
+    value: float | None
+    std: float | None
+    paper: float | None
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.value is None or self.paper is None else self.value - self.paper
+
+
+@dataclass
+class FrameRow:
+    row: Row
+    labels: tuple[str, ...]
+    cells: dict[str, Cell]
+    runs: int
+    expected: int
+    job_ids: list[str] = field(default_factory=list)
+    best: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Frame:
+    table: TableSpec
+    rows: list[FrameRow]
+    profile: str
+    data_kind: str | None
+    mode: str
+    selection: str
+
+    def notes(self) -> list[str]:
+        out = [f"Ours: entity-level micro P/R/F1 and per-type F1 (%), seqeval "
+               f"{'mode=None, scheme=IOB2 (conlleval-style, as the paper)' if self.mode == 'conlleval' else 'strict IOB2'}; "
+               f"test score at the {'best dev epoch' if self.selection == 'dev' else 'best test epoch (authors code)'}; "
+               f"profile {self.profile}; data {self.data_kind or 'none'}."]
+        if self.data_kind == "fallback":
+            out.append("Data is the built-in synthetic fallback corpus, NOT MMNERD: numbers are not comparable to the paper.")
+        if self.profile == "smoke":
+            out.append("Smoke profile (small subsets, tiny models): for regression checks, not comparable to the paper.")
+        partial = [f"{fr.row.group + ' ' if fr.row.group else ''}{fr.row.method} ({fr.runs}/{fr.expected} runs)"
+                   for fr in self.rows if 0 < fr.runs < fr.expected]
+        if partial:
+            out.append("Incomplete rows, mean of the runs present: " + "; ".join(partial) + ".")
+        multi = any(fr.runs > 1 for fr in self.rows)
+        if multi:
+            out.append("± is the sample standard deviation over runs (seeds or repeats), not a confidence interval.")
+        return out
+
+
+def _key(row: Row) -> tuple:
+    return (row.model, tuple(row.train_languages), row.test_language, row.use_image, row.fold)
+
+
+def _result_key(res: Result) -> tuple:
+    st = res.job.setting
+    return (res.job.model, tuple(st.train_languages), st.test_language, st.use_image, st.fold)
+
+
+def choose_data_kind(results: Iterable[Result], profile: str) -> str | None:
+    kinds = {r.job.data_kind for r in results if r.job.profile == profile}
+    if "mmnerd" in kinds:
+        return "mmnerd"
+    return "fallback" if "fallback" in kinds else None
+
+
+def build_frame(table: TableSpec, results: Iterable[Result], profile: str = "paper",
+                data_kind: str | None = None, mode: str = "conlleval", selection: str = "dev") -> Frame:
+    results = list(results)
+    data_kind = data_kind or choose_data_kind(results, profile)
+    # newest result per (coordinates, seed)
+    index: dict[tuple, dict[int, Result]] = {}
+    for res in results:
+        if res.job.profile != profile or res.job.data_kind != data_kind:
+            continue
+        per_seed = index.setdefault(_result_key(res), {})
+        old = per_seed.get(res.job.seed)
+        if old is None or str(res.environment.get("finished_at", "")) >= str(old.environment.get("finished_at", "")):
+            per_seed[res.job.seed] = res
+    rows: list[FrameRow] = []
+    for row in table.rows:
+        found = list(index.get(_key(row), {}).values())
+        metrics = [headline(r.test_max if selection == "test_max" else r.test, mode) for r in found]
+        cells = {}
+        for col in COLUMNS:
+            vals = [m[col] for m in metrics]
+            value = statistics.fmean(vals) if vals else None
+            std = statistics.stdev(vals) if len(vals) > 1 else None
+            cells[col] = Cell(value, std, row.paper.get(col))
+        rows.append(FrameRow(row, table.label_of(row), cells, len(found), max(row.repeats, 1),
+                             sorted(r.job_id for r in found)))
+    if table.bold_best:
+        for group in dict.fromkeys(fr.row.group for fr in rows):
+            members = [fr for fr in rows if fr.row.group == group]
+            for col in COLUMNS:
+                vals = [fr.cells[col].value for fr in members if fr.cells[col].value is not None]
+                if len(vals) < 2:
+                    continue
+                top = max(vals)
+                for fr in members:
+                    if fr.cells[col].value is not None and round(fr.cells[col].value, 2) == round(top, 2):
+                        fr.best.add(col)
+    return Frame(table, rows, profile, data_kind, mode, selection)
+
+
+# ---------------------------------------------------------------------------------------------
+# Markdown
+# ---------------------------------------------------------------------------------------------
+
+def _fmt(value: float | None) -> str:
+    return DASH if value is None else f"{value:.2f}"
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.2f}".replace("-", "−")
+
+
+def _md_cell(cell: Cell, bold: bool, compare: bool) -> str:
+    if cell.value is None:
+        text = DASH
+    else:
+        text = _fmt(cell.value) + (f"±{cell.std:.2f}" if cell.std is not None else "")
+        if bold:
+            text = f"**{text}**"
+    if compare:
+        paper = _fmt(cell.paper)
+        delta = f", {_signed(cell.delta)}" if cell.delta is not None else ""
+        text = f"{text} ({paper}{delta})"
+    return text
+
+
+def _has_groups(frame: Frame) -> bool:
+    return any(fr.row.group for fr in frame.rows) and frame.table.label_columns != ("Train languages", "Test language")
+
+
+def to_markdown(frame: Frame, compare_paper: bool = False) -> str:
+    grouped = _has_groups(frame)
+    headers = (["Language"] if grouped else []) + list(frame.table.label_columns) + [COLUMN_LABELS[c] for c in COLUMNS]
+    body = []
+    last_group = None
+    for fr in frame.rows:
+        lead = []
+        if grouped:
+            lead = [fr.row.group if fr.row.group != last_group else ""]
+            last_group = fr.row.group
+        body.append(lead + list(fr.labels) + [_md_cell(fr.cells[c], c in fr.best, compare_paper) for c in COLUMNS])
+    title = f"**Table {frame.table.number}.** {frame.table.caption}"
+    if compare_paper:
+        title += " Each cell: ours (paper, Δ = ours − paper)."
+    table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True,
+                     colalign=["left"] * (len(headers) - len(COLUMNS)) + ["right"] * len(COLUMNS))
+    notes = "\n".join(f"- {n}" for n in frame.notes())
+    return f"{title}\n\n{table}\n\n{notes}\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# LaTeX (booktabs)
+# ---------------------------------------------------------------------------------------------
+
+_TEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+                "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+
+
+def tex_escape(text: str) -> str:
+    return "".join(_TEX_ESCAPES.get(ch, ch) for ch in text)
+
+
+def _tex_num(value: float) -> str:
+    return f"{value:.2f}".replace("-", "$-$")
+
+
+def _tex_cell(cell: Cell, bold: bool, compare: bool) -> str:
+    if cell.value is None:
+        text = "--"
+    else:
+        text = _tex_num(cell.value)
+        if cell.std is not None:
+            text += r"$\pm$" + f"{cell.std:.2f}"
+        if bold:
+            text = r"\textbf{" + text + "}"
+    if compare:
+        paper = "--" if cell.paper is None else f"{cell.paper:.2f}"
+        delta = "" if cell.delta is None else ", " + (f"{cell.delta:+.2f}".replace("-", "$-$"))
+        text += r" {\scriptsize(" + paper + delta + ")}"
+    return text
+
+
+def to_latex(frame: Frame, compare_paper: bool = False) -> str:
+    labels = list(frame.table.label_columns)
+    ncols = len(labels) + len(COLUMNS)
+    lines = [
+        "% Generated by `bench report` (mmner-bench). Requires \\usepackage{booktabs}.",
+        r"\begin{table*}[t]",
+        r"\centering",
+        r"\caption{" + tex_escape(frame.table.caption)
+        + (r" Each cell: ours (paper, $\Delta$ = ours $-$ paper)." if compare_paper else "") + "}",
+        rf"\label{{tab:mmner-bench-{frame.table.number}}}",
+        r"\begin{tabular}{" + "l" * len(labels) + "r" * len(COLUMNS) + "}",
+        r"\toprule",
+        " & ".join([tex_escape(x) for x in labels] + [COLUMN_LABELS[c] for c in COLUMNS]) + r" \\",
+        r"\midrule",
+    ]
+    grouped = _has_groups(frame)
+    last_group = None
+    for fr in frame.rows:
+        if grouped and fr.row.group != last_group:
+            if last_group is not None:
+                lines.append(r"\midrule")
+            lines.append(rf"\multicolumn{{{ncols}}}{{l}}{{\textit{{{tex_escape(fr.row.group)}}}}} \\")
+            last_group = fr.row.group
+        cells = [tex_escape(x) for x in fr.labels] + [_tex_cell(fr.cells[c], c in fr.best, compare_paper) for c in COLUMNS]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines.append(r"\par\smallskip\footnotesize " + tex_escape(" ".join(frame.notes())))
+    lines.append(r"\end{table*}")
+    return "\n".join(lines) + "\n"
+
+
+def latex_document(body: str) -> str:
+    """A minimal standalone document around a rendered table (used to test it compiles)."""
+    return ("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage[utf8]{inputenc}\n"
+            "\\usepackage{booktabs}\n\\usepackage[margin=1cm,landscape]{geometry}\n"
+            "\\begin{document}\n" + body + "\\end{document}\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV (one row per table row, for machines)
+# ---------------------------------------------------------------------------------------------
+
+def to_csv(frame: Frame) -> str:
+    buf = io.StringIO()
+    fields = ["table", "group", "method", "model", "modality", "train_languages", "test_language", "use_image",
+              "fold", "runs", "expected_runs", "profile", "data_kind", "metric_mode", "selection"]
+    for c in COLUMNS:
+        fields += [c, f"{c}_std", f"{c}_paper", f"{c}_delta"]
+    fields.append("job_ids")
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for fr in frame.rows:
+        r = fr.row
+        rec = {"table": frame.table.number, "group": r.group, "method": r.method, "model": r.model,
+               "modality": r.modality, "train_languages": "+".join(r.train_languages),
+               "test_language": r.test_language, "use_image": r.use_image, "fold": r.fold or "",
+               "runs": fr.runs, "expected_runs": fr.expected, "profile": frame.profile,
+               "data_kind": frame.data_kind or "", "metric_mode": frame.mode, "selection": frame.selection,
+               "job_ids": " ".join(fr.job_ids)}
+        for c in COLUMNS:
+            cell = fr.cells[c]
+            rec[c] = "" if cell.value is None else f"{cell.value:.4f}"
+            rec[f"{c}_std"] = "" if cell.std is None else f"{cell.std:.4f}"
+            rec[f"{c}_paper"] = "" if cell.paper is None else f"{cell.paper:.2f}"
+            rec[f"{c}_delta"] = "" if cell.delta is None else f"{cell.delta:.4f}"
+        writer.writerow(rec)
+    return buf.getvalue()
+
+
+def render(frame: Frame, fmt: str, compare_paper: bool = False) -> str:
+    if fmt == "markdown":
+        return to_markdown(frame, compare_paper)
+    if fmt == "latex":
+        return to_latex(frame, compare_paper)
+    if fmt == "csv":
+        return to_csv(frame)
+    raise ValueError(f"unknown format {fmt!r}")

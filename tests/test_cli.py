@@ -1,0 +1,80 @@
+"""End-to-end through the `bench` CLI: smoke run -> stored result -> report; errors exit 2."""
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from benchmark.cli import main
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_smoke_run_then_report(tiny_corpus, tmp_path):
+    res = str(tmp_path / "results")
+    out = invoke("run", "--table", "5", "--models", "bilstm-crf", "--languages", "en,de", "--profile", "smoke",
+                 "--data-dir", str(tiny_corpus.root), "--results", res, "--device", "cpu")
+    assert out.exit_code == 0, out.output
+    assert "2 to run" in out.output and "test F1" in out.output
+    stored = sorted((tmp_path / "results" / "runs" / "bilstm-crf").glob("*/result.json"))
+    assert len(stored) == 2
+    result = json.loads(stored[0].read_text())
+    f1 = 100 * result["test"]["conlleval"]["f1"]
+    lang = result["job"]["setting"]["test_language"]
+    assert result["counts"]["train"] == 60 and (stored[0].parent / "train.log").is_file()
+    assert not list((tmp_path / "results" / ".work").glob("*/checkpoint.pt"))  # cleaned after success
+
+    again = invoke("run", "--table", "5", "--models", "bilstm-crf", "--languages", "en,de", "--profile", "smoke",
+                   "--data-dir", str(tiny_corpus.root), "--results", res)
+    assert "2 already stored, 0 to run" in again.output
+
+    rep = invoke("report", "--table", "5", "--results", res, "--profile", "smoke", "--format", "markdown")
+    assert rep.exit_code == 0
+    assert f"{f1:.2f}" in rep.output
+    assert "fallback corpus" in rep.output  # never passes synthetic numbers off as MMNERD
+    group = {"en": "English", "de": "German"}[lang]
+    row = next(line for line in rep.output.splitlines() if "BiLSTM-CRF" in line and
+               (group in line or line.startswith("|            | BiLSTM")))
+    assert "–" not in row.split("|")[4]
+    tex = invoke("report", "--table", "5", "--results", res, "--profile", "smoke", "--format", "latex", "--compare-paper")
+    assert r"\toprule" in tex.output and f"{f1:.2f}" in tex.output
+
+
+def test_validate_ok_and_bad(tmp_path):
+    good = tmp_path / "good.txt"
+    good.write_text("IMGID:1\nA\tB-PER\nb\tI-LOC\n\n")
+    out = invoke("validate", str(good))
+    assert out.exit_code == 0
+    assert f"{good}: 1 sentences, 2 tokens, 2 entities, 1 warning(s)" in out.output
+    bad = tmp_path / "bad.txt"
+    bad.write_text("IMGID:1\nA\tB-PER\nb\tX-LOC\n\n")
+    runner = CliRunner()
+    res = runner.invoke(main, ["validate", str(good), str(bad)])
+    assert res.exit_code == 2
+    assert f"bench: {bad}:3: bad tag 'X-LOC'" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_unknown_model_and_missing_data_dir(tmp_path):
+    res = CliRunner().invoke(main, ["run", "--table", "5", "--models", "bilstm", "--profile", "smoke",
+                                    "--data-dir", str(tmp_path)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    res = CliRunner().invoke(main, ["run", "--table", "5", "--models", "bilstmcrf", "--profile", "smoke",
+                                    "--data-dir", str(tmp_path / "nope")])
+    assert res.exit_code == 2 and res.output.count("\n") == 1
+
+
+def test_stats_on_fallback(tiny_corpus):
+    out = invoke("stats", "--data-dir", str(tiny_corpus.root), "--format", "csv")
+    lines = out.output.strip().splitlines()
+    assert lines[0].startswith("language,split,PER,PER_paper")
+    assert len(lines) == 1 + 12 + 1  # 4 languages x 3 splits + All
+    en_train = next(line for line in lines if line.startswith("English,train"))
+    assert en_train.split(",")[-2] == "60" and en_train.split(",")[-1] == "19966"
+
+
+def test_models_lists_registry():
+    out = invoke("models")
+    assert "bilstm-crf" in out.output and "BiLSTM-CRF" in out.output

@@ -1,0 +1,69 @@
+"""Trainer behaviour: determinism, resume after interruption, bucketing, fold split."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from benchmark.api import BuildContext
+from benchmark.registry import get_model, load_factory
+from benchmark.train import fit, fold_out, make_batches, seed_everything, take
+
+
+def _setup(corpus, epochs=3):
+    hp = {**get_model("bilstm-crf").hparams("smoke"), "epochs": epochs, "seed": 3}
+    train, dev, test = (corpus.load(["en"], s) for s in ("train", "dev", "test"))
+    seed_everything(3)
+    model = load_factory(get_model("bilstm-crf")).from_training_data(hp, train, BuildContext())
+    return model, hp, train, dev, test
+
+
+def test_same_job_twice_gives_identical_metrics(tiny_corpus):
+    runs = []
+    for _ in range(2):
+        model, hp, train, dev, test = _setup(tiny_corpus)
+        runs.append(fit(model, hp, train, dev, test, seed=3))
+    assert runs[0]["test"] == runs[1]["test"]
+    assert [h["loss"] for h in runs[0]["history"]] == [h["loss"] for h in runs[1]["history"]]
+
+
+def test_interrupted_fit_resumes_to_the_same_result(tiny_corpus, tmp_path):
+    model, hp, train, dev, test = _setup(tiny_corpus)
+    straight = fit(model, hp, train, dev, test, seed=3)
+
+    def stop_after_epoch_2(msg: str) -> None:
+        if msg.startswith("epoch 2:"):
+            raise KeyboardInterrupt
+
+    model, hp, train, dev, test = _setup(tiny_corpus)
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, hp, train, dev, test, seed=3, work_dir=tmp_path, log=stop_after_epoch_2)
+    assert (tmp_path / "checkpoint.pt").is_file()
+    messages: list[str] = []
+    model, hp, train, dev, test = _setup(tiny_corpus)
+    resumed = fit(model, hp, train, dev, test, seed=3, work_dir=tmp_path, log=messages.append)
+    assert any("resumed" in m and "after epoch 1" in m for m in messages)
+    assert len(resumed["history"]) == 3
+    assert resumed["test"] == straight["test"]
+    assert [h["loss"] for h in resumed["history"]] == pytest.approx([h["loss"] for h in straight["history"]])
+
+
+def test_bucketed_batches_cover_every_sentence_once(tiny_corpus):
+    train = tiny_corpus.load(["all"], "train")
+    batches = make_batches(train, 7, random.Random(0), length_buckets=5)
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(len(train)))
+    spread = [max(len(train[i]) for i in b) - min(len(train[i]) for i in b) for b in batches]
+    plain = make_batches(train, 7, random.Random(0), 0)
+    plain_spread = [max(len(train[i]) for i in b) - min(len(train[i]) for i in b) for b in plain]
+    assert sum(spread) < sum(plain_spread)
+
+
+def test_fold_split_and_take(tiny_corpus):
+    train = tiny_corpus.load(["all"], "train")
+    folds = [fold_out(train, k, 5) for k in range(1, 6)]
+    assert all(len(f) == len(train) - len(train) // 5 for f in folds)
+    held = [set(s.sid for s in train) - set(s.sid for s in f) for f in folds]
+    assert set().union(*held) == set(s.sid for s in train)  # every sentence held out exactly once
+    sub = take(train, 10)
+    assert len(sub) == 10 and {s.language for s in sub} == {"en", "fr", "es", "de"}
