@@ -260,6 +260,9 @@ def check(suite: str, baseline: str | None, tolerance: str | None, model_names: 
     path = Path(baseline) if baseline else baseline_path(DEFAULT_RESULTS, suite)
     names = [get_model(n).name for n in _split(model_names) or []] or None
     base = load_baseline(path, corpus.kind)
+    if base is None and not update:
+        click.echo(f"bench: no baseline for data '{corpus.kind}' in {path}; create it with `bench check --update`", err=True)
+        sys.exit(2)
     click.echo(f"bench check ({suite}, data {corpus.kind}): training {len(names) if names else 'every'} model(s)...")
     current = measure(corpus, suite, names, echo=click.echo)
     if base is not None and names:
@@ -273,9 +276,6 @@ def check(suite: str, baseline: str | None, tolerance: str | None, model_names: 
         save_baseline(path, corpus.kind, current)
         click.echo(f"baseline written: {path} [{corpus.kind}]")
         return
-    if base is None:
-        click.echo(f"bench: no baseline for data '{corpus.kind}' in {path}; create it with `bench check --update`", err=True)
-        sys.exit(2)
     findings = compare(base, current, tolerances)
     click.echo(render_findings(findings, show_all))
     failed = [f for f in findings if f.status in FAILING]
@@ -286,7 +286,77 @@ def check(suite: str, baseline: str | None, tolerance: str | None, model_names: 
     click.echo("OK: no regression")
 
 
-# --- subcommands added by model work (weights, profile) -----------------------------------------
+@main.command()
+@click.option("--grid", "grid_table", type=int, help="Time a table's whole grid (every job, one seed).")
+@click.option("--profile", "run_profile", type=click.Choice(["paper", "smoke"]), default="smoke", show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Corpus root (default: $MMNERD_DIR; --fallback forces the built-in corpus).")
+@click.option("--fallback", is_flag=True, help="Use the built-in fallback corpus (all four languages).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--threads", type=int, envvar="BENCH_THREADS")
+@click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False))
+@click.option("--name", help="Record name under results/benchmarks/ (default derived from the options).")
+@click.option("--viterbi", is_flag=True, help="Time CRF decoding + scoring of the English test set (both decoders).")
+@click.option("--model", "model_name", help="Parameters, sentences/s and peak memory of a model (e.g. 2m-ner).")
+def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fallback: bool, device: str,
+            threads: int | None, results: str, name: str | None, viterbi: bool, model_name: str | None) -> None:
+    """Measure and record performance figures in results/benchmarks/ (no timed tests)."""
+    from benchmark.data import resolve_corpus
+    from benchmark.fallback import ensure_fallback_corpus
+    from benchmark.timing import record, time_table_grid
+
+    _set_threads(threads)
+    if sum(x is not None and x is not False for x in (grid_table, viterbi or None, model_name)) != 1:
+        raise ConfigError("bench profile: choose exactly one of --grid N, --viterbi, --model NAME")
+    corpus = ensure_fallback_corpus() if fallback else resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True))
+    if viterbi:
+        from benchmark.profile import format_profile, profile_viterbi
+        lang = "en" if corpus.has_language("en") else corpus.available_languages()[0]
+        out = profile_viterbi(corpus.load([lang], "test"), threads=threads)
+        click.echo(format_profile(out))
+        path = record(results, name or f"viterbi_{corpus.kind}_{lang}", {"data_kind": corpus.kind, **out})
+        click.echo(f"-> {path}")
+        return
+    if model_name:
+        from benchmark.registry import get_model
+        from models.two_m_ner.profile import profile_model
+        spec = get_model(model_name)
+        out = profile_model(spec.name, run_profile, _device(device))
+        click.echo(json.dumps(out, indent=1, default=str))
+        path = record(results, name or f"model_{spec.name}_{run_profile}_{out.get('device', device)}", out)
+        click.echo(f"-> {path}")
+        return
+    click.echo(f"timing Table {grid_table} grid, profile {run_profile}, data {corpus.kind}")
+    payload = time_table_grid(grid_table, corpus, run_profile, _device(device), echo=click.echo)
+    path = record(results, name or f"grid_table{grid_table}_{run_profile}_{corpus.kind}", payload)
+    click.echo(f"{payload['jobs']} jobs in {payload['total_seconds']:.1f}s -> {path}")
+    for reason in payload["not_run"]:
+        click.echo(f"  not run: {reason}")
+
+
+@main.command()
+@click.option("--models", "model_names", help="Comma-separated registry names (default: all).")
+@click.option("--download", is_flag=True, help="Fetch what is missing (needs network; e.g. on a login node).")
+@click.argument("artifacts", nargs=-1)
+def weights(model_names: str | None, download: bool, artifacts: tuple[str, ...]) -> None:
+    """What pretrained artefacts each model needs, and whether they are present (or --download them)."""
+    from tabulate import tabulate
+
+    from benchmark import weights as w
+
+    if download:
+        ids = list(artifacts) or None
+        if ids is None and model_names:
+            from benchmark.registry import get_model
+            ids = list(dict.fromkeys(a for n in _split(model_names) or [] for a in get_model(n).needs))
+        w.download(ids, log=click.echo)
+        return
+    rows = w.status(_split(model_names))
+    click.echo(tabulate([[r.model, r.artifact, "yes" if r.present else "NO", r.where] for r in rows],
+                        headers=["model", "artefact", "present", "where"], tablefmt="github"))
+    if any(not r.present for r in rows):
+        click.echo(f"weights folder: {w.weights_dir()} (set MMNER_WEIGHTS_DIR); "
+                   "`bench weights --download` fetches missing ones where a network exists")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,13 +21,23 @@ FIRST_SEED = 1
 class PlannedJob:
     row: Row
     job: JobSpec | None
-    status: str  # "ready", "not-implemented", "no-data"
+    status: str  # "ready", "not-implemented", "no-data", "no-weights"
     reason: str = ""
 
 
 def seeds_for(row: Row, seeds: int | None) -> list[int]:
     n = seeds if seeds is not None else row.repeats
     return list(range(FIRST_SEED, FIRST_SEED + max(1, n)))
+
+
+def missing_weights(needs: Iterable[str], hp: Mapping[str, Any]) -> list[str]:
+    """Artefacts a job would load (named by a hyperparameter value) that cannot be found locally."""
+    if not needs:
+        return []
+    from benchmark import weights
+
+    values = {v for v in hp.values() if isinstance(v, str)}
+    return [a for a in needs if a in values and weights.locate(a)[0] is None]
 
 
 def row_matches(row: Row, models: Iterable[str] | None, languages: Iterable[str] | None) -> bool:
@@ -60,10 +70,15 @@ def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: 
             planned.append(PlannedJob(row, None, "no-data",
                                       f"language(s) {', '.join(missing)} not in {corpus.root}"))
             continue
+        hp = spec.hparams(profile, overrides)
+        absent = missing_weights(spec.needs, hp)
+        if absent:
+            planned.append(PlannedJob(row, None, "no-weights",
+                                      f"pretrained weights not found: {', '.join(absent)} (see `bench weights`)"))
+            continue
         if needed not in fingerprints:
             fingerprints[needed] = corpus.fingerprint(needed)
         setting = Setting(row.train_languages, row.test_language, row.use_image, row.fold)
-        hp = spec.hparams(profile, overrides)
         for seed in seeds_for(row, seeds):
             job = JobSpec(row.model, setting, seed, profile, hp, corpus.kind, fingerprints[needed])
             planned.append(PlannedJob(row, job, "ready"))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from benchmark.errors import ConfigError
+from models.two_m_ner import hparams as _2mner  # torch-free dicts of 2M-NER hyperparameters
 
 # Trainer-level defaults every model inherits (a model's defaults override them).
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -67,11 +68,83 @@ _SPECS: list[ModelSpec] = [
                   "optimizer": "sgd", "lr": 0.015, "lr_decay": 0.05, "momentum": 0.0,
                   "weight_decay": 1e-8, "batch_size": 10, "epochs": 50, "grad_clip": 5.0,
                   "w2v_epochs": 10, "w2v_window": 5, "w2v_min_count": 1, "normalize_digits": True,
-                  "crf_reduction": "sum", "patience": 10, "length_buckets": 50},
+                  "crf_reduction": "sum", "patience": 10, "length_buckets": 50, "unk_replace": 0.0},
         smoke={"embedding_dim": 32, "hidden_size": 32, "epochs": 12, "w2v_epochs": 5, "batch_size": 10,
                "optimizer": "adam", "lr": 0.01, "lr_decay": 0.0, "patience": None},
     ),
-    # -- registered by later work: hbilstm-crf, bert, bert-crf, 2m-ner and its variants ----------
+    ModelSpec(
+        name="hbilstm-crf", display="HBiLSTM-CRF", factory="baselines.hbilstm_crf:HBiLSTMCRF",
+        modality="text", citation="Lample, Ballesteros, Subramanian, Kawakami & Dyer 2016, NAACL",
+        description="char BiLSTM (25+25) + word embeddings -> BiLSTM (100+100) -> CRF; singleton UNK 0.5",
+        defaults={"embedding_dim": 300, "embeddings": None, "char_embedding_dim": 25, "char_hidden_size": 25,
+                  "hidden_size": 100, "dropout": 0.5, "unk_replace": 0.5,
+                  "optimizer": "sgd", "lr": 0.015, "lr_decay": 0.05, "momentum": 0.0, "weight_decay": 1e-8,
+                  "batch_size": 10, "epochs": 50, "grad_clip": 5.0,
+                  "w2v_epochs": 10, "w2v_window": 5, "w2v_min_count": 1, "normalize_digits": True,
+                  "crf_reduction": "sum", "patience": 10, "length_buckets": 50},
+        smoke={"embedding_dim": 32, "hidden_size": 32, "char_embedding_dim": 8, "char_hidden_size": 8,
+               "epochs": 12, "w2v_epochs": 5, "batch_size": 10, "optimizer": "adam", "lr": 0.01,
+               "lr_decay": 0.0, "patience": None, "unk_replace": 0.0},
+    ),
+    ModelSpec(
+        name="bert", display="BERT", factory="baselines.bert:BERTTagger",
+        modality="text", citation="Devlin, Chang, Lee & Toutanova 2019, NAACL",
+        description="mBERT (cased) -> first-wordpiece gather -> dropout 0.1 -> Linear -> softmax",
+        defaults={"text_encoder": "bert-base-multilingual-cased", "extra_special_tokens": True,
+                  "max_length": 512, "window_overlap": 0.5, "dropout": 0.1, "optimizer": "adam",
+                  "lr": 5e-5, "warmup_ratio": 0.0, "batch_size": 16, "eval_batch_size": 32, "epochs": 8},
+        smoke={"text_encoder": "tiny", "lr": 3e-3, "epochs": 10, "batch_size": 8, "eval_batch_size": 64},
+        needs=("bert-base-multilingual-cased",),
+    ),
+    ModelSpec(
+        name="bert-crf", display="BERT-CRF", factory="baselines.bert_crf:BERTCRFTagger",
+        modality="text", citation="Devlin et al. 2019 + linear-chain CRF (as in Lu et al. 2018 / UMT 2020)",
+        description="mBERT (cased) -> first-wordpiece gather -> dropout 0.1 -> Linear -> CRF (2M-NER text-only)",
+        defaults={"text_encoder": "bert-base-multilingual-cased", "extra_special_tokens": True,
+                  "max_length": 512, "window_overlap": 0.5, "dropout": 0.1, "optimizer": "adam",
+                  "lr": 5e-5, "warmup_ratio": 0.0, "batch_size": 16, "eval_batch_size": 32, "epochs": 8,
+                  "crf_reduction": "mean", "crf_constrained": True},
+        smoke={"text_encoder": "tiny", "lr": 3e-3, "epochs": 10, "batch_size": 8, "eval_batch_size": 64},
+        needs=("bert-base-multilingual-cased",),
+    ),
+    # -- registered by later work: 2m-ner and its variants ---------------------------------------
+    ModelSpec(
+        name="2m-ner", display="2M-NER", factory="models.two_m_ner.model:TwoMNER",
+        modality="text+image", citation="Wang, Feng, Liu & Wang 2024, 2M-NER (MMNERD)",
+        description="mBERT + CLIP ViT-B/32 + ResNet-152; contrastive alignment; two cross-attention "
+                    "collaboration modules; CRF (paper recipe; see models/two_m_ner/README.md)",
+        defaults=_2mner.PAPER_DEFAULTS, smoke=_2mner.SMOKE,
+        needs=(_2mner.TEXT_ARTIFACT, _2mner.VIT_ARTIFACT, _2mner.RESNET_ARTIFACT),
+    ),
+    ModelSpec(
+        name="2m-ner-no-resnet", display="-ResNet", factory="models.two_m_ner.model:TwoMNER",
+        modality="text+image", citation="Wang et al. 2024, Table 9 ablation",
+        description="2M-NER without the ResNet branch (and its contrastive loss)",
+        defaults={**_2mner.PAPER_DEFAULTS, **_2mner.NO_RESNET}, smoke=_2mner.SMOKE,
+        needs=(_2mner.TEXT_ARTIFACT, _2mner.VIT_ARTIFACT),
+    ),
+    ModelSpec(
+        name="2m-ner-no-vit", display="-ViT", factory="models.two_m_ner.model:TwoMNER",
+        modality="text+image", citation="Wang et al. 2024, Table 9 ablation",
+        description="2M-NER without the ViT branch (and its contrastive loss)",
+        defaults={**_2mner.PAPER_DEFAULTS, **_2mner.NO_VIT}, smoke=_2mner.SMOKE,
+        needs=(_2mner.TEXT_ARTIFACT, _2mner.RESNET_ARTIFACT),
+    ),
+    ModelSpec(
+        name="2m-ner-text", display="2M-NER", factory="models.two_m_ner.model:TwoMNER",
+        modality="text", citation="Wang et al. 2024, Table 7 (image encoders removed)",
+        description="2M-NER with both image encoders removed: mBERT -> first-subword gather -> CRF",
+        defaults={**_2mner.PAPER_DEFAULTS, **_2mner.TEXT_ONLY}, smoke=_2mner.SMOKE,
+        needs=(_2mner.TEXT_ARTIFACT,),
+    ),
+    ModelSpec(
+        name="2m-ner-code", display="2M-NER (code)", factory="models.two_m_ner.model:TwoMNER",
+        modality="text+image", citation="wangdsh/MMNERD @ dda173b (authors' code)",
+        description="2M-NER as the authors' code runs it: frozen pooled ResNet, NT-Xent, W_k queries, no "
+                    "collaboration FFN, loss x2, batch 32, random crops at test, best-test-epoch selection",
+        defaults={**_2mner.PAPER_DEFAULTS, **_2mner.CODE_RECIPE}, smoke=_2mner.SMOKE,
+        needs=(_2mner.TEXT_ARTIFACT, _2mner.VIT_ARTIFACT, _2mner.RESNET_ARTIFACT),
+    ),
 ]
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}

@@ -98,18 +98,23 @@ class SlurmExecutor:
 
     def __init__(self, folder: Path, partition: str | None = None, timeout_min: int = 240,
                  gpus_per_node: int = 1, mem_gb: int = 32, cpus_per_task: int = 8,
-                 array_parallelism: int = 16, cache_dir: Path | None = None) -> None:
+                 array_parallelism: int = 16, cache_dir: Path | None = None, cluster: str | None = None,
+                 wait: bool = False) -> None:
         try:
             import submitit
         except ImportError:
             raise ConfigError("--executor slurm needs submitit: pip install 'mmner-bench[slurm]'") from None
-        self.executor = submitit.AutoExecutor(folder=str(folder))
+        # cluster=None lets submitit pick Slurm when sbatch exists; "debug" runs in-process (tests).
+        self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
         params = dict(timeout_min=timeout_min, gpus_per_node=gpus_per_node, mem_gb=mem_gb,
                       cpus_per_task=cpus_per_task, slurm_array_parallelism=array_parallelism)
         if partition:
             params["slurm_partition"] = partition
+        if self.executor.cluster != "slurm":  # local/debug executors take no Slurm-only options
+            params = {"timeout_min": timeout_min}
         self.executor.update_parameters(**params)
         self.cache_dir = cache_dir
+        self.wait = wait
 
     def run(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo = print) -> RunSummary:
         device = "cuda" if self.executor.cluster != "debug" else "cpu"
@@ -117,6 +122,9 @@ class SlurmExecutor:
                  corpus.kind, str(store.root), device, str(self.cache_dir) if self.cache_dir else None)
                 for j in jobs]
         submitted = self.executor.map_array(_slurm_entry, *zip(*args)) if args else []
-        echo(f"submitted {len(submitted)} Slurm task(s); results appear in {store.root / 'runs'} as they finish "
-             "(re-run `bench run` any time: finished jobs are skipped)")
+        echo(f"submitted {len(submitted)} {self.executor.cluster} task(s); results appear in {store.root / 'runs'} "
+             "as they finish (re-run `bench run` any time: finished jobs are skipped)")
+        if self.wait:
+            for task in submitted:
+                task.result()
         return RunSummary(done=[s.job_id for s in submitted])

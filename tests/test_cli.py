@@ -78,3 +78,20 @@ def test_stats_on_fallback(tiny_corpus):
 def test_models_lists_registry():
     out = invoke("models")
     assert "bilstm-crf" in out.output and "BiLSTM-CRF" in out.output
+
+
+def test_slurm_executor_path_with_submitit_debug_cluster(tiny_corpus, tmp_path):
+    """The Slurm path (JSON payload -> task -> shared store) run by submitit's in-process debug cluster."""
+    import pytest
+    pytest.importorskip("submitit")
+    from benchmark.plan import plan_table
+    from benchmark.runner import SlurmExecutor
+    from benchmark.store import ResultStore
+    from benchmark.tables import get_table
+
+    jobs = [p.job for p in plan_table(get_table(5), tiny_corpus, "smoke", models=["bilstm-crf"], languages=["en"])]
+    store = ResultStore(tmp_path / "res")
+    lines: list[str] = []
+    SlurmExecutor(tmp_path / "slurm", cluster="debug", wait=True).run(jobs, tiny_corpus, store, echo=lines.append)
+    assert "submitted 1 debug task(s)" in lines[0]
+    assert store.has(jobs[0]) and store.get(jobs[0]).job.job_id == jobs[0].job_id

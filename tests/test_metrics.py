@@ -36,3 +36,20 @@ def test_headline_in_percent():
 def test_length_mismatch_is_an_error():
     with pytest.raises(ValueError, match="sentence 0"):
         evaluate([["O", "B-PER"]], [["O"]])
+
+
+def test_fast_backend_equals_seqeval_classification_report():
+    """Random (often invalid) tag sequences: our chunk-once path must give seqeval's exact numbers."""
+    import random
+    rng = random.Random(0)
+    tags = ["O", "O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-ORG", "B-MISC", "I-MISC"]
+    for _ in range(40):
+        gold = [[rng.choice(tags) for _ in range(rng.randint(1, 12))] for _ in range(rng.randint(1, 15))]
+        pred = [[rng.choice(tags) if rng.random() < 0.5 else t for t in g] for g in gold]
+        fast, slow = evaluate(gold, pred, "fast"), evaluate(gold, pred, "seqeval")
+        for mode in ("conlleval", "strict"):
+            for key in ("precision", "recall", "f1", "support"):
+                assert fast[mode][key] == pytest.approx(slow[mode][key]), (mode, key)
+            for etype, vals in slow[mode]["per_type"].items():
+                for key, value in vals.items():
+                    assert fast[mode]["per_type"][etype][key] == pytest.approx(value), (mode, etype, key)

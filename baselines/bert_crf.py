@@ -1,0 +1,30 @@
+"""BERT-CRF: BERT's word-level emissions fed to a linear-chain CRF (``design/baselines.md`` §4).
+
+With scheme B this is exactly 2M-NER's text-only model (``--use_image`` off): mBERT last layer ->
+first-wordpiece gather -> dropout 0.1 -> Linear -> CRF over words (mask = real words). The CRF loss
+is the NLL averaged over the sentences of a batch (pytorch-crf ``mean``, as 2M-NER); transitions
+are BIO-constrained; decoding is the batched Viterbi. Optimiser and windowing as in ``baselines.bert``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from baselines.bert import BERTTagger
+from baselines.layers.crf import CRF
+
+
+class BERTCRFTagger(BERTTagger):
+    """BERT emissions -> CRF over words."""
+
+    def build_head(self, config: dict[str, Any]) -> None:
+        self.crf = CRF(self.tags, constrained=bool(config.get("crf_constrained", True)),
+                       reduction=str(config.get("crf_reduction", "mean")))
+
+    def loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        return self.crf(self.emissions(batch), batch["tags"], batch["word_mask"])
+
+    def decode(self, batch: dict[str, Any]) -> list[list[str]]:
+        paths = self.crf.decode(self.emissions(batch), batch["word_mask"])
+        return [[self.tags[i] for i in p] for p in paths]

@@ -1,0 +1,68 @@
+"""Recorded performance figures (``bench profile``), stored under ``results/benchmarks/``.
+
+Speed goals are met by measurements recorded here, never by timed tests. Each record carries the
+machine facts (CPU count, torch threads, device) and the command that produced it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from benchmark.data import Corpus
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    info: dict[str, Any] = {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                            "platform": platform.platform(), "python": platform.python_version(),
+                            "torch": torch.__version__, "cuda": torch.cuda.is_available()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def record(results: str | Path, name: str, payload: dict[str, Any]) -> Path:
+    """Write ``results/benchmarks/<name>.json`` atomically, with machine facts and the command."""
+    path = Path(results) / "benchmarks" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"name": name, "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "command": shlex.join(["bench", *sys.argv[1:]]), "machine": machine(), **payload}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def time_table_grid(table_no: int, corpus: Corpus, profile: str = "smoke", device: str = "cpu",
+                    echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every ready job of a table's grid in a throw-away store; wall time in total and per job."""
+    from benchmark.plan import plan_table
+    from benchmark.runner import execute_job
+    from benchmark.store import ResultStore
+    from benchmark.tables import get_table
+
+    planned = plan_table(get_table(table_no), corpus, profile, seeds=1)
+    jobs = [p.job for p in planned if p.status == "ready"]
+    skipped = sorted({f"{p.row.model}: {p.reason}" for p in planned if p.status != "ready"})
+    per_job = []
+    with tempfile.TemporaryDirectory(prefix="bench-grid-") as tmp:
+        store = ResultStore(tmp)
+        t0 = time.perf_counter()
+        for job in jobs:
+            t = time.perf_counter()
+            res = execute_job(job, corpus, store, device)
+            per_job.append({"model": job.model, "setting": job.setting.label(), "seconds": round(time.perf_counter() - t, 2),
+                            "test_f1": round(100 * res.test["conlleval"]["f1"], 2)})
+            echo(f"  {job.model:18s} {job.setting.label():45s} {per_job[-1]['seconds']:7.1f}s")
+        total = time.perf_counter() - t0
+    return {"table": table_no, "profile": profile, "data_kind": corpus.kind, "jobs": len(jobs),
+            "total_seconds": round(total, 1), "per_job": per_job, "not_run": skipped}

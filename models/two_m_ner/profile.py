@@ -1,0 +1,101 @@
+"""Cost of a 2M-NER configuration: parameters, training/inference throughput, peak memory.
+
+``profile_model("2m-ner", "smoke", "cpu")`` builds the registered model with its smoke (tiny) or
+paper hyperparameters on synthetic sentences with images (the fallback corpus generator), times a
+few optimisation steps at the configured batch size and reports a JSON-able dict. When the paper
+profile's pretrained weights are absent the dict says so (``status: "missing"``) instead of raising.
+"""
+from __future__ import annotations
+
+import resource
+import tempfile
+import time
+from typing import Any
+
+import torch
+
+from benchmark.api import BuildContext, move_to
+from benchmark.errors import MissingArtifactError
+
+
+def _count(module: torch.nn.Module) -> dict[str, int]:
+    params = list(module.parameters())
+    return {"total": sum(p.numel() for p in params),
+            "trainable": sum(p.numel() for p in params if p.requires_grad)}
+
+
+def _peak_mb(device: torch.device) -> tuple[float, str]:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda max_memory_allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, "process peak RSS (CPU)"
+
+
+def profile_model(model_name: str, profile: str = "smoke", device: str | torch.device = "cpu",
+                  steps: int = 3, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Parameters, training and inference sentences/s and peak memory of ``model_name``.
+
+    ``steps`` timed training steps follow one untimed warm-up step; inference is timed on the same
+    batches. Keys: model, profile, device, status ("ok" | "missing"), missing (the one-line reason),
+    parameters (total/trainable, and per component), batch_size, image_size, train_sentences_per_s,
+    eval_sentences_per_s, step_s, peak_memory_mb, memory_kind.
+    """
+    from benchmark.fallback import generate_fallback
+    from benchmark.images import ImageStore
+    from benchmark.registry import get_model, load_factory
+    from benchmark.train import seed_everything
+
+    spec = get_model(model_name)
+    hp = {**spec.hparams(profile, overrides), "seed": 1}
+    device = torch.device(device)
+    report: dict[str, Any] = {"model": spec.name, "profile": profile, "device": str(device),
+                              "batch_size": int(hp["batch_size"]), "image_size": hp.get("image_size"),
+                              "needs": list(spec.needs) if profile == "paper" else []}
+    bs = int(hp["batch_size"])
+    with tempfile.TemporaryDirectory(prefix="2mner-profile-") as tmp:
+        corpus = generate_fallback(tmp, sizes=(bs * (steps + 1), 2, 2), seed=0, languages=("en",),
+                                   image_size=int(hp.get("image_size") or 224))
+        train = corpus.load(["en"], "train")
+        seed_everything(1)
+        images = ImageStore(corpus.image_dir) if spec.modality == "text+image" else None
+        ctx = BuildContext(device=device, profile=profile, images=images)
+        try:
+            model = load_factory(spec).from_training_data(hp, train, ctx).to(device)
+        except MissingArtifactError as exc:
+            return {**report, "status": "missing", "missing": str(exc)}
+        parts = {name: _count(getattr(model, name)) for name in ("text", "vit", "resnet")
+                 if hasattr(model, name)}
+        report["parameters"] = {**_count(model), "components": parts}
+        optimizer, scheduler, _ = model.configure_optimizer(hp, steps + 1)
+        batches = [model.collate(train[i * bs:(i + 1) * bs]) for i in range(steps + 1)]
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+        model.train()
+        elapsed = 0.0
+        for i, batch in enumerate(batches):
+            t0 = time.perf_counter()
+            loss = model.loss(move_to(batch, device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if i:  # the first step is a warm-up
+                elapsed += time.perf_counter() - t0
+        model.eval()
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            for batch in batches[1:]:
+                model.decode(move_to(batch, device))
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        eval_elapsed = time.perf_counter() - t0
+        peak, kind = _peak_mb(device)
+    n = bs * steps
+    report.update(status="ok", train_sentences_per_s=n / max(elapsed, 1e-9),
+                  eval_sentences_per_s=n / max(eval_elapsed, 1e-9), step_s=elapsed / steps,
+                  peak_memory_mb=peak, memory_kind=kind,
+                  note="collate (image decoding) is not timed; throughput is the model's")
+    return report

@@ -1,0 +1,74 @@
+"""Shared test helpers: hand-made annotated sentences and small model-building shortcuts.
+
+Append new helpers at the end; several test files import from here.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from benchmark.data import Sentence
+
+# (tokens, tags) written by hand: every type, multi-word entities, accents, punctuation, numbers.
+_HAND_MADE: list[tuple[str, str]] = [
+    ("Angela Merkel visited Paris on Monday .", "B-PER I-PER O B-LOC O O O"),
+    ("The United Nations met in Geneva .", "O B-ORG I-ORG O O B-LOC O"),
+    ("Lionel Messi scored for Barcelona again", "B-PER I-PER O O B-ORG O"),
+    ("I watched Star Wars with Maria yesterday", "O O B-MISC I-MISC O B-PER O"),
+    ("Google opened an office in Zürich", "B-ORG O O O O B-LOC"),
+    ("RT @user : Obama speaks at Harvard tonight", "O O O B-PER O O B-ORG O"),
+    ("Les Bleus ont battu l' Allemagne à Lyon", "B-ORG I-ORG O O O B-LOC O B-LOC"),
+    ("El Real Madrid ficha a Kylian Mbappé", "O B-ORG I-ORG O O B-PER I-PER"),
+    ("Die Deutsche Bahn fährt nach München", "O B-ORG I-ORG O O B-LOC"),
+    ("Taylor Swift releases a new album called Midnights", "B-PER I-PER O O O O O B-MISC"),
+    ("Flooding hits New Orleans after the storm", "O O B-LOC I-LOC O O O"),
+    ("Apple and Microsoft report earnings today", "B-ORG O B-ORG O O O"),
+    ("The Olympics start in Tokyo next week", "O B-MISC O O B-LOC O O"),
+    ("Serena Williams wins at Wimbledon", "B-PER I-PER O O B-MISC"),
+    ("Visit Rome and Florence this summer !", "O B-LOC O B-LOC O O O"),
+    ("NASA launches a rocket from Florida", "B-ORG O O O O B-LOC"),
+    ("Pedro Sánchez habla en Madrid", "B-PER I-PER O O B-LOC"),
+    ("Christmas markets open in Berlin", "B-MISC O O O B-LOC"),
+    ("Emmanuel Macron meets the European Commission", "B-PER I-PER O O B-ORG I-ORG"),
+    ("Our team loves the 2024 Champions League final", "O O O O O B-MISC I-MISC O"),
+]
+
+
+def hand_made_sentences(n: int = 20) -> list[Sentence]:
+    """The first ``n`` (at most 20) hand-made sentences, languages mixed, IOB2 tags."""
+    out = []
+    for i, (text, tags) in enumerate(_HAND_MADE[:n]):
+        tokens, labels = tuple(text.split()), tuple(tags.split())
+        assert len(tokens) == len(labels), text
+        out.append(Sentence(tokens, labels, None, "en", "hand", f"hand:{i}"))
+    return out
+
+
+def long_sentence(n_tokens: int = 700) -> Sentence:
+    """One ``n_tokens``-word sentence cycling through the hand-made ones (entities included)."""
+    tokens: list[str] = []
+    tags: list[str] = []
+    base = hand_made_sentences()
+    i = 0
+    while len(tokens) < n_tokens:
+        s = base[i % len(base)]
+        tokens.extend(s.tokens)
+        tags.extend(s.tags)
+        i += 1
+    tags = tags[:n_tokens]
+    if tags[0].startswith("I-"):  # pragma: no cover - cannot happen with the list above
+        tags[0] = "B-" + tags[0][2:]
+    return Sentence(tuple(tokens[:n_tokens]), tuple(tags), None, "en", "hand", "hand:long")
+
+
+def build_model(name: str, train: Sequence[Sentence], profile: str = "smoke", seed: int = 0,
+                **overrides: Any):
+    """``(model, hp)`` for a registered model built from ``train`` (seeded, CPU)."""
+    from benchmark.api import BuildContext
+    from benchmark.registry import get_model, load_factory
+    from benchmark.train import seed_everything
+
+    spec = get_model(name)
+    hp = {**spec.hparams(profile, overrides), "seed": seed}
+    seed_everything(seed)
+    model = load_factory(spec).from_training_data(hp, train, BuildContext())
+    return model, hp

@@ -1,0 +1,71 @@
+"""`bench check`: passes on an unchanged tree (twice), fails readably on a broken model or reader."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import benchmark.registry as registry
+from benchmark.check import compare, measure, parse_tolerances
+from benchmark.cli import main
+from benchmark.errors import ConfigError
+
+
+def run_check(*args: str):
+    return CliRunner().invoke(main, ["check", "--models", "bilstm-crf", *args], catch_exceptions=False)
+
+
+@pytest.fixture()
+def baseline(tiny_corpus, tmp_path):
+    path = tmp_path / "smoke.json"
+    out = run_check("--update", "--baseline", str(path), "--data-dir", str(tiny_corpus.root))
+    assert out.exit_code == 0, out.output
+    assert "baseline written" in out.output
+    return path
+
+
+def test_unchanged_tree_passes_twice(tiny_corpus, baseline):
+    for _ in range(2):
+        out = run_check("--baseline", str(baseline), "--data-dir", str(tiny_corpus.root))
+        assert out.exit_code == 0, out.output
+        assert "OK: no regression" in out.output
+    stored = json.loads(baseline.read_text())["fallback"]
+    assert stored["models"]["bilstm-crf"]["test_f1"] > 20.0  # the smoke model really learns
+
+
+def test_frozen_model_fails_with_readable_message(tiny_corpus, baseline, monkeypatch):
+    spec = registry.MODELS["bilstm-crf"]
+    broken = dataclasses.replace(spec, smoke={**spec.smoke, "lr": 0.0})  # weights never move
+    monkeypatch.setitem(registry.MODELS, "bilstm-crf", broken)
+    out = run_check("--baseline", str(baseline), "--data-dir", str(tiny_corpus.root))
+    assert out.exit_code == 1
+    assert "REGRESSION" in out.output and "bilstm-crf" in out.output
+    assert "| bilstm-crf | test_f1" in out.output and "REGRESSED" in out.output
+
+
+def test_changed_reader_output_is_caught(tiny_corpus):
+    base = measure(tiny_corpus, models=["bilstm-crf"], echo=lambda m: None)
+    current = json.loads(json.dumps(base))
+    current["data"]["digest"] = "0" * 16
+    findings = compare(base, current)
+    assert [f.status for f in findings if f.model == "(data)"] == ["changed"]
+    assert all(f.status == "ok" for f in findings if f.model != "(data)")
+
+
+def test_missing_model_and_tolerances():
+    base = {"data": {"digest": "d"}, "models": {"a": {"test_f1": 50.0}, "b": {"test_f1": 40.0}}}
+    cur = {"data": {"digest": "d"}, "models": {"a": {"test_f1": 49.5}, "c": {"test_f1": 1.0}}}
+    status = {(f.model, f.status) for f in compare(base, cur)}
+    assert status == {("a", "ok"), ("b", "missing"), ("c", "new")}
+    tight = parse_tolerances("test_f1=0.1")
+    assert [f.status for f in compare(base, cur, tight) if f.model == "a"] == ["regressed"]
+    with pytest.raises(ConfigError):
+        parse_tolerances("nope=1")
+
+
+def test_no_baseline_is_a_one_line_error(tiny_corpus, tmp_path):
+    out = CliRunner().invoke(main, ["check", "--models", "bilstm-crf", "--baseline", str(tmp_path / "none.json"),
+                                    "--data-dir", str(tiny_corpus.root)])
+    assert out.exit_code == 2 and "bench check --update" in out.output

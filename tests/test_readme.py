@@ -1,0 +1,23 @@
+"""The README stays true: its test command is what CI runs; its results block matches results/."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from benchmark.readme import current_block, results_block
+from benchmark.store import ResultStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)\n```", readme, flags=re.S)
+    test_cmd = next(b for b in blocks if "pytest" in b)
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test_cmd.strip() in ci
+
+
+def test_results_section_is_generated_from_results_dir():
+    expected = results_block(ResultStore(ROOT / "results"))
+    assert current_block(ROOT / "README.md") == expected, "README results are stale: run `bench readme`"
