@@ -94,7 +94,7 @@ def table5() -> TableSpec:
             modality = "Text + Image" if image else "Text"
             rows.append(Row(group, method, model, _langs(code), code, image, modality,
                             paper=_lookup("table5_main", language=group, method=method)))
-    return TableSpec(5, "Main results on MMNERD: per-type F1 and overall micro P/R/F1 (%)", tuple(rows))
+    return TableSpec(5, "Main results on MMNERD: per-type F1 and overall micro P/R/F1 (%).", tuple(rows))
 
 
 def table6() -> TableSpec:
@@ -106,7 +106,7 @@ def table6() -> TableSpec:
         rows.append(Row(rec["test_language"], rec["train_languages"], "2m-ner", train, test, True,
                         "Text + Image", paper=_values(rec),
                         extra={"Train": rec["train_languages"], "Test": rec["test_language"]}))
-    return TableSpec(6, "2M-NER trained on language pairs (multilingual transfer), tested per language",
+    return TableSpec(6, "2M-NER trained on language pairs (multilingual transfer), tested per language.",
                      tuple(rows), label_columns=("Train languages", "Test language"),
                      label_of=lambda r: (r.extra["Train"], r.extra["Test"]))
 
@@ -117,21 +117,21 @@ def table7() -> TableSpec:
         for method, model in METHODS_T7:
             rows.append(Row(group, method, model, _langs(code), code, False, "Only Text",
                             paper=_lookup("table7_text_only", language=group, method=method)))
-    return TableSpec(7, "Multimodal methods run on text only (%)", tuple(rows))
+    return TableSpec(7, "Multimodal methods run on text only (%).", tuple(rows))
 
 
 def table8() -> TableSpec:
     rows = [Row("", f"K-fold-{k}", "2m-ner", ("all",), "all", True, "", fold=k, repeats=2,
                 paper=_lookup("table8_kfold", run=f"K-fold-{k}")) for k in range(1, 6)]
     rows.append(Row("", "ALL", "2m-ner", ("all",), "all", True, "", paper=_lookup("table8_kfold", run="ALL")))
-    return TableSpec(8, "2M-NER on five folds of the training set (each fold row: mean of 2 runs) and on all of it",
+    return TableSpec(8, "2M-NER on five folds of the training set (each fold row: mean of 2 runs) and on all of it.",
                      tuple(rows), label_columns=("Data",), label_of=lambda r: (r.method,))
 
 
 def table9() -> TableSpec:
     rows = [Row("", label, model, ("all",), "all", True, "", paper=_lookup("table9_ablation", model=label))
             for label, model in (("2M-NER", "2m-ner"), ("-ResNet", "2m-ner-no-resnet"), ("-ViT", "2m-ner-no-vit"))]
-    return TableSpec(9, "Ablation of the image encoders (All languages)", tuple(rows),
+    return TableSpec(9, "Ablation of the image encoders (All languages).", tuple(rows),
                      label_columns=("Model",), label_of=lambda r: (r.method,))
 
 

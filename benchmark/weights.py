@@ -322,13 +322,14 @@ def download(artifact_ids: Iterable[str] | None = None, log: Any = print) -> lis
         found, _ = locate(art.id)
         if found:
             log(f"{art.id}: already present at {found}")
-        elif art.kind == "hf":
-            found = _download_hf(art.id)
-        elif art.kind == "torchvision":
-            found = str(_download_url(art.url or "", torch_checkpoint_dir() / Path(art.url or "").name, art.id))
         else:
-            found = str(_download_glove(art))
-        if found:
+            log(f"{art.id}: downloading ...")
+            if art.kind == "hf":
+                found = _download_hf(art.id)
+            elif art.kind == "torchvision":
+                found = str(_download_url(art.url or "", torch_checkpoint_dir() / Path(art.url or "").name, art.id))
+            else:
+                found = str(_download_glove(art))
             log(f"{art.id}: {found}")
         rows.append(StatusRow("-", art.id, True, found))
     return rows

@@ -39,3 +39,9 @@ def write(tmp_path: Path):
             path.write_text(content, encoding="utf-8", newline="")
         return path
     return _write
+
+
+def pytest_configure(config) -> None:
+    """One torch thread: tiny models are no slower, and results do not depend on core sharing."""
+    import torch
+    torch.set_num_threads(1)

@@ -103,3 +103,15 @@ def test_latex_compiles(tmp_path, compare):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert (tmp_path / "t.pdf").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("number, results", [
+    (6, [fake("2m-ner", ("en", "de"), "en", True, 1, 0.7012), fake("2m-ner", ("fr",), "fr", True, 1, 0.6433)]),
+    (7, [fake("2m-ner-text", ("es",), "es", False, 1, 0.7021), fake("umt", ("all",), "all", False, 1, 0.6990)]),
+    (9, [fake("2m-ner", ("all",), "all", True, 1, 0.7049), fake("2m-ner-no-vit", ("all",), "all", True, 1, 0.6923)]),
+])
+def test_other_tables_golden(number, results):
+    frame = build_frame(get_table(number), results)
+    check_golden(f"table{number}.md", render(frame, "markdown", compare_paper=True))
+    check_golden(f"table{number}.tex", render(frame, "latex"))
+    assert sum(fr.runs for fr in frame.rows) == len(results)

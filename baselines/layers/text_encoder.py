@@ -294,8 +294,6 @@ class SubwordAligner:
                     ids.extend(pieces[i])
                 ids.append(self.sep_id)
                 rows.append(ids)
-            if not spans:  # empty sentence: one [CLS] [SEP] window
-                rows.append([self.cls_id, self.sep_id])
             positions.append(where)
         length = max(len(r) for r in rows)
         input_ids = torch.full((len(rows), length), self.pad_id, dtype=torch.long)

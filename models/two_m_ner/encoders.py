@@ -5,6 +5,7 @@
   CLIP's ``post_layernorm``, as in the authors' code). ``"tiny"``: a random ``CLIPVisionConfig``.
 * ResNet: torchvision ResNet-152 (ImageNet V1) up to ``layer4``: a ``[B, 2048, 7, 7]`` grid at 224
   pixels. ``"tiny"``: a three-stage residual CNN (16/32/64 channels) pooled to a 7x7 grid.
+* ``"random:<id>"`` (either encoder): the real architecture with random weights, for cost runs.
 
 Builders return the module plus a JSON-able ``saved`` dict stored in the tagger's config, from
 which ``rebuild_*`` recreates the same architecture without the pretrained files.
@@ -21,6 +22,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock
 
 TINY = "tiny"
+RANDOM = "random:"  # "random:<artefact id>": the artefact's architecture, randomly initialised (cost runs)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -52,11 +54,11 @@ def build_vit(name: str, layers: int, image_size: int, log: Callable[[str], None
               ) -> tuple[nn.Module, Any, dict[str, Any]]:
     """``(CLIPVisionModel truncated to `layers`, image processor, saved)`` for a hub id/dir or tiny."""
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
-    if name == TINY:
-        cfg = CLIPVisionConfig(**tiny_clip_config(image_size, layers))
-        model = CLIPVisionModel(cfg)
+    if name == TINY or name.startswith(RANDOM):
+        cfg = CLIPVisionConfig(**(tiny_clip_config(image_size, layers) if name == TINY else {"image_size": image_size}))
+        model = CLIPVisionModel(cfg)  # RANDOM: CLIPVisionConfig's defaults are ViT-B/32
         processor = tiny_clip_processor(image_size)
-        log(f"ViT: tiny random CLIP vision tower ({layers} layers, hidden 32, {image_size}px)")
+        log(f"ViT: {name} random CLIP vision tower ({layers} layers, hidden {cfg.hidden_size}, {image_size}px)")
     else:
         from benchmark.weights import resolve_hf
         path = resolve_hf(name)
@@ -153,6 +155,11 @@ def build_resnet(name: str, log: Callable[[str], None] = lambda m: None) -> tupl
     if name == TINY:
         log("ResNet: tiny random CNN (16/32/64 channels, 7x7 grid)")
         return TinyResNet(), {"source": TINY}
+    if name.startswith(RANDOM):
+        import torchvision
+        arch, _ = _resnet_source(name[len(RANDOM):])
+        log(f"ResNet: {arch} with random weights")
+        return ResNetGrid(getattr(torchvision.models, arch)(weights=None)), {"source": name, "arch": arch}
     from benchmark.weights import load_torchvision
     arch, path = _resnet_source(name)
     model = ResNetGrid(load_torchvision(arch, path))

@@ -111,12 +111,13 @@ class FeatureCache:
                     value = torch.load(path, map_location="cpu", weights_only=True)
                 except Exception:  # noqa: BLE001 - unreadable cache entry = miss
                     value = None
-        with self._lock:
-            if value is None:
-                self.misses += 1
-            else:
-                self.hits += 1
         return value
+
+    def record(self, hits: int, misses: int) -> None:
+        """Count lookups (done by the model in the main process: DataLoader workers keep no counts)."""
+        with self._lock:
+            self.hits += int(hits)
+            self.misses += int(misses)
 
     def put(self, key: str, value: torch.Tensor) -> None:
         value = value.detach().to("cpu", copy=True).contiguous()

@@ -49,7 +49,8 @@ def validate(hp: dict[str, Any]) -> None:
         raise ConfigError(f"2m-ner: alpha must be in [0, 1], got {hp['alpha']}")
     if float(hp.get("tau", 0.5)) <= 0:
         raise ConfigError(f"2m-ner: tau must be > 0, got {hp['tau']}")
-    if (hp.get("resnet_random_crop") or hp.get("resnet_random_eval")) and hp.get("resnet_preprocess") != "crop":
+    if hp.get("use_resnet") and (hp.get("resnet_random_crop") or hp.get("resnet_random_eval")) \
+            and hp.get("resnet_preprocess") != "crop":
         raise ConfigError("2m-ner: resnet_random_crop/resnet_random_eval need resnet_preprocess='crop'")
 
 
@@ -126,7 +127,6 @@ class TwoMNER(Tagger):
                 self.cl_heads_text = nn.ModuleDict({b: ProjectionHead(d, cl_dim) for b in branches})
         # -- decoder ----------------------------------------------------------------------------------
         rep = d * max(1, len(branches))
-        self.dropout = nn.Dropout(dropout)
         if c["head"] == "mlp" and branches:  # authors' code: dense_cat -> dropout -> classifier
             self.emission = nn.Sequential(nn.Linear(rep, d), nn.Dropout(dropout), nn.Linear(d, len(self.tags)))
         else:
@@ -155,12 +155,25 @@ class TwoMNER(Tagger):
         return cls(config, ctx, prebuilt)
 
     def train(self, mode: bool = True) -> "TwoMNER":
+        """Also keeps a ``resnet_bn="frozen"`` ResNet's BatchNorm in eval mode, and opens the feature
+        caches of frozen encoders here, in the main process, before any DataLoader worker starts
+        (their identity hashes the weights, which a forked worker must not read from a GPU)."""
         super().train(mode)
         if self.use_resnet and self.config["resnet_bn"] == "frozen":
             for m in self.resnet.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
                     m.eval()
+        for branch in self.branches:
+            if not self.config["vit_trainable" if branch == "vit" else "resnet_trainable"]:
+                self._cache(branch)
         return self
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        out = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        for branch in list(self.caches):  # new encoder weights = a new cache identity
+            if self.caches[branch].identity != self._cache_identity(branch):
+                del self.caches[branch]
+        return out
 
     # -- feature caches ---------------------------------------------------------------------------
     def _cacheable(self, branch: str) -> bool:
@@ -172,16 +185,19 @@ class TwoMNER(Tagger):
         return (not c["resnet_trainable"] and c["resnet_bn"] == "frozen"
                 and self.resnet_transform.deterministic(random))
 
+    def _cache_identity(self, branch: str) -> str:
+        """Encoder source, feature kind, preprocessing and a hash of the weights (a folder name)."""
+        c = self.config
+        if branch == "vit":
+            what = f"clip-{c['vit_saved']['source']}-{c['vit_layers']}-{module_fingerprint(self.vit)}"
+        else:
+            what = (f"resnet-{c['resnet_saved']['source']}-{c['resnet_feature']}-"
+                    f"{self.resnet_transform.identity()}-{module_fingerprint(self.resnet)}")
+        return what.replace("/", "_").replace(":", "_")[-90:]
+
     def _cache(self, branch: str) -> FeatureCache:
         if branch not in self.caches:
-            c = self.config
-            if branch == "vit":
-                what = f"clip-{c['vit_saved']['source']}-{c['vit_layers']}-{module_fingerprint(self.vit)}"
-            else:
-                what = (f"resnet-{c['resnet_saved']['source']}-{c['resnet_feature']}-"
-                        f"{self.resnet_transform.identity()}-{module_fingerprint(self.resnet)}")
-            ident = what.replace("/", "_").replace(":", "_")[-90:]
-            self.caches[branch] = FeatureCache(self.ctx.cache_dir, ident)
+            self.caches[branch] = FeatureCache(self.ctx.cache_dir, self._cache_identity(branch))
         return self.caches[branch]
 
     # -- data -------------------------------------------------------------------------------------
@@ -236,6 +252,8 @@ class TwoMNER(Tagger):
         """Per-sentence features of ``branch``: ViT ``[B, 1+N, D_v]``; ResNet grid ``[B, C, h, w]``
         or pooled ``[B, C]``. Cache misses are encoded (and cached when allowed)."""
         pixels, hit = batch[f"{branch}_pixels"], batch[f"{branch}_hit"]
+        if batch.get(f"{branch}_keys") is not None:  # a cacheable batch: count its lookups
+            self._cache(branch).record(int(hit.sum()), int((~hit).sum()))
         computed = None
         if pixels.size(0):
             trainable = self.config["vit_trainable" if branch == "vit" else "resnet_trainable"]

@@ -30,14 +30,33 @@ def _peak_mb(device: torch.device) -> tuple[float, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, "process peak RSS (CPU)"
 
 
+MBERT_VOCAB = 119547  # bert-base-multilingual-cased wordpieces (before the 8 added tokens)
+BERT_BASE = {"tiny_hidden": 768, "tiny_layers": 12, "tiny_heads": 12, "tiny_intermediate": 3072,
+             "tiny_max_positions": 512}
+
+
+def _random_paper_hp(hp: dict[str, Any]) -> dict[str, Any]:
+    """The paper configuration's architectures with random weights (no pretrained files needed)."""
+    out = {**hp, **BERT_BASE, "text_encoder": "tiny"}
+    for key in ("vision_encoder", "resnet"):
+        if out.get(key) not in (None, "tiny") and not str(out[key]).startswith("random:"):
+            out[key] = f"random:{out[key]}"
+    return out
+
+
 def profile_model(model_name: str, profile: str = "smoke", device: str | torch.device = "cpu",
-                  steps: int = 3, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+                  steps: int = 3, overrides: dict[str, Any] | None = None,
+                  random_weights: bool = False) -> dict[str, Any]:
     """Parameters, training and inference sentences/s and peak memory of ``model_name``.
 
     ``steps`` timed training steps follow one untimed warm-up step; inference is timed on the same
     batches. Keys: model, profile, device, status ("ok" | "missing"), missing (the one-line reason),
     parameters (total/trainable, and per component), batch_size, image_size, train_sentences_per_s,
-    eval_sentences_per_s, step_s, peak_memory_mb, memory_kind.
+    eval_sentences_per_s, step_s, peak_memory_mb, memory_kind, weights.
+
+    ``random_weights`` (paper profile only): when the pretrained weights are absent, time the paper
+    architectures randomly initialised instead (BERT-base resized to mBERT's vocabulary, CLIP
+    ViT-B/32, ResNet-152); ``missing`` still says what is absent.
     """
     from benchmark.fallback import generate_fallback
     from benchmark.images import ImageStore
@@ -60,8 +79,16 @@ def profile_model(model_name: str, profile: str = "smoke", device: str | torch.d
         ctx = BuildContext(device=device, profile=profile, images=images)
         try:
             model = load_factory(spec).from_training_data(hp, train, ctx).to(device)
+            report["weights"] = "pretrained" if profile == "paper" else "random (smoke encoders)"
         except MissingArtifactError as exc:
-            return {**report, "status": "missing", "missing": str(exc)}
+            if not (random_weights and profile == "paper"):
+                return {**report, "status": "missing", "missing": str(exc)}
+            from baselines.layers.text_encoder import EXTRA_SPECIAL_TOKENS
+            report.update(missing=str(exc), weights="random (paper architectures; pretrained weights absent)")
+            hp = _random_paper_hp(hp)
+            model = load_factory(spec).from_training_data(hp, train, ctx)
+            model.text.resize_token_embeddings(MBERT_VOCAB + len(EXTRA_SPECIAL_TOKENS), mean_resizing=False)
+            model = model.to(device)
         parts = {name: _count(getattr(model, name)) for name in ("text", "vit", "resnet")
                  if hasattr(model, name)}
         report["parameters"] = {**_count(model), "components": parts}
