@@ -67,18 +67,24 @@ class ReadReport:
     warnings: list[str] = field(default_factory=list)
 
 
+def count_entities(tags_list: Iterable[Sequence[str]]) -> dict[str, int]:
+    """Entities per type under conlleval chunking (a B- or a type change starts an entity)."""
+    counts = {t: 0 for t in ENTITY_TYPES}
+    for tags in tags_list:
+        prev = None
+        for tag in tags:
+            if tag == "O":
+                prev = None
+                continue
+            prefix, etype = tag.split("-", 1)
+            if prefix == "B" or prev != etype:
+                counts[etype] = counts.get(etype, 0) + 1
+            prev = etype
+    return counts
+
+
 def _entities(tags: Sequence[str]) -> int:
-    """Number of entities under conlleval chunking (an orphan I- starts a chunk)."""
-    count, prev_type = 0, None
-    for tag in tags:
-        if tag == "O":
-            prev_type = None
-            continue
-        prefix, etype = tag.split("-", 1)
-        if prefix == "B" or prev_type != etype:
-            count += 1
-        prev_type = etype
-    return count
+    return sum(count_entities([tags]).values())
 
 
 def read_conll(path: str | os.PathLike, language: str = "xx",

@@ -5,26 +5,11 @@ from typing import Any
 
 from tabulate import tabulate
 
-from benchmark.data import ENTITY_TYPES, LANGUAGE_NAMES, LANGUAGES, SPLITS, Corpus, ReadReport, read_conll
+from benchmark.data import (ENTITY_TYPES, LANGUAGE_NAMES, LANGUAGES, SPLITS, Corpus, ReadReport,
+                            count_entities, read_conll)
 from benchmark.tables import reference_rows
 
 STAT_COLUMNS = (*ENTITY_TYPES, "total_entities", "sentences")
-
-
-def count_entities(tags_list) -> dict[str, int]:
-    """Entities per type under conlleval chunking (a B- or a type change starts an entity)."""
-    counts = {t: 0 for t in ENTITY_TYPES}
-    for tags in tags_list:
-        prev = None
-        for tag in tags:
-            if tag == "O":
-                prev = None
-                continue
-            prefix, etype = tag.split("-", 1)
-            if prefix == "B" or prev != etype:
-                counts[etype] = counts.get(etype, 0) + 1
-            prev = etype
-    return counts
 
 
 def dataset_stats(corpus: Corpus) -> list[dict[str, Any]]:

@@ -16,15 +16,6 @@ OVERFIT = {"hbilstm-crf": {"epochs": 16, "batch_size": 5, "dropout": 0.0, "lr": 
            "bert-crf": {"epochs": 16, "batch_size": 5, "dropout": 0.0, "lr": 3e-3}}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and lose a lot on a busy CPU."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.mark.parametrize("name", MODELS)
 def test_save_load_round_trip_gives_identical_predictions(name, tmp_path):
     train = hand_made_sentences()

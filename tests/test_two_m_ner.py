@@ -23,15 +23,6 @@ VARIANTS = ("2m-ner", "2m-ner-no-resnet", "2m-ner-no-vit", "2m-ner-text", "2m-ne
 R2 = math.sqrt(2.0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and the CPU is shared: use one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _build(name, corpus, overrides=None, cache_dir=None, n_train=None):
     spec = get_model(name)
     hp = {**spec.hparams("smoke", overrides), "seed": 1}

@@ -57,6 +57,7 @@ class LSTMCRFTagger(Tagger):
         self.hidden2tag = nn.Linear(self.encoder.output_size, len(self.tags))
         self.crf = CRF(self.tags, constrained=True, reduction=config.get("crf_reduction", "sum"))
         self.singletons: set[int] = set()
+        self._singleton_ids: torch.Tensor | None = None  # cached tensor of self.singletons
         self.unk_replace = float(config.get("unk_replace", 0.0))
 
     # -- hooks for subclasses -----------------------------------------------------------------
@@ -118,7 +119,9 @@ class LSTMCRFTagger(Tagger):
     def emissions(self, batch: dict[str, Any]) -> torch.Tensor:
         words = batch["words"]
         if self.training and self.unk_replace > 0 and self.singletons:
-            single = torch.tensor(sorted(self.singletons), device=words.device)
+            single = self._singleton_ids
+            if single is None or single.device != words.device:
+                single = self._singleton_ids = torch.tensor(sorted(self.singletons), device=words.device)
             drop = torch.isin(words, single) & (torch.rand(words.shape, device=words.device) < self.unk_replace)
             words = words.masked_fill(drop, 1)
         rep = self.word_embedding(words)
