@@ -21,3 +21,16 @@ def test_ci_runs_the_readme_test_command():
 def test_results_section_is_generated_from_results_dir():
     expected = results_block(ResultStore(ROOT / "results"))
     assert current_block(ROOT / "README.md") == expected, "README results are stale: run `bench readme`"
+
+
+def test_rendered_tables_are_up_to_date():
+    """tables/tableN.{md,tex,csv} are `bench report --compare-paper` renders of results/ (see README)."""
+    from benchmark.render import build_frame, render
+    from benchmark.tables import TABLES, get_table
+
+    results = list(ResultStore(ROOT / "results").all())
+    for number in TABLES:
+        frame = build_frame(get_table(number), results, "paper")
+        for fmt, ext, compare in (("markdown", "md", True), ("latex", "tex", True), ("csv", "csv", False)):
+            path = ROOT / "tables" / f"table{number}.{ext}"
+            assert path.read_text(encoding="utf-8") == render(frame, fmt, compare), f"{path} is stale"
