@@ -300,6 +300,8 @@ def run_job(job: JobSpec, corpus: Corpus, device: torch.device | str = "cpu",
                               "parameters": sum(p.numel() for p in model.parameters())}
     if ctx.images is not None:
         counts["images"] = ctx.images.summary()
+        if int(hp.get("num_workers", 0)) > 0:  # workers count in their own processes
+            counts["images_note"] = "image loads happened in DataLoader workers: counts above cover the main process only"
     extra = getattr(model, "run_notes", None)
     if extra:
         counts["notes"] = extra
