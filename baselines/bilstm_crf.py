@@ -24,5 +24,3 @@ from baselines.layers.lstm import LSTMCRFTagger
 
 class BiLSTMCRF(LSTMCRFTagger):
     """Word-only LSTM-CRF; all layers are the shared NCRF++-style ones."""
-
-    uses_chars = False

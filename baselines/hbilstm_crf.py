@@ -30,14 +30,11 @@ from torch import nn
 
 from baselines.layers.chars import CharBiLSTM, CharVocab, char_inventory
 from baselines.layers.lstm import LSTMCRFTagger
-from benchmark.api import BuildContext
 from benchmark.data import Sentence
 
 
 class HBiLSTMCRF(LSTMCRFTagger):
     """Lample-style LSTM-CRF with a character BiLSTM in the word representation."""
-
-    uses_chars = True
 
     def build_char_encoder(self, config: dict[str, Any]) -> nn.Module:
         self.char_vocab = CharVocab(config["chars"])
@@ -53,10 +50,3 @@ class HBiLSTMCRF(LSTMCRFTagger):
 
     def collate_chars(self, sentences: Sequence[Sentence], batch: dict[str, Any]) -> None:
         batch["chars"], batch["char_lengths"] = self.char_vocab.batch([s.tokens for s in sentences])
-
-    @classmethod
-    def from_training_data(cls, hp: dict[str, Any], train: Sequence[Sentence], ctx: BuildContext) -> "HBiLSTMCRF":
-        if hp.get("embeddings"):  # an artefact id (glove.6B.300d) or a path
-            from benchmark.weights import resolve_embeddings
-            hp = {**hp, "embeddings": resolve_embeddings(str(hp["embeddings"]))}
-        return super().from_training_data(hp, train, ctx)  # type: ignore[return-value]

@@ -20,8 +20,8 @@ from benchmark.registry import MODELS, get_model
 from benchmark.specs import JobSpec, Setting
 
 SUITES: dict[str, dict[str, Any]] = {
-    # language, slice sizes (train/dev/test), seed
-    "smoke": {"language": "en", "train": 240, "dev": 80, "test": 80, "seed": 1},
+    # language and seed; the slice sizes are the smoke profile's (benchmark.specs.PROFILE_LIMITS)
+    "smoke": {"language": "en", "seed": 1},
 }
 # Metric name -> allowed drop (F1-type metrics in percentage points; loss as a relative increase).
 DEFAULT_TOLERANCES: dict[str, float] = {
@@ -64,34 +64,26 @@ def check_jobs(corpus: Corpus, suite: str = "smoke", models: list[str] | None = 
 
 def measure(corpus: Corpus, suite: str = "smoke", models: list[str] | None = None,
             echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train every model of the suite; returns ``{"data": {...}, "models": {name: {metric: value}}}``."""
-    from benchmark.train import fit, seed_everything, take
-    from benchmark.api import BuildContext
-    from benchmark.images import ImageStore
-    from benchmark.registry import load_factory
-    from benchmark.metrics import headline
+    """Train every model of the suite; returns ``{"data": {...}, "models": {name: {metric: value}}}``.
 
-    cfg = SUITES[suite]
-    lang = cfg["language"]
-    train = take(corpus.load([lang], "train"), cfg["train"])
-    dev = take(corpus.load([lang], "dev"), cfg["dev"])
-    test = take(corpus.load([lang], "test"), cfg["test"])
-    out: dict[str, Any] = {"data": {"kind": corpus.kind, "language": lang,
+    Each job is an ordinary smoke-profile job run by ``benchmark.train.run_job`` (same data slice,
+    seeding and training loop as ``bench run --profile smoke``), just not stored.
+    """
+    from benchmark.metrics import headline
+    from benchmark.train import job_data, run_job
+
+    jobs = check_jobs(corpus, suite, models)
+    train, dev, test = job_data(jobs[0], corpus)
+    out: dict[str, Any] = {"data": {"kind": corpus.kind, "language": SUITES[suite]["language"],
                                     "digest": data_digest(train + dev + test),
                                     "sizes": [len(train), len(dev), len(test)]}, "models": {}}
-    for job in check_jobs(corpus, suite, models):
-        seed_everything(job.seed)
-        images = ImageStore(corpus.image_dir) if job.setting.use_image else None
-        ctx = BuildContext(profile="smoke", images=images)
-        hp = {**job.hparams, "seed": job.seed}
-        model = load_factory(get_model(job.model)).from_training_data(hp, train, ctx)
-        res = fit(model, hp, train, dev, test, job.seed)
-        test_h = headline(res["test"])
-        dev_h = headline(res["dev"])
+    for job in jobs:
+        res = run_job(job, corpus)
+        test_h, dev_h = headline(res.test), headline(res.dev)
         metrics = {"test_f1": test_h["f1"], "test_precision": test_h["precision"], "test_recall": test_h["recall"],
-                   "test_f1_strict": 100 * res["test"]["strict"]["f1"], "dev_f1": dev_h["f1"],
+                   "test_f1_strict": 100 * res.test["strict"]["f1"], "dev_f1": dev_h["f1"],
                    **{f"test_{t}": test_h[t] for t in ("PER", "LOC", "ORG", "MISC")},
-                   "final_loss": res["history"][-1]["loss"]}
+                   "final_loss": res.history[-1]["loss"]}
         out["models"][job.model] = {k: round(float(v), 4) for k, v in metrics.items()}
         echo(f"  {job.model}: test F1 {metrics['test_f1']:.2f} (dev {metrics['dev_f1']:.2f}, "
              f"final loss {metrics['final_loss']:.4f})")

@@ -160,8 +160,9 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
 
     table = get_table(table_no)
     names = _split(model_names)
-    if names:
-        names = [get_model(n).name if n not in {r.model for r in table.rows} else n for n in names]
+    if names:  # a table's row names may be models not implemented yet; others must be registered
+        row_models = {r.model for r in table.rows}
+        names = [n if n in row_models else get_model(n).name for n in names]
     corpus = resolve_corpus(data_dir, image_dir, echo=lambda m: click.echo(m, err=True))
     planned = plan_table(table, corpus, profile, seeds, names, _split(languages), _parse_hp(hp))
     store = ResultStore(results)

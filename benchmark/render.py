@@ -154,7 +154,7 @@ def _md_cell(cell: Cell, bold: bool, compare: bool) -> str:
 
 
 def _has_groups(frame: Frame) -> bool:
-    return any(fr.row.group for fr in frame.rows) and frame.table.label_columns != ("Train languages", "Test language")
+    return frame.table.show_groups and any(fr.row.group for fr in frame.rows)
 
 
 def to_markdown(frame: Frame, compare_paper: bool = False) -> str:

@@ -29,7 +29,7 @@ class RunSummary:
 
 
 def execute_job(job: JobSpec, corpus: Corpus, store: ResultStore, device: str = "cpu",
-                cache_dir: Path | None = None, echo: Echo = print) -> Result:
+                cache_dir: Path | None = None) -> Result:
     """Train + evaluate ``job`` and store its result; resumes from ``store.work_dir(job)``."""
     from benchmark.train import run_job  # heavy imports only when a job really runs
 
@@ -60,7 +60,7 @@ class LocalExecutor:
             head = f"[{i}/{len(jobs)}] {job.model} {job.setting.label()} seed {job.seed}"
             t0 = time.perf_counter()
             try:
-                result = execute_job(job, corpus, store, self.device, self.cache_dir, echo)
+                result = execute_job(job, corpus, store, self.device, self.cache_dir)
             except BenchError:
                 raise  # user-facing (missing weights, bad data): stop, keep what is stored
             except KeyboardInterrupt:

@@ -62,6 +62,7 @@ class TableSpec:
     label_columns: tuple[str, ...] = ("Method", "Modality")  # printed label cells per row
     label_of: Callable[[Row], tuple[str, ...]] = lambda r: (r.method, r.modality)
     bold_best: bool = True
+    show_groups: bool = True  # print the block headings (row.group); bold-best is per block either way
     note: str = ""
 
 
@@ -108,7 +109,7 @@ def table6() -> TableSpec:
                         extra={"Train": rec["train_languages"], "Test": rec["test_language"]}))
     return TableSpec(6, "2M-NER trained on language pairs (multilingual transfer), tested per language.",
                      tuple(rows), label_columns=("Train languages", "Test language"),
-                     label_of=lambda r: (r.extra["Train"], r.extra["Test"]))
+                     label_of=lambda r: (r.extra["Train"], r.extra["Test"]), show_groups=False)
 
 
 def table7() -> TableSpec:

@@ -7,7 +7,6 @@ interrupted job resumes at its next epoch.
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import random
@@ -311,7 +310,3 @@ def run_job(job: JobSpec, corpus: Corpus, device: torch.device | str = "cpu",
                   epochs_run=outcome["epochs_run"], test_max=outcome["test_max"], history=outcome["history"],
                   wall_time_s=time.perf_counter() - t0, peak_memory_mb=peak_memory_mb(device),
                   environment=env, counts=counts)
-
-
-def dump_json(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))

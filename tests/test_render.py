@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.registry import get_model
 from benchmark.render import build_frame, latex_document, render, to_csv
 from benchmark.specs import JobSpec, Result, Setting
 from benchmark.tables import get_table

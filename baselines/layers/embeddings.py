@@ -59,14 +59,15 @@ class WordVocab:
 
 
 def load_keyed_vectors(path: str | Path):
-    """Load GloVe / word2vec vectors with gensim; one-line error when the file is absent."""
+    """Load GloVe / word2vec vectors with gensim from a path or an artefact id (``glove.6B.300d``).
+
+    Lookup and the one-line error for an absent file are ``benchmark.weights.resolve_embeddings``.
+    """
     from gensim.models import KeyedVectors
 
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise MissingArtifactError(
-            f"word embeddings file {p} not found: download GloVe (e.g. glove.6B.300d.txt from "
-            "https://nlp.stanford.edu/projects/glove/) and pass its path as --hp embeddings=PATH")
+    from benchmark.weights import resolve_embeddings
+
+    p = Path(resolve_embeddings(str(path)))
     if p.suffix in (".kv", ".model"):
         return KeyedVectors.load(str(p))
     if p.suffix == ".bin":

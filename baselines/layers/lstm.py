@@ -5,7 +5,6 @@ character encoder to the word representation (``char_encoder`` hook).
 """
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import Any, Sequence
 
@@ -38,8 +37,6 @@ class BiLSTMEncoder(nn.Module):
 
 class LSTMCRFTagger(Tagger):
     """Embeddings (+ optional char features) -> dropout -> BiLSTM -> dropout -> Linear -> CRF."""
-
-    uses_chars = False
 
     def __init__(self, config: dict[str, Any], ctx: BuildContext) -> None:
         super().__init__(config, ctx)
@@ -152,11 +149,3 @@ class LSTMCRFTagger(Tagger):
         decay = float(hp.get("lr_decay", 0.0))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0 / (1.0 + decay * e))  # lr/(1+d*epoch)
         return opt, sched, "epoch"
-
-
-def uniform_(tensor: torch.Tensor) -> torch.Tensor:
-    """NCRF++ init for small embedding tables: U(-sqrt(3/d), sqrt(3/d))."""
-    bound = math.sqrt(3.0 / tensor.size(-1))
-    with torch.no_grad():
-        return tensor.uniform_(-bound, bound)
-

@@ -156,7 +156,7 @@ def _tiny_tokenizer_json(sentences: Sequence[Sequence[str]], vocab_size: int) ->
     Vocabulary: the five specials, every character seen (bare and ``##``), then the most frequent
     pre-tokens (ties broken alphabetically) up to ``vocab_size``. Same input -> same JSON.
     """
-    from tokenizers import Tokenizer, decoders, models, processors
+    from tokenizers import decoders, models, processors
     probe = _bert_pipeline()
     counts: Counter[str] = Counter()
     for tokens in sentences:
