@@ -95,3 +95,21 @@ def test_slurm_executor_path_with_submitit_debug_cluster(tiny_corpus, tmp_path):
     SlurmExecutor(tmp_path / "slurm", cluster="debug", wait=True).run(jobs, tiny_corpus, store, echo=lines.append)
     assert "submitted 1 debug task(s)" in lines[0]
     assert store.has(jobs[0]) and store.get(jobs[0]).job.job_id == jobs[0].job_id
+
+
+def test_bad_file_mid_run_is_one_line_and_keeps_finished_jobs(tiny_corpus, tmp_path):
+    """A broken German file: the English job (run first) stays stored; then FILE:LINE and exit 2."""
+    import shutil
+    root = tmp_path / "data"
+    shutil.copytree(tiny_corpus.root, root)
+    bad = root / "train_valid_test_de" / "train_conll_format.txt"
+    lines = bad.read_text().splitlines()
+    lines[1] = lines[1].split("\t")[0] + "\tX-PER"
+    bad.write_text("\n".join(lines) + "\n")
+    res = str(tmp_path / "results")
+    out = CliRunner().invoke(main, ["run", "--table", "5", "--models", "bilstm-crf", "--languages", "en,de",
+                                    "--profile", "smoke", "--data-dir", str(root), "--results", res])
+    assert out.exit_code == 2
+    assert f"bench: {bad}:2: bad tag 'X-PER'" in out.output
+    assert "Traceback" not in out.output
+    assert len(list((tmp_path / "results" / "runs" / "bilstm-crf").glob("*/result.json"))) == 1
