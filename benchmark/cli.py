@@ -36,7 +36,7 @@ class BenchGroup(click.Group):
 @click.version_option(package_name="mmner-bench")
 def main() -> None:
     """mmner-bench: reproduce Tables 2 and 5-9 of the 2M-NER paper on MMNERD."""
-    # OpenMP threads that spin while waiting make small CPU models up to 20x slower when another
+    # OpenMP threads that spin while waiting make small CPU models many times slower when another
     # process shares the cores; passive waiting costs nothing measurable otherwise. Set before
     # torch is imported (subcommands import it lazily); an explicit user setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
