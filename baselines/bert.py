@@ -19,7 +19,7 @@ from torch import nn
 
 from baselines.layers.text_encoder import SubwordAligner, encode_words, load_text_encoder, rebuild_text_encoder
 from benchmark.api import BuildContext, Tagger, pad_ids, tag_inventory
-from benchmark.data import Sentence
+from benchmark.corpora.reader import Sentence
 
 
 class BERTTagger(Tagger):

@@ -30,7 +30,7 @@ from torch import nn
 
 from baselines.layers.chars import CharBiLSTM, CharVocab, char_inventory
 from baselines.layers.lstm import LSTMCRFTagger
-from benchmark.data import Sentence
+from benchmark.corpora.reader import Sentence
 
 
 class HBiLSTMCRF(LSTMCRFTagger):

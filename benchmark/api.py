@@ -2,7 +2,7 @@
 
 A model is a ``Tagger``: a ``torch.nn.Module`` built from a JSON-able ``config`` dict (saved next to
 its weights, so ``Tagger.load`` rebuilds it without the training data) plus a ``BuildContext`` that
-carries run-time things (device, image store, caches, logger). The trainer in ``benchmark.train``
+carries run-time things (device, image store, caches, logger). The trainer in ``benchmark.run.train``
 owns the loop; a model only says how to build itself, batch sentences, compute a loss and decode.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from benchmark.data import ENTITY_TYPES, Sentence
+from benchmark.corpora.reader import ENTITY_TYPES, Sentence
 
 
 @dataclass
@@ -24,7 +24,7 @@ class BuildContext:
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     profile: str = "paper"  # "paper" or "smoke"
-    images: Any = None  # benchmark.images.ImageStore, or None for text-only corpora
+    images: Any = None  # benchmark.corpora.images.ImageStore, or None for text-only corpora
     cache_dir: Path | None = None  # where frozen-encoder features may be cached
     log: Callable[[str], None] = lambda msg: None
 

@@ -77,7 +77,7 @@ def _set_threads(threads: int | None) -> None:
 
 
 def _cache_dir() -> Path:
-    from benchmark.fallback import default_root
+    from benchmark.corpora.builtin import default_root
     return default_root().parent / "features"
 
 
@@ -87,7 +87,7 @@ def _cache_dir() -> Path:
 @click.option("--max-warnings", default=10, show_default=True, help="Warnings printed per file.")
 def validate(files: tuple[str, ...], max_warnings: int) -> None:
     """Check MMNERD/CoNLL files: counts, or the first error as FILE:LINE: message (exit 2)."""
-    from benchmark.data import ReadReport, read_conll
+    from benchmark.corpora.reader import ReadReport, read_conll
 
     for path in files:
         report = ReadReport(path)
@@ -106,8 +106,8 @@ def validate(files: tuple[str, ...], max_warnings: int) -> None:
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
 def stats(data_dir: str | None, fmt: str, output: str | None) -> None:
     """Reproduce Table 2 (entities per type, sentences) from the files, beside the paper's values."""
-    from benchmark.data import resolve_corpus
-    from benchmark.stats import dataset_stats, render_stats
+    from benchmark.corpora.reader import resolve_corpus
+    from benchmark.corpora.stats import dataset_stats, render_stats
 
     corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True))
     text = render_stats(dataset_stats(corpus), fmt, corpus.kind)
@@ -151,12 +151,12 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
         dry_run: bool) -> None:
     """Run the jobs of a table; finished jobs are skipped, interrupted ones resume."""
     _set_threads(threads)
-    from benchmark.data import resolve_corpus
-    from benchmark.plan import plan_table
+    from benchmark.corpora.reader import resolve_corpus
+    from benchmark.run.plan import plan_table
     from benchmark.registry import get_model
-    from benchmark.runner import LocalExecutor, SlurmExecutor
-    from benchmark.store import ResultStore
-    from benchmark.tables import get_table
+    from benchmark.run.executors import LocalExecutor, SlurmExecutor
+    from benchmark.run.store import ResultStore
+    from benchmark.report.tables import get_table
 
     table = get_table(table_no)
     names = _split(model_names)
@@ -212,9 +212,9 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
 def report(table_no: int, fmt: str, results: str, compare_paper: bool, profile: str, data_kind: str | None,
            mode: str, selection: str, output: str | None) -> None:
     """Render a table from stored results in the paper's layout."""
-    from benchmark.render import build_frame, render
-    from benchmark.store import ResultStore
-    from benchmark.tables import get_table
+    from benchmark.report.render import build_frame, render
+    from benchmark.run.store import ResultStore
+    from benchmark.report.tables import get_table
 
     frame = build_frame(get_table(table_no), ResultStore(results).all(), profile, data_kind, mode, selection)
     _emit(render(frame, fmt, compare_paper), output)
@@ -225,8 +225,8 @@ def report(table_no: int, fmt: str, results: str, compare_paper: bool, profile: 
 @click.option("--readme", default="README.md", show_default=True, type=click.Path(dir_okay=False))
 def readme(results: str, readme: str) -> None:
     """Regenerate the README's results section from the stored paper-profile results."""
-    from benchmark.readme import update_readme
-    from benchmark.store import ResultStore
+    from benchmark.report.readme import update_readme
+    from benchmark.run.store import ResultStore
 
     changed = update_readme(Path(readme), ResultStore(results))
     click.echo(f"{readme}: results section {'updated' if changed else 'already up to date'}")
@@ -254,9 +254,9 @@ def _emit(text: str, output: str | None) -> None:
 def check(suite: str, baseline: str | None, tolerance: str | None, model_names: str | None, data_dir: str | None,
           update: bool, threads: int | None, show_all: bool) -> None:
     """Regression check: every model on a small fixed subset vs the committed baseline (exit 1 on regression)."""
-    from benchmark.check import (FAILING, baseline_path, compare, load_baseline, measure, parse_tolerances,
+    from benchmark.run.check import (FAILING, baseline_path, compare, load_baseline, measure, parse_tolerances,
                                  render_findings, save_baseline)
-    from benchmark.data import resolve_corpus
+    from benchmark.corpora.reader import resolve_corpus
     from benchmark.registry import get_model
 
     _set_threads(threads)
@@ -306,16 +306,16 @@ def check(suite: str, baseline: str | None, tolerance: str | None, model_names: 
 def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fallback: bool, device: str,
             threads: int | None, results: str, name: str | None, viterbi: bool, model_name: str | None) -> None:
     """Measure and record performance figures in results/benchmarks/ (no timed tests)."""
-    from benchmark.data import resolve_corpus
-    from benchmark.fallback import ensure_fallback_corpus
-    from benchmark.timing import record, time_table_grid
+    from benchmark.corpora.reader import resolve_corpus
+    from benchmark.corpora.builtin import ensure_fallback_corpus
+    from benchmark.run.timing import record, time_table_grid
 
     _set_threads(threads)
     if sum(x is not None and x is not False for x in (grid_table, viterbi or None, model_name)) != 1:
         raise ConfigError("bench profile: choose exactly one of --grid N, --viterbi, --model NAME")
     corpus = ensure_fallback_corpus() if fallback else resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True))
     if viterbi:
-        from benchmark.profile import format_profile, profile_viterbi
+        from benchmark.run.profile import format_profile, profile_viterbi
         lang = "en" if corpus.has_language("en") else corpus.available_languages()[0]
         out = profile_viterbi(corpus.load([lang], "test"), threads=threads)
         click.echo(format_profile(out))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.data import Corpus, find_corpus
-from benchmark.fallback import generate_fallback
+from benchmark.corpora.reader import Corpus, find_corpus
+from benchmark.corpora.builtin import generate_fallback
 
 
 @pytest.fixture(scope="session")

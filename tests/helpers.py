@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from benchmark.data import Sentence
+from benchmark.corpora.reader import Sentence
 
 # (tokens, tags) written by hand: every type, multi-word entities, accents, punctuation, numbers.
 _HAND_MADE: list[tuple[str, str]] = [
@@ -65,7 +65,7 @@ def build_model(name: str, train: Sequence[Sentence], profile: str = "smoke", se
     """``(model, hp)`` for a registered model built from ``train`` (seeded, CPU)."""
     from benchmark.api import BuildContext
     from benchmark.registry import get_model, load_factory
-    from benchmark.train import seed_everything
+    from benchmark.run.train import seed_everything
 
     spec = get_model(name)
     hp = {**spec.hparams(profile, overrides), "seed": seed}

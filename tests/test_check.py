@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 import benchmark.registry as registry
-from benchmark.check import compare, measure, parse_tolerances
+from benchmark.run.check import compare, measure, parse_tolerances
 from benchmark.cli import main
 from benchmark.errors import ConfigError
 

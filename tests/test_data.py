@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.data import ReadReport, expand_languages, read_conll, source_of
+from benchmark.corpora.reader import ReadReport, expand_languages, read_conll, source_of
 from benchmark.errors import ConfigError, DataError
 
 MMNERD = "IMGID:16_05_01_360\nJohn\tB-PER\nSmith\tI-PER\nin\tO\nParis\tB-LOC\n\nIMGID:0001---a-b\nHi\tO\n\n"

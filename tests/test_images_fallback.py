@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from PIL import Image
 
-from benchmark.fallback import AMBIGUOUS, TYPE_COLOURS, ensure_fallback_corpus, generate_fallback
-from benchmark.images import ImageStore
+from benchmark.corpora.builtin import AMBIGUOUS, TYPE_COLOURS, ensure_fallback_corpus, generate_fallback
+from benchmark.corpora.images import ImageStore
 
 
 def test_missing_and_unreadable_images_fall_back_to_default(tmp_path):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from benchmark.readme import current_block, results_block
-from benchmark.store import ResultStore
+from benchmark.report.readme import current_block, results_block
+from benchmark.run.store import ResultStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,8 +25,8 @@ def test_results_section_is_generated_from_results_dir():
 
 def test_rendered_tables_are_up_to_date():
     """tables/tableN.{md,tex,csv} are `bench report --compare-paper` renders of results/ (see README)."""
-    from benchmark.render import build_frame, render
-    from benchmark.tables import TABLES, get_table
+    from benchmark.report.render import build_frame, render
+    from benchmark.report.tables import TABLES, get_table
 
     results = list(ResultStore(ROOT / "results").all())
     for number in TABLES:

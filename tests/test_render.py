@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.render import build_frame, latex_document, render, to_csv
-from benchmark.specs import JobSpec, Result, Setting
-from benchmark.tables import get_table
+from benchmark.report.render import build_frame, latex_document, render, to_csv
+from benchmark.run.specs import JobSpec, Result, Setting
+from benchmark.report.tables import get_table
 
 GOLDEN = Path(__file__).parent / "golden"
 TYPES = ("PER", "LOC", "ORG", "MISC")

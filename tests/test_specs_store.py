@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from benchmark.plan import plan_table
+from benchmark.run.plan import plan_table
 from benchmark.registry import get_model
-from benchmark.specs import JobSpec, Result, Setting
-from benchmark.store import ResultStore
-from benchmark.tables import get_table
+from benchmark.run.specs import JobSpec, Result, Setting
+from benchmark.run.store import ResultStore
+from benchmark.report.tables import get_table
 from benchmark.errors import ConfigError
 
 
@@ -79,7 +79,7 @@ def test_plan_table5_counts(tiny_corpus):
 
 def test_plan_marks_missing_languages(tiny_corpus, tmp_path):
     import shutil
-    from benchmark.data import Corpus
+    from benchmark.corpora.reader import Corpus
     root = tmp_path / "c"
     shutil.copytree(tiny_corpus.root / "train_valid_test_en", root / "train_valid_test_en")
     corpus = Corpus(root)

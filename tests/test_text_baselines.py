@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from benchmark.errors import MissingArtifactError
-from benchmark.train import fit, predict
+from benchmark.run.train import fit, predict
 from tests.helpers import build_model, hand_made_sentences, long_sentence
 
 MODELS = ("hbilstm-crf", "bert", "bert-crf")
@@ -149,7 +149,7 @@ def test_batched_viterbi_equals_allennlp_on_random_inputs():
 
 
 def test_profile_viterbi_reports_both_decoders():
-    from benchmark.profile import format_profile, profile_viterbi
+    from benchmark.run.profile import format_profile, profile_viterbi
 
     sentences = hand_made_sentences() * 10 + [long_sentence(120)]
     out = profile_viterbi(sentences, batch_size=16, repeats=1)

@@ -7,7 +7,7 @@ import pytest
 
 from benchmark.api import BuildContext
 from benchmark.registry import get_model, load_factory
-from benchmark.train import fit, fold_out, make_batches, seed_everything, take
+from benchmark.run.train import fit, fold_out, make_batches, seed_everything, take
 
 
 def _setup(corpus, epochs=3):

@@ -11,11 +11,11 @@ import torch
 
 from benchmark.api import BuildContext, move_to
 from benchmark.errors import ConfigError, MissingArtifactError
-from benchmark.fallback import generate_fallback
-from benchmark.images import ImageStore
+from benchmark.corpora.builtin import generate_fallback
+from benchmark.corpora.images import ImageStore
 from benchmark.registry import get_model, load_factory
-from benchmark.specs import JobSpec, Setting
-from benchmark.train import predict, run_job, seed_everything
+from benchmark.run.specs import JobSpec, Setting
+from benchmark.run.train import predict, run_job, seed_everything
 from models.two_m_ner.alignment import contrastive_loss
 from models.two_m_ner.model import TwoMNER
 

@@ -15,7 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from baselines.layers.crf import CRF
 from baselines.layers.embeddings import WordVocab, embedding_matrix, load_keyed_vectors, train_word2vec
 from benchmark.api import BuildContext, Tagger, pad_ids, tag_inventory
-from benchmark.data import Sentence
+from benchmark.corpora.reader import Sentence
 
 
 class BiLSTMEncoder(nn.Module):

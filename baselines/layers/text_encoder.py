@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import torch
 
 from benchmark.api import BuildContext
-from benchmark.data import Sentence
+from benchmark.corpora.reader import Sentence
 
 TINY = "tiny"
 # 2M-NER's additional_special_tokens (MMNERD main.py): U+FFFD, U+0080, soft hyphen, zero-width space,

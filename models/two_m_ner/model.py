@@ -25,7 +25,7 @@ from torch import nn
 from baselines.layers.crf import CRF
 from baselines.layers.text_encoder import SubwordAligner, gather_words, load_text_encoder, rebuild_text_encoder
 from benchmark.api import BuildContext, Tagger, tag_inventory
-from benchmark.data import Sentence
+from benchmark.corpora.reader import Sentence
 from benchmark.errors import ConfigError
 from models.two_m_ner.alignment import CL_FORMS, ProjectionHead, contrastive_loss, pool_tokens
 from models.two_m_ner.encoders import build_resnet, build_vit, module_fingerprint, rebuild_resnet, rebuild_vit
@@ -149,7 +149,7 @@ class TwoMNER(Tagger):
         if hp["use_resnet"]:
             prebuilt["resnet"], config["resnet_saved"] = build_resnet(str(hp["resnet"]), ctx.log)
         if (hp["use_vit"] or hp["use_resnet"]) and ctx.images is None:
-            from benchmark.images import ImageStore
+            from benchmark.corpora.images import ImageStore
             ctx.images = ImageStore(None)
             ctx.log("2m-ner: no image store given (text-only setting?); every image is a blank one")
         return cls(config, ctx, prebuilt)
@@ -203,7 +203,7 @@ class TwoMNER(Tagger):
     # -- data -------------------------------------------------------------------------------------
     def _image_store(self) -> Any:
         if self.ctx.images is None:
-            from benchmark.images import ImageStore
+            from benchmark.corpora.images import ImageStore
             self.ctx.images = ImageStore(None)
             if not self._store_warned:
                 self.ctx.log("2m-ner: no image store; using blank images")

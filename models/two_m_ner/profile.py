@@ -58,10 +58,10 @@ def profile_model(model_name: str, profile: str = "smoke", device: str | torch.d
     architectures randomly initialised instead (BERT-base resized to mBERT's vocabulary, CLIP
     ViT-B/32, ResNet-152); ``missing`` still says what is absent.
     """
-    from benchmark.fallback import generate_fallback
-    from benchmark.images import ImageStore
+    from benchmark.corpora.builtin import generate_fallback
+    from benchmark.corpora.images import ImageStore
     from benchmark.registry import get_model, load_factory
-    from benchmark.train import seed_everything
+    from benchmark.run.train import seed_everything
 
     spec = get_model(model_name)
     hp = {**spec.hparams(profile, overrides), "seed": 1}

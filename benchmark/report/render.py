@@ -16,8 +16,8 @@ from typing import Iterable
 from tabulate import tabulate
 
 from benchmark.metrics import headline
-from benchmark.specs import Result
-from benchmark.tables import COLUMN_LABELS, COLUMNS, Row, TableSpec
+from benchmark.run.specs import Result
+from benchmark.report.tables import COLUMN_LABELS, COLUMNS, Row, TableSpec
 
 DASH = "–"
 

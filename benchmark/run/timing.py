@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from benchmark.data import Corpus
+from benchmark.corpora.reader import Corpus
 
 
 def machine() -> dict[str, Any]:
@@ -45,10 +45,10 @@ def record(results: str | Path, name: str, payload: dict[str, Any]) -> Path:
 def time_table_grid(table_no: int, corpus: Corpus, profile: str = "smoke", device: str = "cpu",
                     echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every ready job of a table's grid in a throw-away store; wall time in total and per job."""
-    from benchmark.plan import plan_table
-    from benchmark.runner import execute_job
-    from benchmark.store import ResultStore
-    from benchmark.tables import get_table
+    from benchmark.run.plan import plan_table
+    from benchmark.run.executors import execute_job
+    from benchmark.run.store import ResultStore
+    from benchmark.report.tables import get_table
 
     planned = plan_table(get_table(table_no), corpus, profile, seeds=1)
     jobs = [p.job for p in planned if p.status == "ready"]

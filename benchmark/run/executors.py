@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from benchmark.data import Corpus
+from benchmark.corpora.reader import Corpus
 from benchmark.errors import BenchError, ConfigError
-from benchmark.specs import JobSpec, Result
-from benchmark.store import ResultStore
+from benchmark.run.specs import JobSpec, Result
+from benchmark.run.store import ResultStore
 
 Echo = Callable[[str], None]
 
@@ -31,7 +31,7 @@ class RunSummary:
 def execute_job(job: JobSpec, corpus: Corpus, store: ResultStore, device: str = "cpu",
                 cache_dir: Path | None = None) -> Result:
     """Train + evaluate ``job`` and store its result; resumes from ``store.work_dir(job)``."""
-    from benchmark.train import run_job  # heavy imports only when a job really runs
+    from benchmark.run.train import run_job  # heavy imports only when a job really runs
 
     work = store.work_dir(job)
     log_file = work / "train.log"

@@ -289,7 +289,7 @@ def resolve_corpus(data_dir: str | os.PathLike | None = None,
     corpus = find_corpus(data_dir, image_dir)
     if corpus is not None:
         return corpus
-    from benchmark.fallback import ensure_fallback_corpus
+    from benchmark.corpora.builtin import ensure_fallback_corpus
     corpus = ensure_fallback_corpus()
     echo(f"notice: MMNERD not found (set MMNERD_DIR or --data-dir); using the built-in fallback corpus "
          f"at {corpus.root}")

@@ -24,11 +24,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from benchmark.api import BuildContext, Tagger, move_to
-from benchmark.data import Corpus, Sentence
-from benchmark.images import ImageStore
+from benchmark.corpora.reader import Corpus, Sentence
+from benchmark.corpora.images import ImageStore
 from benchmark.metrics import evaluate
 from benchmark.registry import get_model, load_factory
-from benchmark.specs import PROFILE_LIMITS, JobSpec, Result
+from benchmark.run.specs import PROFILE_LIMITS, JobSpec, Result
 
 Logger = Callable[[str], None]
 
@@ -93,7 +93,7 @@ def seed_everything(seed: int) -> None:
 
 
 def git_commit() -> dict[str, Any]:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                              timeout=5).stdout.strip()

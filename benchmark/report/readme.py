@@ -10,9 +10,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from benchmark.render import build_frame, to_markdown
-from benchmark.store import ResultStore
-from benchmark.tables import TABLES, get_table
+from benchmark.report.render import build_frame, to_markdown
+from benchmark.run.store import ResultStore
+from benchmark.report.tables import TABLES, get_table
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from benchmark.errors import BenchError
-from benchmark.specs import JobSpec, Result
+from benchmark.run.specs import JobSpec, Result
 
 
 class ResultStore:

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from benchmark.data import Corpus, Sentence
+from benchmark.corpora.reader import Corpus, Sentence
 from benchmark.errors import BenchError, ConfigError
 from benchmark.registry import MODELS, get_model
-from benchmark.specs import JobSpec, Setting
+from benchmark.run.specs import JobSpec, Setting
 
 SUITES: dict[str, dict[str, Any]] = {
-    # language and seed; the slice sizes are the smoke profile's (benchmark.specs.PROFILE_LIMITS)
+    # language and seed; the slice sizes are the smoke profile's (benchmark.run.specs.PROFILE_LIMITS)
     "smoke": {"language": "en", "seed": 1},
 }
 # Metric name -> allowed drop (F1-type metrics in percentage points; loss as a relative increase).
@@ -66,11 +66,11 @@ def measure(corpus: Corpus, suite: str = "smoke", models: list[str] | None = Non
             echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Train every model of the suite; returns ``{"data": {...}, "models": {name: {metric: value}}}``.
 
-    Each job is an ordinary smoke-profile job run by ``benchmark.train.run_job`` (same data slice,
+    Each job is an ordinary smoke-profile job run by ``benchmark.run.train.run_job`` (same data slice,
     seeding and training loop as ``bench run --profile smoke``), just not stored.
     """
     from benchmark.metrics import headline
-    from benchmark.train import job_data, run_job
+    from benchmark.run.train import job_data, run_job
 
     jobs = check_jobs(corpus, suite, models)
     train, dev, test = job_data(jobs[0], corpus)

@@ -5,9 +5,9 @@ from typing import Any
 
 from tabulate import tabulate
 
-from benchmark.data import (ENTITY_TYPES, LANGUAGE_NAMES, LANGUAGES, SPLITS, Corpus, ReadReport,
+from benchmark.corpora.reader import (ENTITY_TYPES, LANGUAGE_NAMES, LANGUAGES, SPLITS, Corpus, ReadReport,
                             count_entities, read_conll)
-from benchmark.tables import reference_rows
+from benchmark.report.tables import reference_rows
 
 STAT_COLUMNS = (*ENTITY_TYPES, "total_entities", "sentences")
 
@@ -63,7 +63,7 @@ def render_stats(records: list[dict[str, Any]], fmt: str = "markdown", data_kind
     if data_kind == "fallback":
         note += " Data: the built-in synthetic fallback corpus, not MMNERD."
     if fmt == "latex":
-        from benchmark.render import tex_escape
+        from benchmark.report.render import tex_escape
         lines = [r"\begin{table}[t]", r"\centering", r"\caption{Dataset statistics (Table 2): ours (paper)}",
                  r"\begin{tabular}{llrrrrrr}", r"\toprule", " & ".join(headers) + r" \\", r"\midrule"]
         lines += [" & ".join(tex_escape(x) for x in row) + r" \\" for row in body]

@@ -2,7 +2,7 @@
 
 The LSTM-CRF models spend their evaluation time in Viterbi decoding and in the metric. This
 profile builds the suite's CRF over the test set's tag inventory, draws random emissions of the
-right shapes (batches formed over length-sorted sentences, as ``benchmark.train.predict`` does),
+right shapes (batches formed over length-sorted sentences, as ``benchmark.run.train.predict`` does),
 and times, for the batched decoder (``CRF.decode``) and allennlp-light's per-sentence loop
 (``CRF.decode_reference``): decoding, turning ids into tags, and ``benchmark.metrics.evaluate``.
 """
@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import torch
 
 from benchmark.api import tag_inventory
-from benchmark.data import Sentence
+from benchmark.corpora.reader import Sentence
 from benchmark.metrics import evaluate
 
 

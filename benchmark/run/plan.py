@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from benchmark.data import Corpus
+from benchmark.corpora.reader import Corpus
 from benchmark.registry import MODELS
-from benchmark.specs import JobSpec, Setting
-from benchmark.tables import Row, TableSpec
+from benchmark.run.specs import JobSpec, Setting
+from benchmark.report.tables import Row, TableSpec
 
 FIRST_SEED = 1
 

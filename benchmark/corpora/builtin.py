@@ -15,7 +15,7 @@ import random
 from pathlib import Path
 from typing import Sequence
 
-from benchmark.data import Corpus, LANGUAGES
+from benchmark.corpora.reader import Corpus, LANGUAGES
 
 FALLBACK_VERSION = 1
 MARKER = "FALLBACK_CORPUS"  # file that marks a generated corpus (so it is never reported as MMNERD)

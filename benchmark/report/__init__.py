@@ -1,0 +1,1 @@
+"""Reporting: the paper's tables as data, rendering (Markdown, LaTeX, CSV), the README block."""
