@@ -15,7 +15,8 @@ import click
 
 from benchmark.errors import BenchError, ConfigError
 
-DEFAULT_RESULTS = "results"
+DEFAULT_RESULTS = "results/local"  # the user's own runs (git-ignored); committed runs: results/reference
+REFERENCE_RESULTS = "results/reference"
 
 
 class BenchGroup(click.Group):
@@ -221,7 +222,7 @@ def report(table_no: int, fmt: str, results: str, compare_paper: bool, profile: 
 
 
 @main.command()
-@click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False))
+@click.option("--results", default=REFERENCE_RESULTS, show_default=True, type=click.Path(file_okay=False))
 @click.option("--readme", default="README.md", show_default=True, type=click.Path(dir_okay=False))
 def readme(results: str, readme: str) -> None:
     """Regenerate the README's results section from the stored paper-profile results."""
@@ -262,7 +263,7 @@ def check(suite: str, baseline: str | None, tolerance: str | None, model_names: 
     _set_threads(threads)
     tolerances = parse_tolerances(tolerance)
     corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True))
-    path = Path(baseline) if baseline else baseline_path(DEFAULT_RESULTS, suite)
+    path = Path(baseline) if baseline else baseline_path("results", suite)
     names = [get_model(n).name for n in _split(model_names) or []] or None
     base = load_baseline(path, corpus.kind)
     if base is None and not update:
@@ -299,7 +300,8 @@ def check(suite: str, baseline: str | None, tolerance: str | None, model_names: 
 @click.option("--fallback", is_flag=True, help="Use the built-in fallback corpus (all four languages).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--threads", type=int, envvar="BENCH_THREADS")
-@click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False))
+@click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False),
+              help="Records go to RESULTS/benchmarks/.")
 @click.option("--name", help="Record name under results/benchmarks/ (default derived from the options).")
 @click.option("--viterbi", is_flag=True, help="Time CRF decoding + scoring of the English test set (both decoders).")
 @click.option("--model", "model_name", help="Parameters, sentences/s and peak memory of a model (e.g. 2m-ner).")

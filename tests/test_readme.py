@@ -19,7 +19,7 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_results_section_is_generated_from_results_dir():
-    expected = results_block(ResultStore(ROOT / "results"))
+    expected = results_block(ResultStore(ROOT / "results" / "reference"))
     assert current_block(ROOT / "README.md") == expected, "README results are stale: run `bench readme`"
 
 
@@ -28,7 +28,7 @@ def test_rendered_tables_are_up_to_date():
     from benchmark.report.render import build_frame, render
     from benchmark.report.tables import TABLES, get_table
 
-    results = list(ResultStore(ROOT / "results").all())
+    results = list(ResultStore(ROOT / "results" / "reference").all())
     for number in TABLES:
         frame = build_frame(get_table(number), results, "paper")
         for fmt, ext, compare in (("markdown", "md", True), ("latex", "tex", True), ("csv", "csv", False)):
