@@ -10,7 +10,10 @@ import csv
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Sequence
+
+if TYPE_CHECKING:
+    from benchmark.registry import ModelSpec
 
 from benchmark.errors import ConfigError
 
@@ -144,3 +147,35 @@ def get_table(number: int) -> TableSpec:
         raise ConfigError(f"unknown table {number}; tables with runs: {', '.join(map(str, TABLES))} "
                           "(Table 2 is `bench stats`)")
     return TABLES[number]()
+
+
+def with_extra_models(table: TableSpec, specs: "Sequence[ModelSpec]") -> TableSpec:
+    """``table`` with one extra row per language setting for each model that is not a paper row.
+
+    The extra row copies its setting from the last paper row of that setting (same train/test
+    languages, fold and repeats), uses images when the model is multimodal and the setting does, and
+    has no paper reference. The paper's rows are unchanged; extra rows follow their setting's block.
+    """
+    from dataclasses import replace
+
+    known = {r.model for r in table.rows}
+    extra = [s for s in specs if s.name not in known]
+    if not extra:
+        return table
+    def setting(r: Row) -> tuple:
+        return (r.group, r.train_languages, r.test_language, r.fold)
+    last = {setting(r): i for i, r in enumerate(table.rows)}
+    rows: list[Row] = []
+    for i, row in enumerate(table.rows):
+        rows.append(row)
+        if last[setting(row)] != i:
+            continue
+        for spec in extra:
+            image = row.use_image and spec.modality == "text+image"
+            modality = row.modality if not row.modality else (
+                "Text + Image" if image else ("Only Text" if row.modality == "Only Text" else "Text"))
+            by_method = table.label_columns[0] in ("Method", "Model")
+            tagged = {k: (f"{v} [{spec.display}]" if j == 0 else v) for j, (k, v) in enumerate(row.extra.items())}
+            rows.append(replace(row, method=spec.display if by_method else f"{row.method} [{spec.display}]",
+                                model=spec.name, use_image=image, modality=modality, paper={}, extra=tagged))
+    return replace(table, rows=tuple(rows))
