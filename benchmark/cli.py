@@ -285,8 +285,7 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
         else:
             runner = LocalExecutor(_device(device), cache_dir=_cache_dir())
         summary = runner.run(todo, corpus, store, echo=click.echo)
-    ready = {p.row for p in planned if p.status == "ready"}
-    click.echo(render_selected_rows(table, [r for r in table.rows if r in ready], store, profile, corpus.kind))
+    click.echo(render_selected_rows(table, rows_to_show(table, planned), store, profile, corpus.kind))
     report_cmd = f"bench report --table {table.number} --compare-paper" + (
         f" --results {results}" if results != DEFAULT_RESULTS else "") + (
         f" --profile {profile}" if profile != "paper" else "")
@@ -315,6 +314,16 @@ def render_selected_rows(table: Any, rows: list[Any], store: Any, profile: str, 
         return ""
     frame = build_frame(replace(table, rows=tuple(rows)), results, profile, data_kind)
     return render(frame, "markdown", compare_paper=True)
+
+
+def rows_to_show(table: Any, planned: list[Any]) -> list[Any]:
+    """The rows a run renders: those it could run, plus the paper's rows of the settings where it ran
+    a model that is not a paper row (so such a model is seen beside the paper's values)."""
+    ready = {p.row for p in planned if p.status == "ready"}
+    paper_models = {r.model for r in table.rows if r.paper}
+    settings = {(r.group, r.train_languages, r.test_language, r.fold) for r in ready if r.model not in paper_models}
+    return [r for r in table.rows
+            if r in ready or (r.model in paper_models and (r.group, r.train_languages, r.test_language, r.fold) in settings)]
 
 
 def run_summary_lines(planned: list[Any], reused: int, summary: Any, report_cmd: str,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -215,8 +217,12 @@ def _specs_from(obj: Any, source: str) -> list[ModelSpec]:
     return specs
 
 
-def register(spec: ModelSpec, source: str) -> None:
-    """Add a plugin's spec to ``MODELS`` (re-registering the same spec is a no-op)."""
+def register(spec: ModelSpec, source: str, origin: str | None = None) -> None:
+    """Add a plugin's spec to ``MODELS`` (re-registering the same spec is a no-op).
+
+    ``source`` names the plugin in error messages; ``origin`` (default: ``source``) is what
+    ``bench models`` shows as where the model came from.
+    """
     if not spec.name or spec.name != spec.name.strip().lower() or " " in spec.name:
         raise ConfigError(f"plugin {source}: model name {spec.name!r} must be lower case without spaces")
     if spec.modality not in ("text", "text+image"):
@@ -229,7 +235,7 @@ def register(spec: ModelSpec, source: str) -> None:
         where = PLUGIN_SOURCES.get(spec.name, "the built-in registry")
         raise ConfigError(f"plugin {source}: model name {spec.name!r} is already registered by {where}")
     MODELS[spec.name] = spec
-    PLUGIN_SOURCES.setdefault(spec.name, source)
+    PLUGIN_SOURCES.setdefault(spec.name, origin or source)
 
 
 def load_plugin(ref: str) -> list[ModelSpec]:
@@ -237,6 +243,9 @@ def load_plugin(ref: str) -> list[ModelSpec]:
     module_name, sep, attr = ref.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(f"--plugin expects module:attribute (e.g. my_package.models:SPEC), got {ref!r}")
+    here = os.getcwd()
+    if here not in sys.path and "" not in sys.path:  # like `python -m`: a module in the current folder is found
+        sys.path.append(here)
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 - ImportError, SyntaxError, or an error the module raises
@@ -248,7 +257,7 @@ def load_plugin(ref: str) -> list[ModelSpec]:
         obj = getattr(obj, part)
     specs = _specs_from(obj, ref)
     for spec in specs:
-        register(spec, f"--plugin {ref}")
+        register(spec, ref, origin=f"--plugin {ref}")
     return specs
 
 
