@@ -189,26 +189,28 @@ def _human(n: int) -> str:
 def recorded_parameters(results: Path) -> dict[str, str]:
     """Model name -> recorded parameter count with its source; nothing is built to count them.
 
-    Sources, first found wins: ``bench profile --model`` records in ``results/benchmarks`` (paper
-    profile before smoke), then the ``counts.parameters`` of stored paper-profile runs in
-    ``results/reference``.
+    Paper-size figures first: a paper-profile ``bench profile --model`` record in
+    ``results/benchmarks``, then ``counts.parameters`` of a stored paper-profile run in
+    ``results/reference``, then a smoke-profile ``bench profile`` record.
     """
-    found: dict[str, tuple[int, str]] = {}
-    records = []
+    candidates: list[tuple[int, str, int, str]] = []  # (priority, model, count, source)
     for path in sorted((results / "benchmarks").glob("model_*.json")):
         try:
             rec = json.loads(path.read_text(encoding="utf-8"))
-            records.append((rec["profile"] != "paper", rec["model"], int(rec["parameters"]["total"]), rec["profile"]))
+            paper = rec["profile"] == "paper"
+            candidates.append((0 if paper else 2, rec["model"], int(rec["parameters"]["total"]),
+                               f"{rec['profile']} profile, bench profile"))
         except (OSError, ValueError, KeyError, TypeError):
             continue
-    for _, model, total, prof in sorted(records):
-        found.setdefault(model, (total, f"{prof} profile, bench profile"))
     from benchmark.run.store import ResultStore
     for res in ResultStore(results / "reference").all():
         total = res.counts.get("parameters")
         if res.job.profile == "paper" and isinstance(total, int):
-            found.setdefault(res.job.model, (total, f"paper run on {res.job.data_kind}"))
-    return {m: f"{_human(n)} ({src})" for m, (n, src) in found.items()}
+            candidates.append((1, res.job.model, total, f"paper run on {res.job.data_kind}"))
+    found: dict[str, str] = {}
+    for _, model, total, source in sorted(candidates):
+        found.setdefault(model, f"{_human(total)} ({source})")
+    return found
 
 
 @main.command(epilog="""\b

@@ -130,3 +130,22 @@ def test_run_reuses_and_says_so(tiny_corpus, tmp_path):
     stored = json.loads(next(tmp_path.glob("runs/bilstm-crf/*/result.json")).read_text())
     row = next(line for line in again.output.splitlines() if "| BiLSTM-CRF" in line)
     assert f"{100 * stored['test']['conlleval']['f1']:.2f} (62.68, " in row  # ours beside the paper's English F1
+
+
+def test_parameter_counts_prefer_paper_size_records(tmp_path):
+    """A smoke-profile record must not hide a paper-size count; a paper-profile record wins over a run."""
+    from benchmark.cli import recorded_parameters
+
+    bench_dir = tmp_path / "benchmarks"
+    bench_dir.mkdir()
+    run = tmp_path / "reference" / "runs" / "bilstm-crf" / REFERENCE_RUN.name
+    shutil.copytree(REFERENCE_RUN, run)  # counts.parameters = 14682229, paper profile
+    (bench_dir / "model_bilstm-crf_smoke_cpu.json").write_text(
+        json.dumps({"model": "bilstm-crf", "profile": "smoke", "parameters": {"total": 5000}}))
+    (bench_dir / "model_bert_smoke_cpu.json").write_text(
+        json.dumps({"model": "bert", "profile": "smoke", "parameters": {"total": 120000}}))
+    (bench_dir / "model_bert_paper_cuda.json").write_text(
+        json.dumps({"model": "bert", "profile": "paper", "parameters": {"total": 177900000}}))
+    (bench_dir / "model_broken.json").write_text("{not json")
+    counts = recorded_parameters(tmp_path)
+    assert counts == {"bilstm-crf": "14.68M (paper run on mmnerd)", "bert": "177.90M (paper profile, bench profile)"}
