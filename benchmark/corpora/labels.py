@@ -76,6 +76,7 @@ class TagConverter:
         self.label_map = dict(label_map or {})
         self.prev_type: str | None = None
         self.orphans = 0
+        self._parsed: dict[str, tuple[str, str]] = {}
 
     def reset(self) -> None:
         """Call at each sentence boundary."""
@@ -83,27 +84,13 @@ class TagConverter:
 
     def convert(self, tag: str) -> tuple[str, bool]:
         """``(iob2_tag, orphan)`` for one raw tag; raises ``TagError`` with the reason."""
-        m = TAG_RE.match(tag)
-        if m is None:
-            raise TagError(f"bad tag {tag!r}: expected O, B-<type> or I-<type>")
-        if tag == OUTSIDE:
-            self.prev_type = None
-            return OUTSIDE, False
-        prefix, raw_type = m.group(1), m.group(2)
-        if prefix not in _PREFIXES[self.scheme]:
-            if prefix in "ES" and self.scheme != "bioes":
-                raise TagError(f"tag {tag!r} is BIOES but the declared scheme is {self.scheme} "
-                               "(declare it: --scheme bioes, or tag_scheme='bioes' in the corpus entry)")
-            raise TagError(f"bad tag {tag!r}: expected O, B-<type> or I-<type>"
-                           + (", E-<type> or S-<type>" if self.scheme == "bioes" else ""))
-        etype = self.label_map.get(raw_type, raw_type)
+        parsed = self._parsed.get(tag)
+        if parsed is None:
+            parsed = self._parsed[tag] = self._parse(tag)
+        prefix, etype = parsed
         if etype == OUTSIDE:
             self.prev_type = None
             return OUTSIDE, False
-        if self.entity_types is not None and etype not in self.entity_types:
-            raise TagError(f"unknown entity type {raw_type!r} in tag {tag!r}; known types: "
-                           f"{', '.join(self.entity_types)} (map it with --label-map {raw_type}=<type> "
-                           "or the corpus entry's label_map)")
         continues = self.prev_type == etype
         orphan = False
         if self.scheme == "iob1":
@@ -118,3 +105,24 @@ class TagConverter:
         if orphan:
             self.orphans += 1
         return f"{out}-{etype}", orphan
+
+    def _parse(self, tag: str) -> tuple[str, str]:
+        """``(prefix, type after the label map)``; type ``O`` for ``O`` and for a dropped type."""
+        m = TAG_RE.match(tag)
+        if m is None:
+            raise TagError(f"bad tag {tag!r}: expected O, B-<type> or I-<type>")
+        if tag == OUTSIDE:
+            return "", OUTSIDE
+        prefix, raw_type = m.group(1), m.group(2)
+        if prefix not in _PREFIXES[self.scheme]:
+            if prefix in "ES" and self.scheme != "bioes":
+                raise TagError(f"tag {tag!r} is BIOES but the declared scheme is {self.scheme} "
+                               "(declare it: --scheme bioes, or tag_scheme='bioes' in the corpus entry)")
+            raise TagError(f"bad tag {tag!r}: expected O, B-<type> or I-<type>"
+                           + (", E-<type> or S-<type>" if self.scheme == "bioes" else ""))
+        etype = self.label_map.get(raw_type, raw_type)
+        if etype != OUTSIDE and self.entity_types is not None and etype not in self.entity_types:
+            raise TagError(f"unknown entity type {raw_type!r} in tag {tag!r}; known types: "
+                           f"{', '.join(self.entity_types)} (map it with --label-map {raw_type}=<type> "
+                           "or the corpus entry's label_map)")
+        return prefix, etype

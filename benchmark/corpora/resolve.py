@@ -35,7 +35,7 @@ def resolve_corpus(data_dir: str | os.PathLike | None = None, image_dir: str | o
     check_label_map(label_map, entry.entity_types, entry.name)
     found = find_corpus(data_dir, image_dir, entry.name, label_map)
     if found is not None:
-        if found.kind != entry.name:
+        if found.kind != entry.name and entry.name != DEFAULT_CORPUS:  # MMNERD's stand-in is labelled anyway
             echo(f"notice: {found.root} holds the {found.display} (marker file), read as such, not as {entry.display}")
         return found
     if entry.generator is None and entry.name != DEFAULT_CORPUS:
