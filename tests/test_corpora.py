@@ -83,34 +83,38 @@ def test_marker_keeps_a_generated_corpus_from_being_called_mmnerd(tiny_corpus):
 
 
 def _twitter_file(n: int, first: int) -> str:
+    """Twitter-style sentences: OTHER type, an orphan I- tag, NBSP and zero-width tokens (12 tokens each)."""
     out = []
     for i in range(first, first + n):
         out += [f"IMGID:{1000 + i}", "RT\tO", "@user\tO", ":\tO", "Super\tB-OTHER", "Bowl\tI-OTHER", "in\tO",
-                "Houston\tB-LOC", "\u00a0\tO", "with\tO", "Tom\tB-PER", "Brady\tI-PER", "\u200b\tO", ""]
+                "Houston\tI-LOC", "\u00a0\tO", "with\tO", "Tom\tB-PER", "Brady\tI-PER", "\u200b\tO", ""]
     return "\n".join(out) + "\n"
 
 
-def test_twitter2017_entry_reads_the_conll_layout_with_other_as_misc(tmp_path):
-    """The Twitter-2017 entry: <root>/{train,valid,test}.txt, OTHER read as MISC (6/2/3 sentences)."""
+@pytest.mark.parametrize("name, display", [("twitter2017", "Twitter-2017"), ("twitter2015", "Twitter-2015")])
+def test_twitter_entries_read_the_conll_layout_with_other_as_misc(tmp_path, name, display):
+    """<root>/{train,valid,test}.txt, OTHER read as MISC, orphan I- counted (6/2/3 sentences)."""
     for split, n in (("train", 6), ("valid", 2), ("test", 3)):
         (tmp_path / f"{split}.txt").write_text(_twitter_file(n, 10 * n), encoding="utf-8")
-    corpus = resolve_corpus(tmp_path, corpus="twitter2017", echo=lambda m: None)
-    assert corpus.kind == "twitter2017" and corpus.available_languages() == ("en",)
+    corpus = resolve_corpus(tmp_path, corpus=name, echo=lambda m: None)
+    assert corpus.kind == name and corpus.available_languages() == ("en",)
     assert not corpus.has_language("all") and not corpus.has_language("fr")
     assert [len(corpus.load(["en"], s)) for s in ("train", "dev", "test")] == [6, 2, 3]
     sent = corpus.load(["en"], "test")[0]
-    assert sent.tags[3:5] == ("B-MISC", "I-MISC") and sent.tokens[7] == "\u00a0" and sent.image_id == "1030"
-    out = invoke("stats", "--corpus", "twitter2017", "--data-dir", str(tmp_path))
+    assert sent.tags[3:7] == ("B-MISC", "I-MISC", "O", "I-LOC") and sent.tokens[7] == "\u00a0"
+    assert sent.image_id == "1030"
+    out = invoke("stats", "--corpus", name, "--data-dir", str(tmp_path))
     assert out.exit_code == 0, out.output
-    assert "**Table 2.** Twitter-2017 statistics." in out.output and "| English    | train   | 6" in out.output
+    assert f"**Table 2.** {display} statistics." in out.output and "| English    | train   | 6" in out.output
     report = ReadReport("t")
     corpus.read(corpus.split_path("en", "train"), "en", report)
-    assert report.entities == 18 and not report.warnings
+    assert report.entities == 18 and report.orphans == 6 and len(report.warnings) == 6
     # the same file read as MMNERD (no label map): the unknown type at its line, with the option to use
     bad = invoke("validate", str(tmp_path / "train.txt"))
     assert bad.exit_code == 2 and f"{tmp_path / 'train.txt'}:5: unknown entity type 'OTHER'" in bad.output
     ok = invoke("validate", "--label-map", "OTHER=MISC", str(tmp_path / "train.txt"))
-    assert ok.exit_code == 0 and "6 sentences, 72 tokens, 18 entities" in ok.output
+    assert ok.exit_code == 0 and "6 sentences, 72 tokens, 18 entities, 6 warning(s)" in ok.output
+    assert invoke("validate", "--corpus", name, str(tmp_path / "train.txt")).exit_code == 0
 
 
 def test_validate_scheme_option(tmp_path):
