@@ -77,6 +77,15 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def _corpus_options(func: Any) -> Any:
+    """``--corpus NAME`` and ``--label-map TYPE=TYPE`` (shared by run, stats and validate)."""
+    func = click.option("--label-map", "label_map", multiple=True,
+                        help="Read an entity type as another, e.g. OTHER=MISC (target O drops it); repeatable.")(func)
+    return click.option("--corpus", "corpus_name", default="mmnerd", show_default=True,
+                        help="Registered corpus (layout, types, tag scheme): mmnerd, twitter2017, ... "
+                             "Without --data-dir and $MMNERD_DIR the built-in corpus is used.")(func)
+
+
 def _cache_dir() -> Path:
     from benchmark.corpora.builtin import default_root
     return default_root().parent / "features"
@@ -86,31 +95,46 @@ def _cache_dir() -> Path:
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--max-warnings", default=10, show_default=True, help="Warnings printed per file.")
-def validate(files: tuple[str, ...], max_warnings: int) -> None:
+@click.option("--scheme", type=click.Choice(["iob2", "iob1", "bioes"]),
+              help="Tag scheme of the files (default: the corpus's, IOB2 for MMNERD).")
+@_corpus_options
+def validate(files: tuple[str, ...], max_warnings: int, scheme: str | None, corpus_name: str,
+             label_map: tuple[str, ...]) -> None:
     """Check MMNERD/CoNLL files: counts, or the first error as FILE:LINE: message (exit 2)."""
+    from benchmark.corpora.labels import check_label_map, parse_label_map
     from benchmark.corpora.reader import ReadReport, read_conll
+    from benchmark.corpora.registry import get_corpus_entry
 
+    entry = get_corpus_entry(corpus_name)
+    labels = {**entry.label_map, **parse_label_map(label_map)}
+    check_label_map(labels, entry.entity_types, entry.name)
     for path in files:
         report = ReadReport(path)
-        read_conll(path, report=report)
+        read_conll(path, report=report, scheme=scheme or entry.tag_scheme, label_map=labels,
+                   entity_types=entry.entity_types)
         warn = f", {len(report.warnings)} warning(s)" if report.warnings else ""
         click.echo(f"{path}: {report.sentences} sentences, {report.tokens} tokens, {report.entities} entities{warn}")
         for w in report.warnings[:max_warnings]:
             click.echo(f"  warning: {w}")
         if len(report.warnings) > max_warnings:
             click.echo(f"  ... {len(report.warnings) - max_warnings} more warning(s)")
+        for note in report.notes:
+            click.echo(f"  note: {note}")
 
 
 @main.command()
 @click.option("--data-dir", type=click.Path(file_okay=False), help="MMNERD root (default: $MMNERD_DIR).")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
-def stats(data_dir: str | None, fmt: str, output: str | None) -> None:
+@_corpus_options
+def stats(data_dir: str | None, fmt: str, output: str | None, corpus_name: str, label_map: tuple[str, ...]) -> None:
     """Reproduce Table 2 (entities per type, sentences) from the files, beside the paper's values."""
-    from benchmark.corpora.reader import resolve_corpus
+    from benchmark.corpora.labels import parse_label_map
+    from benchmark.corpora.resolve import resolve_corpus
     from benchmark.corpora.stats import dataset_stats, render_stats
 
-    corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True))
+    corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True), corpus=corpus_name,
+                            label_map=parse_label_map(label_map))
     text = render_stats(dataset_stats(corpus), fmt, corpus.kind)
     _emit(text, output)
 
@@ -146,13 +170,15 @@ def models() -> None:
               help="CPU threads for torch (default: torch's choice). 1 is often as fast for the LSTM "
                    "models and avoids slow-downs when other processes share the cores.")
 @click.option("--dry-run", is_flag=True, help="Only print the plan.")
+@_corpus_options
 def run(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
         device: str, data_dir: str | None, image_dir: str | None, results: str, overwrite: str,
         hp: tuple[str, ...], executor: str, slurm_partition: str | None, threads: int | None,
-        dry_run: bool) -> None:
+        dry_run: bool, corpus_name: str, label_map: tuple[str, ...]) -> None:
     """Run the jobs of a table; finished jobs are skipped, interrupted ones resume."""
     _set_threads(threads)
-    from benchmark.corpora.reader import resolve_corpus
+    from benchmark.corpora.labels import parse_label_map
+    from benchmark.corpora.resolve import resolve_corpus
     from benchmark.run.plan import plan_table
     from benchmark.registry import get_model
     from benchmark.run.executors import LocalExecutor, SlurmExecutor
@@ -164,7 +190,8 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
     if names:  # a table's row names may be models not implemented yet; others must be registered
         row_models = {r.model for r in table.rows}
         names = [n if n in row_models else get_model(n).name for n in names]
-    corpus = resolve_corpus(data_dir, image_dir, echo=lambda m: click.echo(m, err=True))
+    corpus = resolve_corpus(data_dir, image_dir, echo=lambda m: click.echo(m, err=True), corpus=corpus_name,
+                            label_map=parse_label_map(label_map))
     planned = plan_table(table, corpus, profile, seeds, names, _split(languages), _parse_hp(hp))
     store = ResultStore(results)
     todo, stored = [], 0
@@ -180,7 +207,7 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
         if p.status != "ready":
             blocked.setdefault(p.reason, []).append(f"{p.row.group} {p.row.method}".strip())
     click.echo(f"Table {table.number}: {len(planned)} planned, {stored} already stored, {len(todo)} to run "
-               f"(profile {profile}, data {corpus.kind} at {corpus.root})")
+               f"(profile {profile}, data {corpus.display} at {corpus.root})")
     for reason, rows in blocked.items():
         click.echo(f"  skipped {len(rows)} row(s): {reason}")
     if dry_run or not todo:
@@ -203,8 +230,9 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
 @click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False))
 @click.option("--compare-paper", is_flag=True, help="Print the paper's value and the difference beside ours.")
 @click.option("--profile", type=click.Choice(["paper", "smoke"]), default="paper", show_default=True)
-@click.option("--data-kind", type=click.Choice(["mmnerd", "fallback"]),
-              help="Which corpus's results (default: MMNERD if any are stored).")
+@click.option("--corpus", "--data-kind", "data_kind",
+              help="Which corpus's results, a registered name (default: MMNERD if any are stored, else "
+                   "the built-in corpus, else the only corpus stored).")
 @click.option("--mode", type=click.Choice(["conlleval", "strict"]), default="conlleval", show_default=True,
               help="conlleval = seqeval mode=None (the paper); strict = IOB2 strict.")
 @click.option("--selection", type=click.Choice(["dev", "test_max"]), default="dev", show_default=True,
@@ -217,6 +245,9 @@ def report(table_no: int, fmt: str, results: str, compare_paper: bool, profile: 
     from benchmark.run.store import ResultStore
     from benchmark.report.tables import get_table
 
+    if data_kind:
+        from benchmark.corpora.registry import get_corpus_entry
+        data_kind = get_corpus_entry(data_kind).name
     frame = build_frame(get_table(table_no), ResultStore(results).all(), profile, data_kind, mode, selection)
     _emit(render(frame, fmt, compare_paper), output)
 
@@ -257,7 +288,7 @@ def check(suite: str, baseline: str | None, tolerance: str | None, model_names: 
     """Regression check: every model on a small fixed subset vs the committed baseline (exit 1 on regression)."""
     from benchmark.run.check import (FAILING, baseline_path, compare, load_baseline, measure, parse_tolerances,
                                  render_findings, save_baseline)
-    from benchmark.corpora.reader import resolve_corpus
+    from benchmark.corpora.resolve import resolve_corpus
     from benchmark.registry import get_model
 
     _set_threads(threads)
@@ -308,7 +339,7 @@ def check(suite: str, baseline: str | None, tolerance: str | None, model_names: 
 def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fallback: bool, device: str,
             threads: int | None, results: str, name: str | None, viterbi: bool, model_name: str | None) -> None:
     """Measure and record performance figures in results/benchmarks/ (no timed tests)."""
-    from benchmark.corpora.reader import resolve_corpus
+    from benchmark.corpora.resolve import resolve_corpus
     from benchmark.corpora.builtin import ensure_fallback_corpus
     from benchmark.run.timing import record, time_table_grid
 

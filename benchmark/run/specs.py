@@ -61,7 +61,7 @@ class JobSpec:
     seed: int
     profile: str
     hparams: dict[str, Any]
-    data_kind: str  # "mmnerd" or "fallback"
+    data_kind: str  # the corpus entry name (benchmark.corpora.registry): "mmnerd", "fallback", ...
     data_fingerprint: str
 
     def identity(self) -> dict[str, Any]:
