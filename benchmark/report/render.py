@@ -76,6 +76,7 @@ class Frame:
     mode: str
     selection: str
     significance: "SignificanceInfo | None" = None
+    extra_notes: list[str] = field(default_factory=list)
 
     def notes(self) -> list[str]:
         out = [f"Ours: entity-level micro P/R/F1 and per-type F1 (%), seqeval "
@@ -101,7 +102,7 @@ class Frame:
         extra = [fr.row.method for fr in self.rows if fr.row.extension and fr.runs > 0]
         if extra:
             out.append("Rows not in the paper: " + ", ".join(dict.fromkeys(extra)) + ".")
-        return out
+        return out + list(self.extra_notes)
 
 
 def _key(row: Row) -> tuple:

@@ -209,6 +209,29 @@ TABLES: dict[int, Callable[[], TableSpec]] = {5: table5, 6: table6, 7: table7, 8
 ALL_TABLES: tuple[int, ...] = (2, *TABLES)
 
 
+def paper_models() -> set[str]:
+    """Registry names that have rows of their own in some paper table (never extension rows)."""
+    return {r.model for make in TABLES.values() for r in make().rows}
+
+
+def extend_with(table: TableSpec, models: Iterable[str], image_models: Iterable[str] = ()) -> TableSpec:
+    """``table`` plus extension rows for the ``models`` that are in no paper table.
+
+    Printed name and modality come from the registry; an unregistered name (results of a plug-in not
+    loaded now) prints as itself and counts as multimodal when it is in ``image_models``.
+    """
+    from benchmark.registry import MODELS
+
+    skip, image_models, extra = paper_models(), set(image_models), []
+    for name in dict.fromkeys(models):
+        if name in skip:
+            continue
+        spec = MODELS.get(name)
+        multimodal = ("image" in spec.modality) if spec is not None else name in image_models
+        extra.append((name, spec.display if spec is not None else name, multimodal))
+    return table.with_models(extra)
+
+
 def get_table(number: int) -> TableSpec:
     """The spec of a table with runs (5-9); Table 2 is ``table2()`` (``bench stats``)."""
     if number not in TABLES:
