@@ -42,7 +42,7 @@ def _subtitle(frame: Frame) -> str:
 
 def bars(frame: Frame, column: str = "f1"):
     """Grouped bars: one group per block (language), one bar per measured method, ± std."""
-    groups = list(dict.fromkeys(fr.row.group for fr in frame.rows))
+    groups = list(dict.fromkeys(fr.row.group for fr in frame.rows if fr.runs > 0))
     methods = list(dict.fromkeys(fr.row.method for fr in frame.rows if fr.runs > 0))
     fig = _figure(max(6.0, 1.4 * len(groups) + 0.3 * len(methods) * len(groups)), 4.0)
     ax = fig.add_subplot()
