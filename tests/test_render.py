@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from benchmark.report.render import build_frame, latex_document, render, to_csv
+from benchmark.report.render import SignificanceInfo, build_frame, latex_document, render, to_csv
 from benchmark.report.tables import ALL_TABLES, TABLES, extend_with, get_table
 from benchmark.run.plan import seeds_for
 from tests.report_cases import GOLDEN, fake, golden_cases, results_t5
@@ -139,6 +139,13 @@ def test_latex_compiles_and_fits_a_plain_article(tmp_path):
     for number in TABLES:
         for compare in (False, True):
             bodies[f"{number}{'c' if compare else ''}"] = render(build_frame(get_table(number), results), "latex", compare)
+    for number in (5, 6, 7):  # every mark on every value: test-selected (†) and significant (*)
+        frame = build_frame(get_table(number), results, selection="test_max")
+        frame.significance = SignificanceInfo("bootstrap", 0.05, 1000, "2M-NER")
+        for fr in frame.rows:
+            for cell in fr.cells.values():
+                cell.p = 0.001
+        bodies[f"{number}m"] = render(frame, "latex", True)
     body = "\n\\clearpage\n".join(bodies.values())
     (tmp_path / "t.tex").write_text(latex_document(body), encoding="utf-8")
     proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,

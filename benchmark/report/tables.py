@@ -75,6 +75,7 @@ class TableSpec:
     # the row of each block that ``--significance`` tests every other row of that block against
     is_reference: Callable[[Row], bool] = lambda r: False
     wide: bool = False  # LaTeX: as wide as the paper's own table -> a landscape page (pdflscape)
+    group_label: str = "Language"  # header of the block column (Markdown) / prefix of block headings
 
     def models(self) -> list[str]:
         return list(dict.fromkeys(r.model for r in self.rows))
@@ -165,9 +166,8 @@ def table6() -> TableSpec:
                         "Text + Image", paper=_values(rec),
                         extra={"Train": rec["train_languages"], "Test": rec["test_language"]}))
     return TableSpec(6, "2M-NER trained on one language or a language pair, tested per language (%).",
-                     tuple(rows), label_columns=("Train languages", "Test language"),
-                     label_of=lambda r: (r.extra["Train"], r.extra["Test"]), show_groups=False,
-                     is_reference=lambda r: r.train_languages == (r.test_language,))
+                     tuple(rows), label_columns=("Train languages",), label_of=lambda r: (r.extra["Train"],),
+                     is_reference=lambda r: r.train_languages == (r.test_language,), group_label="Test language")
 
 
 def table7() -> TableSpec:
