@@ -69,12 +69,12 @@ def bars(frame: Frame, column: str = "f1"):
 def heatmap(frame: Frame, column: str = "f1"):
     """Table 6: rows = training languages, columns = test language, colour/text = F1."""
     trains = list(dict.fromkeys(fr.labels[0] for fr in frame.rows))
-    tests = list(dict.fromkeys(fr.labels[1] for fr in frame.rows))
+    tests = list(dict.fromkeys(fr.row.group for fr in frame.rows))  # blocks = test languages
     grid = [[math.nan] * len(tests) for _ in trains]
     for fr in frame.rows:
         v = fr.cells[column].value
         if v is not None:
-            grid[trains.index(fr.labels[0])][tests.index(fr.labels[1])] = v
+            grid[trains.index(fr.labels[0])][tests.index(fr.row.group)] = v
     fig = _figure(1.2 * len(tests) + 3.0, 0.35 * len(trains) + 1.8)
     ax = fig.add_subplot()
     im = ax.imshow(grid, aspect="auto", cmap="viridis")
