@@ -144,8 +144,9 @@ def report_frame(table_no: int, results: list[Result], root: str | Path, profile
     if selection == "test_max" and (significance or by_source):
         raise ConfigError("--significance and --by-source use the stored predictions of the selected "
                           "(best-dev) epoch; they cannot be combined with --selection test_max")
-    table = extend_with(get_table(table_no), [r.job.model for r in results],
-                        {r.job.model for r in results if r.job.setting.use_image})
+    mine = [r for r in results if r.job.profile == profile]  # extension rows only for models with such runs
+    table = extend_with(get_table(table_no), [r.job.model for r in mine],
+                        {r.job.model for r in mine if r.job.setting.use_image})
     frame = build_frame(table, results, profile, data_kind, mode, selection)
     if significance:
         frame = attach_significance(frame, results, root, significance, alpha, samples)

@@ -67,14 +67,25 @@ def bars(frame: Frame, column: str = "f1"):
 
 
 def heatmap(frame: Frame, column: str = "f1"):
-    """Table 6: rows = training languages, columns = test language, colour/text = F1."""
-    trains = list(dict.fromkeys(fr.labels[0] for fr in frame.rows))
+    """Table 6: rows = the set of training languages (``English & German`` tested on English and
+    ``German & English`` tested on German share one row), columns = test language, colour/text = F1."""
+    from benchmark.report.tables import GROUPS
+
+    names = {code: name for name, code in GROUPS}
+    order = [code for _, code in GROUPS]
+
+    def train_key(fr) -> str:
+        return " + ".join(names[c] for c in sorted(set(fr.row.train_languages), key=order.index))
+
+    rows = sorted(frame.rows, key=lambda fr: (len(fr.row.train_languages),
+                                              [order.index(c) for c in sorted(fr.row.train_languages, key=order.index)]))
+    trains = list(dict.fromkeys(train_key(fr) for fr in rows))
     tests = list(dict.fromkeys(fr.row.group for fr in frame.rows))  # blocks = test languages
     grid = [[math.nan] * len(tests) for _ in trains]
     for fr in frame.rows:
         v = fr.cells[column].value
         if v is not None:
-            grid[trains.index(fr.labels[0])][tests.index(fr.row.group)] = v
+            grid[trains.index(train_key(fr))][tests.index(fr.row.group)] = v
     fig = _figure(1.2 * len(tests) + 3.0, 0.35 * len(trains) + 1.8)
     ax = fig.add_subplot()
     im = ax.imshow(grid, aspect="auto", cmap="viridis")
