@@ -183,13 +183,17 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
     from benchmark.registry import get_model
     from benchmark.run.executors import LocalExecutor, SlurmExecutor
     from benchmark.run.store import ResultStore
-    from benchmark.report.tables import get_table
+    from benchmark.report.tables import extend_with, get_table
 
+    if table_no == 2:
+        click.echo("Table 2 has no jobs: it is counted from the data files (`bench stats` or `bench report --table 2`)")
+        return
     table = get_table(table_no)
     names = _split(model_names)
     if names:  # a table's row names may be models not implemented yet; others must be registered
         row_models = {r.model for r in table.rows}
         names = [n if n in row_models else get_model(n).name for n in names]
+        table = extend_with(table, names)  # a model outside the paper gets rows of its own
     corpus = resolve_corpus(data_dir, image_dir, echo=lambda m: click.echo(m, err=True), corpus=corpus_name,
                             label_map=parse_label_map(label_map))
     planned = plan_table(table, corpus, profile, seeds, names, _split(languages), _parse_hp(hp))
@@ -225,7 +229,7 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
 
 
 @main.command()
-@click.option("--table", "table_no", type=int, required=True)
+@click.option("--table", "table_no", type=int, required=True, help="2 or 5-9.")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown")
 @click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False))
 @click.option("--compare-paper", is_flag=True, help="Print the paper's value and the difference beside ours.")
@@ -236,20 +240,64 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
 @click.option("--mode", type=click.Choice(["conlleval", "strict"]), default="conlleval", show_default=True,
               help="conlleval = seqeval mode=None (the paper); strict = IOB2 strict.")
 @click.option("--selection", type=click.Choice(["dev", "test_max"]), default="dev", show_default=True,
-              help="Epoch selection: best dev (paper) or best test (authors' code).")
+              help="Epoch selection: best dev (paper) or best test (authors' code; every value marked †).")
+@click.option("--significance", is_flag=True,
+              help="Test every row against its block's reference row (2M-NER) on the stored test predictions.")
+@click.option("--test", "sig_test", type=click.Choice(["bootstrap", "randomisation"]), default="bootstrap",
+              show_default=True, help="With --significance: paired bootstrap or approximate randomisation.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
+              show_default=True, help="With --significance: p-value threshold for the * mark.")
+@click.option("--samples", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="With --significance: bootstrap resamples / randomisation shuffles.")
+@click.option("--by-source", is_flag=True, help="Split each row's test metrics into Twitter-2017 and CC12M sentences.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Table 2 only: MMNERD root (default: $MMNERD_DIR).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
 def report(table_no: int, fmt: str, results: str, compare_paper: bool, profile: str, data_kind: str | None,
-           mode: str, selection: str, output: str | None) -> None:
-    """Render a table from stored results in the paper's layout."""
-    from benchmark.report.render import build_frame, render
+           mode: str, selection: str, significance: bool, sig_test: str, alpha: float, samples: int,
+           by_source: bool, data_dir: str | None, output: str | None) -> None:
+    """Render a table from stored results in the paper's layout (Table 2: from the data files)."""
+    if table_no == 2:
+        from benchmark.corpora.resolve import resolve_corpus
+        from benchmark.corpora.stats import dataset_stats, render_stats
+
+        corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True),
+                                corpus=data_kind or "mmnerd")
+        _emit(render_stats(dataset_stats(corpus), fmt, corpus.kind, compare_paper), output)
+        return
+    from benchmark.report.breakdown import report_frame
+    from benchmark.report.render import render
     from benchmark.run.store import ResultStore
-    from benchmark.report.tables import get_table
 
     if data_kind:
         from benchmark.corpora.registry import get_corpus_entry
         data_kind = get_corpus_entry(data_kind).name
-    frame = build_frame(get_table(table_no), ResultStore(results).all(), profile, data_kind, mode, selection)
+    frame = report_frame(table_no, list(ResultStore(results).all()), results, profile, data_kind, mode, selection,
+                         sig_test if significance else None, alpha, samples, by_source)
     _emit(render(frame, fmt, compare_paper), output)
+
+
+@main.command()
+@click.option("--table", "table_no", type=int, required=True, help="5-9.")
+@click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False))
+@click.option("--output-dir", default="plots", show_default=True, type=click.Path(file_okay=False))
+@click.option("--profile", type=click.Choice(["paper", "smoke"]), default="paper", show_default=True)
+@click.option("--data-kind", type=click.Choice(["mmnerd", "fallback"]))
+@click.option("--mode", type=click.Choice(["conlleval", "strict"]), default="conlleval", show_default=True)
+@click.option("--selection", type=click.Choice(["dev", "test_max"]), default="dev", show_default=True)
+@click.option("--curves", is_flag=True, help="Also a learning-curve figure (F1 and loss by epoch) per stored job.")
+def plot(table_no: int, results: str, output_dir: str, profile: str, data_kind: str | None, mode: str,
+         selection: str, curves: bool) -> None:
+    """Figures (PNG and PDF) of a table's stored results: bars, heat map (6), per-subset spread (8)."""
+    from benchmark.report.breakdown import report_frame
+    from benchmark.report.plots import plot_table
+    from benchmark.run.store import ResultStore
+
+    stored = list(ResultStore(results).all())
+    frame = report_frame(table_no, stored, results, profile, data_kind, mode, selection)
+    if not any(fr.runs for fr in frame.rows):
+        raise ConfigError(f"no stored {profile}-profile results for Table {table_no} in {results}")
+    for path in plot_table(frame, stored, Path(output_dir), curves):
+        click.echo(f"wrote {path}")
 
 
 @main.command()

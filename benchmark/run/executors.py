@@ -42,7 +42,7 @@ def execute_job(job: JobSpec, corpus: Corpus, store: ResultStore, device: str = 
             fh.write(line + "\n")
 
     result = run_job(job, corpus, device=device, work_dir=work, cache_dir=cache_dir, log=log)
-    store.put(result, log_file)
+    store.put(result, log_file, work / "predictions.conll")
     store.clear_work(job)
     return result
 

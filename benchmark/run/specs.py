@@ -26,8 +26,9 @@ PROFILE_LIMITS: dict[str, dict[str, int | None]] = {
 class Setting:
     """Which data a job trains and tests on.
 
-    ``train_languages`` are language codes or ``all``; ``fold`` (1..n_folds) drops that fold of the
-    training split (Table 8); ``use_image`` False runs a multimodal model text-only.
+    ``train_languages`` are language codes or ``all``; ``fold`` (1..n_folds) trains on that one of
+    n disjoint subsets of the training split (Table 8, see ``benchmark.run.folds``); ``use_image``
+    False runs a multimodal model text-only.
     """
 
     train_languages: tuple[str, ...]
