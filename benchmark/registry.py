@@ -43,17 +43,20 @@ class ModelSpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     smoke: Mapping[str, Any] = field(default_factory=dict)
     needs: tuple[str, ...] = ()  # pretrained artefact ids (see benchmark.weights)
+    check: Mapping[str, Any] = field(default_factory=dict)  # `bench check` overrides on top of smoke
     description: str = ""
     recipe: str = "paper"  # "paper" (the original paper's recipe) or e.g. "code" (its authors' code)
     variant_of: str | None = None  # the model this one varies (default: the first spec sharing its factory)
 
     def hparams(self, profile: str = "paper", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Resolved hyperparameters: trainer defaults < paper defaults < smoke (if profile) < overrides."""
-        if profile not in ("paper", "smoke"):
+        if profile not in ("paper", "smoke", "check"):
             raise ConfigError(f"unknown profile {profile!r}; expected 'paper' or 'smoke'")
         hp = {**TRAINER_DEFAULTS, **self.defaults}
-        if profile == "smoke":
+        if profile in ("smoke", "check"):  # check = smoke models on the larger `bench check` slice
             hp.update(self.smoke)
+        if profile == "check":
+            hp.update(self.check)
         if overrides:
             unknown = sorted(set(overrides) - set(hp))
             if unknown:

@@ -173,25 +173,3 @@ def test_factory_module_missing_is_one_line_when_the_job_runs(tmp_path, tiny_cor
     register(spec, "test")
     with pytest.raises(registry.ConfigError, match="factory module 'ghost_module_xyz' not found"):
         load_factory(spec)
-
-
-def test_extra_rows_keep_the_paper_rows_and_follow_their_block():
-    """Adding a model to a table touches no paper row (golden renders pin those) and adds one per setting."""
-    from benchmark.registry import ModelSpec
-    from benchmark.report.tables import get_table, with_extra_models
-
-    mm = ModelSpec(name="x-mm", display="XMM", factory="m:C", modality="text+image", citation="-")
-    for number in (5, 6, 7, 8, 9):
-        table = get_table(number)
-        extended = with_extra_models(table, [mm])
-        paper = [r for r in extended.rows if r.model != "x-mm"]
-        assert tuple(paper) == table.rows
-        extra = [r for r in extended.rows if r.model == "x-mm"]
-        settings = {(r.group, r.train_languages, r.test_language, r.fold) for r in table.rows}
-        assert len(extra) == len(settings) and all(not r.paper for r in extra)
-        labels = {table.label_of(r) for r in table.rows}
-        assert not labels & {extended.label_of(r) for r in extra}  # an extra row never prints as a paper row
-    t7 = with_extra_models(get_table(7), [mm])
-    assert {r.use_image for r in t7.rows if r.model == "x-mm"} == {False}  # Table 7 is text only
-    assert {r.modality for r in t7.rows if r.model == "x-mm"} == {"Only Text"}
-    assert with_extra_models(get_table(5), [registry.get_model("bilstm-crf")]).rows == get_table(5).rows
