@@ -33,9 +33,11 @@ def results_block(store: ResultStore) -> str:
         runs.append([r.job.model, r.job.setting.label(), r.job.seed, f"{100 * r.test['conlleval']['f1']:.2f}",
                      f"{100 * r.test['strict']['f1']:.2f}", f"{r.selected_epoch}/{r.epochs_run}",
                      f"{r.wall_time_s / 60:.1f}", f"{env.get('device', '?')}, {env.get('torch_threads', '?')} thr",
-                     f"`{env.get('command', '?')}`"])
+                     f"`{env.get('command', '?')}`",
+                     f"{str(env.get('commit', '?'))[:7]}{' (dirty)' if env.get('dirty') else ''}"])
     parts.append("Stored runs (`results/reference/runs/<model>/<job_id>/`), test F1 at the best dev epoch:\n\n" + tabulate(
-        runs, headers=["model", "setting", "seed", "F1", "F1 strict", "epoch/run", "minutes", "hardware", "command"],
+        runs, headers=["model", "setting", "seed", "F1", "F1 strict", "epoch/run", "minutes", "hardware", "command",
+                      "commit"],
         tablefmt="github", disable_numparse=True) + "\n")
     return "\n".join(parts)
 
