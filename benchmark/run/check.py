@@ -86,6 +86,13 @@ def data_digest(sentences: list[Sentence]) -> str:
     return h.hexdigest()[:16]
 
 
+def builtin_models() -> list[str]:
+    """The models a check covers by default: the registered ones, not a user's plugins (no baseline)."""
+    from benchmark.registry import PLUGIN_SOURCES
+
+    return [n for n in MODELS if n not in PLUGIN_SOURCES]
+
+
 def get_suite(name: str) -> CheckSuite:
     if name not in SUITES:
         raise ConfigError(f"unknown check suite {name!r}; known: {', '.join(SUITES)}")
@@ -95,7 +102,7 @@ def get_suite(name: str) -> CheckSuite:
 def check_jobs(corpus: Corpus, suite: str | CheckSuite = "smoke", models: Sequence[str] | None = None,
                seed: int | None = None) -> list[JobSpec]:
     cfg = get_suite(suite) if isinstance(suite, str) else suite
-    names = list(models) if models else list(MODELS)
+    names = list(models) if models else builtin_models()
     fingerprint = corpus.fingerprint([cfg.language])
     jobs = []
     for name in names:
@@ -171,7 +178,11 @@ def _runs(corpus: Corpus, cfg: CheckSuite, names: Sequence[str], seeds: Sequence
     With ``workers`` > 1 the models are spread over that many worker processes (spawned, so each
     starts clean); every run is still pinned to its own thread count, so results do not change.
     """
+    from benchmark.registry import PLUGIN_SOURCES
+
     combos = [(s, cfg.threads) for s in seeds] + [(cfg.seed, t) for t in threads if t != cfg.threads]
+    if any(n in PLUGIN_SOURCES for n in names):  # a spawned worker would not know a plugin's models
+        workers = 1
     if workers <= 1 or len(names) <= 1:
         for name in names:
             yield from _model_runs(corpus, cfg, name, combos)
@@ -193,7 +204,7 @@ def measure(corpus: Corpus, suite: str = "smoke", models: Sequence[str] | None =
     and training loop as ``bench run``), just not stored.
     """
     cfg = get_suite(suite)
-    names = [get_model(n).name for n in models] if models else list(MODELS)
+    names = [get_model(n).name for n in models] if models else builtin_models()
     data, _ = _data_record(corpus, cfg)
     out: dict[str, Any] = {"data": data, "models": {}}
     for name, _seed, _n, metrics in _runs(corpus, cfg, names, [cfg.seed], [], workers):
@@ -220,7 +231,7 @@ def measure_baseline(corpus: Corpus, suite: str = "smoke", models: Sequence[str]
     ``models`` holds the checked metrics, ``info`` the recorded-but-unchecked ones.
     """
     cfg = get_suite(suite)
-    names = [get_model(n).name for n in models] if models else list(MODELS)
+    names = [get_model(n).name for n in models] if models else builtin_models()
     data, support = _data_record(corpus, cfg)
     per_model: dict[str, list[tuple[int, int, dict[str, float]]]] = {}
     for name, seed, n, metrics in _runs(corpus, cfg, names, cfg.spread_seeds, cfg.spread_threads, workers):
