@@ -126,7 +126,8 @@ def test_rare_or_weak_types_are_recorded_but_not_checked(monkeypatch, tiny_corpu
 
 
 def test_committed_baseline_is_measured_and_far_from_zero():
-    """Every registered model has a measured entry for both data kinds; nothing checked sits near 0."""
+    """Every registered model has a measured entry for both data kinds; every checked F1 is far from
+    zero and a collapse of test F1 to <= 5 is outside its tolerance (so the check can catch it)."""
     data = json.loads(COMMITTED.read_text())
     cfg = SUITES["smoke"]
     for kind in ("mmnerd", "fallback"):
@@ -134,11 +135,15 @@ def test_committed_baseline_is_measured_and_far_from_zero():
         assert entry["format"] == check.BASELINE_FORMAT
         assert set(entry["models"]) == set(check.builtin_models()), kind
         for model, metrics in entry["models"].items():
-            assert set(metrics) <= set(entry["tolerances"][model]), (kind, model)
+            tols = entry["tolerances"][model]
+            assert set(metrics) <= set(tols), (kind, model)
             assert entry["spread"][model]["test_f1"]["n"] >= 4
+            assert metrics["test_f1"] - tols["test_f1"] > 5.0, (kind, model, metrics["test_f1"], tols["test_f1"])
             for metric, value in metrics.items():
-                if metric != "final_loss":
+                if metric.startswith("test_") and metric[5:] in ENTITY_TYPES:
                     assert value >= cfg.min_checked_f1, (kind, model, metric, value)
+                elif metric != "final_loss":
+                    assert value >= 15.0, (kind, model, metric, value)
 
 
 def test_reader_and_slice_match_the_committed_digest_mmnerd(mmnerd):
