@@ -141,21 +141,33 @@ def models() -> None:
               help="never: skip jobs already stored (resume); always: re-run them.")
 @click.option("--hp", multiple=True, help="Hyperparameter override KEY=VALUE (JSON values), repeatable.")
 @click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True)
+@click.option("--devices", help="Local executor device slots, one job per slot in parallel, each in its own "
+              "process: e.g. cuda:0,cuda:1 (or 0,1), cpu,cpu. Default: every visible GPU with --device cuda/auto, "
+              "else one CPU job after another in this process.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+              help="bf16 = autocast on CUDA (part of the job id); auto = bf16 when every device is a GPU, else fp32.")
+@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the models (part of the job id).")
 @click.option("--slurm-partition", help="Slurm partition (with --executor slurm).")
+@click.option("--slurm-gpus", type=int, default=1, show_default=True, help="GPUs per Slurm task.")
+@click.option("--slurm-time", default="4:00:00", show_default=True, help="Time limit per task (minutes, H:MM:SS, D-HH:MM:SS).")
+@click.option("--slurm-mem", default="32G", show_default=True, help="Memory per task (e.g. 32G).")
+@click.option("--slurm-account", help="Slurm account to charge.")
+@click.option("--slurm-extra", help='Extra sbatch options, e.g. "--qos=high --constraint=a100".')
 @click.option("--threads", type=int, envvar="BENCH_THREADS",
               help="CPU threads for torch (default: torch's choice). 1 is often as fast for the LSTM "
                    "models and avoids slow-downs when other processes share the cores.")
 @click.option("--dry-run", is_flag=True, help="Only print the plan.")
 def run(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
         device: str, data_dir: str | None, image_dir: str | None, results: str, overwrite: str,
-        hp: tuple[str, ...], executor: str, slurm_partition: str | None, threads: int | None,
-        dry_run: bool) -> None:
+        hp: tuple[str, ...], executor: str, devices: str | None, precision: str, compile_model: bool,
+        slurm_partition: str | None, slurm_gpus: int, slurm_time: str, slurm_mem: str, slurm_account: str | None,
+        slurm_extra: str | None, threads: int | None, dry_run: bool) -> None:
     """Run the jobs of a table; finished jobs are skipped, interrupted ones resume."""
     _set_threads(threads)
     from benchmark.corpora.reader import resolve_corpus
     from benchmark.run.plan import plan_table
     from benchmark.registry import get_model
-    from benchmark.run.executors import LocalExecutor, SlurmExecutor
+    from benchmark.run.executors import make_executor, trainer_overrides
     from benchmark.run.store import ResultStore
     from benchmark.report.tables import get_table
 
@@ -165,7 +177,8 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
         row_models = {r.model for r in table.rows}
         names = [n if n in row_models else get_model(n).name for n in names]
     corpus = resolve_corpus(data_dir, image_dir, echo=lambda m: click.echo(m, err=True))
-    planned = plan_table(table, corpus, profile, seeds, names, _split(languages), _parse_hp(hp))
+    overrides = {**trainer_overrides(executor, device, devices, precision, compile_model, slurm_gpus), **_parse_hp(hp)}
+    planned = plan_table(table, corpus, profile, seeds, names, _split(languages), overrides)
     store = ResultStore(results)
     todo, stored = [], 0
     for p in planned:
@@ -187,10 +200,10 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
         for job in todo:
             click.echo(f"  would run {job.job_id} {job.model} {job.setting.label()} seed {job.seed}")
         return
-    if executor == "slurm":
-        runner = SlurmExecutor(Path(results) / ".slurm", partition=slurm_partition, cache_dir=_cache_dir())
-    else:
-        runner = LocalExecutor(_device(device), cache_dir=_cache_dir())
+    slurm = dict(partition=slurm_partition, gpus=slurm_gpus, time=slurm_time, mem=slurm_mem,
+                 account=slurm_account, extra=slurm_extra)
+    runner = make_executor(executor, results, _device(device) if executor == "local" else device, devices,
+                           _cache_dir(), slurm)
     summary = runner.run(todo, corpus, store, echo=click.echo)
     if summary.failed:
         click.echo(f"{len(summary.failed)} job(s) failed; the others are stored.", err=True)
