@@ -8,7 +8,7 @@ once per image when their features are cached), and an effective throughput per 
 The FLOP model is a planning figure (expect +-50%); a measured record always wins.
 
 ``price(estimates, wall_time_s)`` totals the device-hours and finds how many devices of that kind
-finish the plan within a wall time (longest-job-first packing of whole jobs).
+finish the plan within a wall time (first-fit-decreasing packing of whole jobs).
 """
 from __future__ import annotations
 
@@ -248,13 +248,17 @@ class Price:
         return text
 
 
-def _makespan(durations: Sequence[float], devices: int) -> float:
-    """Longest-processing-time-first packing of whole jobs onto ``devices`` devices."""
-    loads = [0.0] * devices
+def _pack(durations: Sequence[float], capacity: float) -> list[float]:
+    """First-fit-decreasing packing of whole jobs into devices that each run ``capacity`` seconds."""
+    loads: list[float] = []
     for d in sorted(durations, reverse=True):
-        i = loads.index(min(loads))
-        loads[i] += d
-    return max(loads) if loads else 0.0
+        for i, load in enumerate(loads):
+            if load + d <= capacity:
+                loads[i] += d
+                break
+        else:
+            loads.append(d)
+    return loads
 
 
 def price(seconds: Iterable[float], wall_time_s: float | None = None) -> Price:
@@ -267,10 +271,8 @@ def price(seconds: Iterable[float], wall_time_s: float | None = None) -> Price:
     out.too_long = [i for i, d in enumerate(durations) if d > wall_time_s]
     if out.too_long:
         return out
-    k = max(1, math.ceil(total / wall_time_s))
-    while k < len(durations) and _makespan(durations, k) > wall_time_s:
-        k += 1
-    out.devices_needed, out.makespan_s = k, _makespan(durations, k)
+    loads = _pack(durations, wall_time_s)
+    out.devices_needed, out.makespan_s = len(loads), max(loads)
     return out
 
 
