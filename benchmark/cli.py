@@ -318,8 +318,12 @@ def check(suite: str, baseline: str | None, tolerance: str | None, model_names: 
 @click.option("--name", help="Record name under results/benchmarks/ (default derived from the options).")
 @click.option("--viterbi", is_flag=True, help="Time CRF decoding + scoring of the English test set (both decoders).")
 @click.option("--model", "model_name", help="Parameters, sentences/s and peak memory of a model (e.g. 2m-ner).")
+@click.option("--fit-steps", type=int, help="With --model: time N steps per epoch through the real trainer "
+              "(2 epochs: cold, then warm feature cache; checkpoints written; stand-in weights when absent).")
+@click.option("--hp", "profile_hp", multiple=True, help="With --fit-steps: hyperparameter override KEY=VALUE.")
 def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fallback: bool, device: str,
-            threads: int | None, results: str, name: str | None, viterbi: bool, model_name: str | None) -> None:
+            threads: int | None, results: str, name: str | None, viterbi: bool, model_name: str | None,
+            fit_steps: int | None, profile_hp: tuple[str, ...]) -> None:
     """Measure and record performance figures in results/benchmarks/ (no timed tests)."""
     from benchmark.corpora.reader import resolve_corpus
     from benchmark.corpora.builtin import ensure_fallback_corpus
@@ -335,6 +339,13 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
         out = profile_viterbi(corpus.load([lang], "test"), threads=threads)
         click.echo(format_profile(out))
         path = record(results, name or f"viterbi_{corpus.kind}_{lang}", {"data_kind": corpus.kind, **out})
+        click.echo(f"-> {path}")
+        return
+    if model_name and fit_steps:
+        from benchmark.run.fitprofile import profile_fit
+        out = profile_fit(model_name, run_profile, _device(device), fit_steps, overrides=_parse_hp(profile_hp))
+        click.echo(json.dumps(out, indent=1, default=str))
+        path = record(results, name or f"fit_{out['model']}_{run_profile}_{out['device']}", out)
         click.echo(f"-> {path}")
         return
     if model_name:

@@ -40,6 +40,11 @@ def test_a_profile_record_for_the_device_is_used(tmp_path):
     assert estimate_detail(job, "A100", tmp_path).source == "flops"
     assert estimate_detail(job, "cpu", tmp_path).source == "flops"
     assert estimate_detail(_job("2m-ner-code"), "H100", tmp_path).source == "flops"
+    # a record measured on another configuration of the model does not price this one
+    (tmp_path / "model_2m-ner_paper_cuda.json").write_text(json.dumps({**rec, "overrides": {"resnet_trainable": False,
+                                                                                             "batch_size": 16}}))
+    assert estimate_detail(job, "H100", tmp_path).source == "flops"
+    assert estimate_detail(_job("2m-ner", resnet_trainable=False), "H100", tmp_path).source.startswith("profile:")
 
 
 def test_flop_model_orders_models_devices_and_precisions(tmp_path):

@@ -109,6 +109,9 @@ def find_record(job: JobSpec, device: str, folder: Path | None = None) -> tuple[
             continue
         if not rec.get("train_sentences_per_s"):  # random or pretrained weights time the same
             continue
+        sizing = ("epochs", "num_workers", "batch_size", "eval_batch_size")
+        if any(job.hparams.get(k) != v for k, v in (rec.get("overrides") or {}).items() if k not in sizing):
+            continue  # measured on another configuration of the model
         rec_dev = str(rec.get("device", "cpu"))
         if kind == "cpu":
             if not rec_dev.startswith("cpu"):
