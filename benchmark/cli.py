@@ -77,6 +77,15 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def _corpus_options(func: Any) -> Any:
+    """``--corpus NAME`` and ``--label-map TYPE=TYPE`` (shared by run, stats and validate)."""
+    func = click.option("--label-map", "label_map", multiple=True,
+                        help="Read an entity type as another, e.g. OTHER=MISC (target O drops it); repeatable.")(func)
+    return click.option("--corpus", "corpus_name", default="mmnerd", show_default=True,
+                        help="Registered corpus (layout, types, tag scheme): mmnerd, twitter2017, ... "
+                             "Without --data-dir and $MMNERD_DIR the built-in corpus is used.")(func)
+
+
 def _cache_dir() -> Path:
     from benchmark.corpora.builtin import default_root
     return default_root().parent / "features"
@@ -86,31 +95,46 @@ def _cache_dir() -> Path:
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--max-warnings", default=10, show_default=True, help="Warnings printed per file.")
-def validate(files: tuple[str, ...], max_warnings: int) -> None:
+@click.option("--scheme", type=click.Choice(["iob2", "iob1", "bioes"]),
+              help="Tag scheme of the files (default: the corpus's, IOB2 for MMNERD).")
+@_corpus_options
+def validate(files: tuple[str, ...], max_warnings: int, scheme: str | None, corpus_name: str,
+             label_map: tuple[str, ...]) -> None:
     """Check MMNERD/CoNLL files: counts, or the first error as FILE:LINE: message (exit 2)."""
+    from benchmark.corpora.labels import check_label_map, parse_label_map
     from benchmark.corpora.reader import ReadReport, read_conll
+    from benchmark.corpora.registry import get_corpus_entry
 
+    entry = get_corpus_entry(corpus_name)
+    labels = {**entry.label_map, **parse_label_map(label_map)}
+    check_label_map(labels, entry.entity_types, entry.name)
     for path in files:
         report = ReadReport(path)
-        read_conll(path, report=report)
+        read_conll(path, report=report, scheme=scheme or entry.tag_scheme, label_map=labels,
+                   entity_types=entry.entity_types)
         warn = f", {len(report.warnings)} warning(s)" if report.warnings else ""
         click.echo(f"{path}: {report.sentences} sentences, {report.tokens} tokens, {report.entities} entities{warn}")
         for w in report.warnings[:max_warnings]:
             click.echo(f"  warning: {w}")
         if len(report.warnings) > max_warnings:
             click.echo(f"  ... {len(report.warnings) - max_warnings} more warning(s)")
+        for note in report.notes:
+            click.echo(f"  note: {note}")
 
 
 @main.command()
 @click.option("--data-dir", type=click.Path(file_okay=False), help="MMNERD root (default: $MMNERD_DIR).")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
-def stats(data_dir: str | None, fmt: str, output: str | None) -> None:
+@_corpus_options
+def stats(data_dir: str | None, fmt: str, output: str | None, corpus_name: str, label_map: tuple[str, ...]) -> None:
     """Reproduce Table 2 (entities per type, sentences) from the files, beside the paper's values."""
-    from benchmark.corpora.reader import resolve_corpus
+    from benchmark.corpora.labels import parse_label_map
+    from benchmark.corpora.resolve import resolve_corpus
     from benchmark.corpora.stats import dataset_stats, render_stats
 
-    corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True))
+    corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True), corpus=corpus_name,
+                            label_map=parse_label_map(label_map))
     text = render_stats(dataset_stats(corpus), fmt, corpus.kind)
     _emit(text, output)
 
@@ -157,26 +181,34 @@ def models() -> None:
               help="CPU threads for torch (default: torch's choice). 1 is often as fast for the LSTM "
                    "models and avoids slow-downs when other processes share the cores.")
 @click.option("--dry-run", is_flag=True, help="Only print the plan.")
+@_corpus_options
 def run(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
         device: str, data_dir: str | None, image_dir: str | None, results: str, overwrite: str,
         hp: tuple[str, ...], executor: str, devices: str | None, precision: str, compile_model: bool,
         slurm_partition: str | None, slurm_gpus: int, slurm_time: str, slurm_mem: str, slurm_account: str | None,
-        slurm_extra: str | None, threads: int | None, dry_run: bool) -> None:
+        slurm_extra: str | None, threads: int | None, dry_run: bool, corpus_name: str,
+        label_map: tuple[str, ...]) -> None:
     """Run the jobs of a table; finished jobs are skipped, interrupted ones resume."""
     _set_threads(threads)
-    from benchmark.corpora.reader import resolve_corpus
+    from benchmark.corpora.labels import parse_label_map
+    from benchmark.corpora.resolve import resolve_corpus
     from benchmark.run.plan import plan_table
     from benchmark.registry import get_model
     from benchmark.run.executors import make_executor, trainer_overrides
     from benchmark.run.store import ResultStore
-    from benchmark.report.tables import get_table
+    from benchmark.report.tables import extend_with, get_table
 
+    if table_no == 2:
+        click.echo("Table 2 has no jobs: it is counted from the data files (`bench stats` or `bench report --table 2`)")
+        return
     table = get_table(table_no)
     names = _split(model_names)
     if names:  # a table's row names may be models not implemented yet; others must be registered
         row_models = {r.model for r in table.rows}
         names = [n if n in row_models else get_model(n).name for n in names]
-    corpus = resolve_corpus(data_dir, image_dir, echo=lambda m: click.echo(m, err=True))
+        table = extend_with(table, names)  # a model outside the paper gets rows of its own
+    corpus = resolve_corpus(data_dir, image_dir, echo=lambda m: click.echo(m, err=True), corpus=corpus_name,
+                            label_map=parse_label_map(label_map))
     overrides = {**trainer_overrides(executor, device, devices, precision, compile_model, slurm_gpus), **_parse_hp(hp)}
     planned = plan_table(table, corpus, profile, seeds, names, _split(languages), overrides)
     store = ResultStore(results)
@@ -193,7 +225,7 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
         if p.status != "ready":
             blocked.setdefault(p.reason, []).append(f"{p.row.group} {p.row.method}".strip())
     click.echo(f"Table {table.number}: {len(planned)} planned, {stored} already stored, {len(todo)} to run "
-               f"(profile {profile}, data {corpus.kind} at {corpus.root})")
+               f"(profile {profile}, data {corpus.display} at {corpus.root})")
     for reason, rows in blocked.items():
         click.echo(f"  skipped {len(rows)} row(s): {reason}")
     if dry_run or not todo:
@@ -211,27 +243,75 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
 
 
 @main.command()
-@click.option("--table", "table_no", type=int, required=True)
+@click.option("--table", "table_no", type=int, required=True, help="2 or 5-9.")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown")
 @click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False))
 @click.option("--compare-paper", is_flag=True, help="Print the paper's value and the difference beside ours.")
 @click.option("--profile", type=click.Choice(["paper", "smoke"]), default="paper", show_default=True)
-@click.option("--data-kind", type=click.Choice(["mmnerd", "fallback"]),
-              help="Which corpus's results (default: MMNERD if any are stored).")
+@click.option("--corpus", "--data-kind", "data_kind",
+              help="Which corpus's results, a registered name (default: MMNERD if any are stored, else "
+                   "the built-in corpus, else the only corpus stored).")
 @click.option("--mode", type=click.Choice(["conlleval", "strict"]), default="conlleval", show_default=True,
               help="conlleval = seqeval mode=None (the paper); strict = IOB2 strict.")
 @click.option("--selection", type=click.Choice(["dev", "test_max"]), default="dev", show_default=True,
-              help="Epoch selection: best dev (paper) or best test (authors' code).")
+              help="Epoch selection: best dev (paper) or best test (authors' code; every value marked †).")
+@click.option("--significance", is_flag=True,
+              help="Test every row against its block's reference row (2M-NER) on the stored test predictions.")
+@click.option("--test", "sig_test", type=click.Choice(["bootstrap", "randomisation"]), default="bootstrap",
+              show_default=True, help="With --significance: paired bootstrap or approximate randomisation.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
+              show_default=True, help="With --significance: p-value threshold for the * mark.")
+@click.option("--samples", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="With --significance: bootstrap resamples / randomisation shuffles.")
+@click.option("--by-source", is_flag=True, help="Split each row's test metrics into Twitter-2017 and CC12M sentences.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Table 2 only: MMNERD root (default: $MMNERD_DIR).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
 def report(table_no: int, fmt: str, results: str, compare_paper: bool, profile: str, data_kind: str | None,
-           mode: str, selection: str, output: str | None) -> None:
-    """Render a table from stored results in the paper's layout."""
-    from benchmark.report.render import build_frame, render
-    from benchmark.run.store import ResultStore
-    from benchmark.report.tables import get_table
+           mode: str, selection: str, significance: bool, sig_test: str, alpha: float, samples: int,
+           by_source: bool, data_dir: str | None, output: str | None) -> None:
+    """Render a table from stored results in the paper's layout (Table 2: from the data files)."""
+    if table_no == 2:
+        from benchmark.corpora.resolve import resolve_corpus
+        from benchmark.corpora.stats import dataset_stats, render_stats
 
-    frame = build_frame(get_table(table_no), ResultStore(results).all(), profile, data_kind, mode, selection)
+        corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True),
+                                corpus=data_kind or "mmnerd")
+        _emit(render_stats(dataset_stats(corpus), fmt, corpus.kind, compare_paper), output)
+        return
+    from benchmark.report.breakdown import report_frame
+    from benchmark.report.render import render
+    from benchmark.run.store import ResultStore
+
+    if data_kind:
+        from benchmark.corpora.registry import get_corpus_entry
+        data_kind = get_corpus_entry(data_kind).name
+    frame = report_frame(table_no, list(ResultStore(results).all()), results, profile, data_kind, mode, selection,
+                         sig_test if significance else None, alpha, samples, by_source)
     _emit(render(frame, fmt, compare_paper), output)
+
+
+@main.command()
+@click.option("--table", "table_no", type=int, required=True, help="5-9.")
+@click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False))
+@click.option("--output-dir", default="plots", show_default=True, type=click.Path(file_okay=False))
+@click.option("--profile", type=click.Choice(["paper", "smoke"]), default="paper", show_default=True)
+@click.option("--data-kind", type=click.Choice(["mmnerd", "fallback"]))
+@click.option("--mode", type=click.Choice(["conlleval", "strict"]), default="conlleval", show_default=True)
+@click.option("--selection", type=click.Choice(["dev", "test_max"]), default="dev", show_default=True)
+@click.option("--curves", is_flag=True, help="Also a learning-curve figure (F1 and loss by epoch) per stored job.")
+def plot(table_no: int, results: str, output_dir: str, profile: str, data_kind: str | None, mode: str,
+         selection: str, curves: bool) -> None:
+    """Figures (PNG and PDF) of a table's stored results: bars, heat map (6), per-subset spread (8)."""
+    from benchmark.report.breakdown import report_frame
+    from benchmark.report.plots import plot_table
+    from benchmark.run.store import ResultStore
+
+    stored = list(ResultStore(results).all())
+    frame = report_frame(table_no, stored, results, profile, data_kind, mode, selection)
+    if not any(fr.runs for fr in frame.rows):
+        raise ConfigError(f"no stored {profile}-profile results for Table {table_no} in {results}")
+    for path in plot_table(frame, stored, Path(output_dir), curves):
+        click.echo(f"wrote {path}")
 
 
 @main.command()
@@ -259,42 +339,57 @@ def _emit(text: str, output: str | None) -> None:
 @click.option("--suite", type=click.Choice(["smoke"]), default="smoke", show_default=True)
 @click.option("--baseline", type=click.Path(dir_okay=False),
               help="Baseline JSON (default: results/baselines/<suite>.json).")
-@click.option("--tolerance", help="Allowed drop per metric, e.g. test_f1=0.5,final_loss=0.1 or all=2.")
+@click.option("--tolerance", help="Override the measured allowed drop per metric, e.g. test_f1=0.5,final_loss=0.1 "
+                                  "or all=2 (default: the tolerances stored in the baseline).")
 @click.option("--models", "model_names", help="Comma-separated registry names (default: every registered model).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="MMNERD root (default: $MMNERD_DIR).")
-@click.option("--update", is_flag=True, help="Rewrite the baseline with the current metrics (and show what changed).")
-@click.option("--threads", type=int, envvar="BENCH_THREADS", help="CPU threads for torch.")
+@click.option("--update", is_flag=True,
+              help="Re-measure the baseline: seeds 1-3 at one thread and seed 1 at two threads per model; "
+                   "stores seed 1's metrics, the spread and the tolerances derived from it (shows what changed).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes training models side by side (each pinned to its own thread count, "
+                   "so the figures do not change; 2 halves the wall time on a 2-core machine).")
 @click.option("--show-all", is_flag=True, help="List unchanged metrics too.")
 def check(suite: str, baseline: str | None, tolerance: str | None, model_names: str | None, data_dir: str | None,
-          update: bool, threads: int | None, show_all: bool) -> None:
-    """Regression check: every model on a small fixed subset vs the committed baseline (exit 1 on regression)."""
-    from benchmark.run.check import (FAILING, baseline_path, compare, load_baseline, measure, parse_tolerances,
-                                 render_findings, save_baseline)
-    from benchmark.corpora.reader import resolve_corpus
-    from benchmark.registry import get_model
+          update: bool, workers: int, show_all: bool) -> None:
+    """Regression check: every model on a fixed subset vs the committed baseline (exit 1 on regression).
 
-    _set_threads(threads)
+    The check always trains with one torch thread and deterministic algorithms (the baseline's
+    conditions), whatever --threads / BENCH_THREADS say elsewhere.
+
+    \b
+    Examples:
+      bench check                               # what CI runs
+      bench check --models bilstm-crf,2m-ner    # a subset
+      bench check --update                      # re-measure; commit results/baselines/smoke.json alone
+    """
+    from benchmark.corpora.resolve import resolve_corpus
+    from benchmark.registry import get_model
+    from benchmark.run.check import (FAILING, baseline_path, compare, load_baseline, measure, measure_baseline,
+                                     merge_baseline, parse_tolerances, render_findings, save_baseline)
+
     tolerances = parse_tolerances(tolerance)
     corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True))
     path = Path(baseline) if baseline else baseline_path("results", suite)
     names = [get_model(n).name for n in _split(model_names) or []] or None
-    base = load_baseline(path, corpus.kind)
-    if base is None and not update:
-        click.echo(f"bench: no baseline for data '{corpus.kind}' in {path}; create it with `bench check --update`", err=True)
-        sys.exit(2)
-    click.echo(f"bench check ({suite}, data {corpus.kind}): training {len(names) if names else 'every'} model(s)...")
-    current = measure(corpus, suite, names, echo=click.echo)
+    full = load_baseline(path, corpus.kind)
+    if full is None and not update:
+        raise BenchError(f"no baseline for data '{corpus.kind}' in {path}; create it with `bench check --update`")
+    base = full
     if base is not None and names:
         base = {**base, "models": {k: v for k, v in base["models"].items() if k in names}}
+    what = f"{len(names)} model(s)" if names else "every model"
     if update:
+        click.echo(f"bench check --update ({suite}, data {corpus.kind}): measuring {what} over seeds and threads...")
+        measured = measure_baseline(corpus, suite, names, echo=click.echo, command=" ".join(["bench", *sys.argv[1:]]),
+                                    workers=workers)
         if base is not None:
-            click.echo(render_findings(compare(base, current, tolerances), show_all=True))
-        if names and base is not None:  # partial update keeps the other models' baselines
-            full = load_baseline(path, corpus.kind) or {"models": {}}
-            current = {**current, "models": {**full["models"], **current["models"]}}
-        save_baseline(path, corpus.kind, current)
+            click.echo(render_findings(compare(base, measured, tolerances), show_all=True))
+        save_baseline(path, corpus.kind, merge_baseline(full, measured) if names else measured)
         click.echo(f"baseline written: {path} [{corpus.kind}]")
         return
+    click.echo(f"bench check ({suite}, data {corpus.kind}): training {what}...")
+    current = measure(corpus, suite, names, echo=click.echo, workers=workers)
     findings = compare(base, current, tolerances)
     click.echo(render_findings(findings, show_all))
     failed = [f for f in findings if f.status in FAILING]
@@ -325,7 +420,7 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
             threads: int | None, results: str, name: str | None, viterbi: bool, model_name: str | None,
             fit_steps: int | None, profile_hp: tuple[str, ...]) -> None:
     """Measure and record performance figures in results/benchmarks/ (no timed tests)."""
-    from benchmark.corpora.reader import resolve_corpus
+    from benchmark.corpora.resolve import resolve_corpus
     from benchmark.corpora.builtin import ensure_fallback_corpus
     from benchmark.run.timing import record, time_table_grid
 

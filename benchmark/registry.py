@@ -45,15 +45,18 @@ class ModelSpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     smoke: Mapping[str, Any] = field(default_factory=dict)
     needs: tuple[str, ...] = ()  # pretrained artefact ids (see benchmark.weights)
+    check: Mapping[str, Any] = field(default_factory=dict)  # `bench check` overrides on top of smoke
     description: str = ""
 
     def hparams(self, profile: str = "paper", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Resolved hyperparameters: trainer defaults < paper defaults < smoke (if profile) < overrides."""
-        if profile not in ("paper", "smoke"):
+        if profile not in ("paper", "smoke", "check"):
             raise ConfigError(f"unknown profile {profile!r}; expected 'paper' or 'smoke'")
         hp = {**TRAINER_DEFAULTS, **self.defaults}
-        if profile == "smoke":
+        if profile in ("smoke", "check"):  # check = smoke models on the larger `bench check` slice
             hp.update(self.smoke)
+        if profile == "check":
+            hp.update(self.check)
         if overrides:
             overrides = _optional_trainer_hparams(overrides)
             unknown = sorted(set(overrides) - set(hp) - set(OPTIONAL_TRAINER_HPARAMS))

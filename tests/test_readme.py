@@ -25,12 +25,14 @@ def test_results_section_is_generated_from_results_dir():
 
 def test_rendered_tables_are_up_to_date():
     """tables/tableN.{md,tex,csv} are `bench report --compare-paper` renders of results/ (see README)."""
-    from benchmark.report.render import build_frame, render
-    from benchmark.report.tables import TABLES, get_table
+    from benchmark.report.breakdown import report_frame
+    from benchmark.report.render import render
+    from benchmark.report.tables import TABLES
 
-    results = list(ResultStore(ROOT / "results" / "reference").all())
+    root = ROOT / "results" / "reference"
+    results = list(ResultStore(root).all())
     for number in TABLES:
-        frame = build_frame(get_table(number), results, "paper")
+        frame = report_frame(number, results, root, "paper")
         for fmt, ext, compare in (("markdown", "md", True), ("latex", "tex", True), ("csv", "csv", False)):
             path = ROOT / "tables" / f"table{number}.{ext}"
             assert path.read_text(encoding="utf-8") == render(frame, fmt, compare), f"{path} is stale"

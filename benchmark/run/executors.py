@@ -70,7 +70,7 @@ def execute_job(job: JobSpec, corpus: Corpus, store: ResultStore, device: str = 
             warn(f"{job.job_id}: {msg}")
 
     result = run_job(job, corpus, device=device, work_dir=work, cache_dir=cache_dir, log=log)
-    store.put(result, log_file)
+    store.put(result, log_file, work / "predictions.conll")
     store.clear_work(job)
     return result
 
@@ -171,12 +171,14 @@ class GridProgress:
 # ---------------------------------------------------------------------------------------------
 
 def corpus_payload(corpus: Corpus) -> dict[str, Any]:
+    """The corpus as plain JSON values, for worker processes and Slurm tasks."""
     return {"root": str(corpus.root), "image_dir": str(corpus.image_dir) if corpus.image_dir else None,
-            "kind": corpus.kind}
+            "kind": corpus.kind, "label_map": [list(pair) for pair in corpus.label_map]}
 
 
 def corpus_from_payload(d: dict[str, Any]) -> Corpus:
-    return Corpus(Path(d["root"]), Path(d["image_dir"]) if d.get("image_dir") else None, d["kind"])
+    return Corpus(Path(d["root"]), Path(d["image_dir"]) if d.get("image_dir") else None, d["kind"],
+                  tuple(tuple(pair) for pair in d.get("label_map") or ()))
 
 
 class LocalExecutor:
@@ -431,10 +433,11 @@ def render_sbatch(params: dict[str, Any], n_jobs: int, folder: Path, python: str
 
 
 def _slurm_entry(job_json: str, corpus_root: str, image_dir: str | None, kind: str,
-                 results_root: str, device: str, cache_dir: str | None) -> str:
+                 results_root: str, device: str, cache_dir: str | None, label_map: str = "[]") -> str:
     """What a Slurm task runs: rebuild the job and the corpus from plain values, execute, store."""
     job = JobSpec.from_json(json.loads(job_json))
-    corpus = corpus_from_payload({"root": corpus_root, "image_dir": image_dir, "kind": kind})
+    corpus = corpus_from_payload({"root": corpus_root, "image_dir": image_dir, "kind": kind,
+                                  "label_map": json.loads(label_map)})
     store = ResultStore(results_root)
     if not store.has(job):
         execute_job(job, corpus, store, device, Path(cache_dir) if cache_dir else None)
@@ -476,7 +479,7 @@ class SlurmExecutor:
     def run(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo = print) -> RunSummary:
         c = corpus_payload(corpus)
         args = [(json.dumps(j.to_json()), c["root"], c["image_dir"], c["kind"], str(store.root), self.device,
-                 str(self.cache_dir) if self.cache_dir else None) for j in jobs]
+                 str(self.cache_dir) if self.cache_dir else None, json.dumps(c["label_map"])) for j in jobs]
         submitted = self.executor.map_array(_slurm_entry, *zip(*args)) if args else []
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for job, task in zip(jobs, submitted):
