@@ -206,3 +206,18 @@ def test_debug_executor_stores_results_under_the_same_ids(tiny_corpus, tmp_path)
         assert stored is not None and stored.job_id == job.job_id
         assert store.run_dir(job).name == job.job_id
         assert not (store.root / ".work" / job.job_id).exists()  # submitted.json gone with the finished work
+
+
+def test_a_user_facing_error_in_a_worker_stops_the_grid_with_its_line(tiny_corpus, tmp_path):
+    """Missing pretrained weights inside a worker: one line, no traceback, no further job started."""
+    spec = get_model("bert")
+    missing = JobSpec("bert", Setting(("en",), "en"), 1, "paper", spec.hparams("paper"), tiny_corpus.kind,
+                      tiny_corpus.fingerprint(["en"]))
+    later = _job(tiny_corpus, "fr")
+    store = ResultStore(tmp_path)
+    lines: list[str] = []
+    with pytest.raises(BenchError, match="bert-base-multilingual-cased"):
+        LocalExecutor(devices=["cpu"], poll_s=0.05, processes=True).run([missing, later], tiny_corpus, store,
+                                                                         lines.append)
+    assert not store.has(later) and not (tmp_path / ".work" / later.job_id).exists()
+    assert any("FAILED" in line for line in lines)

@@ -185,15 +185,16 @@ class LocalExecutor:
     """Runs jobs on this machine: in-process on ``cpu``, else one worker process per device slot."""
 
     def __init__(self, device: str = "cpu", cache_dir: Path | None = None,
-                 devices: Sequence[str] | None = None, poll_s: float = 0.2) -> None:
+                 devices: Sequence[str] | None = None, poll_s: float = 0.2, processes: bool | None = None) -> None:
         self.devices = list(devices) if devices else [device]
         self.device = self.devices[0]
         self.cache_dir = cache_dir
         self.poll_s = poll_s
+        self.processes = processes  # None: worker processes unless the only slot is the CPU
 
     @property
     def in_process(self) -> bool:
-        return self.devices == ["cpu"]
+        return not self.processes if self.processes is not None else self.devices == ["cpu"]
 
     def run(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo = print) -> RunSummary:
         progress = GridProgress(len(jobs), len(self.devices))

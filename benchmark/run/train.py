@@ -34,7 +34,7 @@ from benchmark.api import BuildContext, Tagger, move_to
 from benchmark.corpora.reader import Corpus, Sentence
 from benchmark.corpora.images import ImageStore
 from benchmark.metrics import evaluate
-from benchmark.registry import get_model, load_factory
+from benchmark.registry import OPTIONAL_TRAINER_HPARAMS, get_model, load_factory
 from benchmark.run import checkpoints as ckpt
 from benchmark.run.folds import RULE as FOLD_RULE, fold_subset, subset_digest
 from benchmark.run.predictions import PREDICTIONS_FILE, write_predictions
@@ -132,10 +132,7 @@ def peak_memory_mb(device: torch.device) -> float:
 # Loops
 # ---------------------------------------------------------------------------------------------
 
-PRECISIONS = ("fp32", "bf16")
-# Trainer settings read from a job's hyperparameters (so that they are part of its identity).
-TRAINER_HPARAMS = {"precision": "fp32 (default) or bf16 (autocast; CUDA)",
-                   "compile": "false (default), true, or a torch.compile backend name"}
+PRECISIONS = OPTIONAL_TRAINER_HPARAMS["precision"]  # hp "precision": fp32 (default) or bf16 (autocast)
 
 
 def progress_enabled() -> bool:
