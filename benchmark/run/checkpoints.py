@@ -45,10 +45,12 @@ def frozen_names(model: nn.Module) -> set[str]:
     return {name for name, p in model.named_parameters() if not p.requires_grad}
 
 
-def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Every state-dict entry except frozen parameters, copied to the CPU."""
+def trainable_state(model: nn.Module, copy: bool = True) -> dict[str, torch.Tensor]:
+    """Every state-dict entry except frozen parameters: CPU copies, or (``copy=False``, to be saved
+    at once) the live tensors, so that writing a checkpoint holds no second copy of the model."""
     frozen = frozen_names(model)
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items() if k not in frozen}
+    state = {k: v for k, v in model.state_dict().items() if k not in frozen}
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()} if copy else state
 
 
 def frozen_fingerprint(model: nn.Module) -> str:
@@ -170,7 +172,7 @@ def discard(path: Path, reason: str, log: Logger) -> None:
 def write_last(path: Path, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
                history: list[dict[str, Any]], fingerprint: str, batch_rng: random.Random,
                cuda: Any = None) -> None:
-    save({"format": FORMAT, "kind": "last", "epoch": int(epoch), "model": trainable_state(model),
+    save({"format": FORMAT, "kind": "last", "epoch": int(epoch), "model": trainable_state(model, copy=False),
           "optimizer": optimizer.state_dict(),
           "scheduler": scheduler.state_dict() if scheduler is not None else {},
           "history": json.dumps(history), "frozen_fingerprint": fingerprint,

@@ -308,11 +308,10 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
             f"test F1 {100 * test_m['conlleval']['f1']:.2f} ({train_time:.1f}s)")
         best = max(history, key=lambda h: h[select_key]["conlleval"]["f1"])
         if best["epoch"] == epoch:
-            state = ckpt.trainable_state(model)
             if best_path:  # on disk only: the host keeps no second copy of the model
-                ckpt.write_best(best_path, epoch, state)
+                ckpt.write_best(best_path, epoch, ckpt.trainable_state(model, copy=False))
             else:
-                best_state = state
+                best_state = ckpt.trainable_state(model)
         if last_path:
             ckpt.write_last(last_path, epoch, model, optimizer, scheduler, history, fingerprint, rng)
     if not history:
