@@ -105,7 +105,7 @@ def test_twitter_entries_read_the_conll_layout_with_other_as_misc(tmp_path, name
     assert sent.image_id == "1030"
     out = invoke("stats", "--corpus", name, "--data-dir", str(tmp_path))
     assert out.exit_code == 0, out.output
-    assert f"**Table 2.** {display} statistics." in out.output and "| English    | train   | 6" in out.output
+    assert f"Data: {display}.\n" in out.output and "| English    | train   | 6" in out.output
     report = ReadReport("t")
     corpus.read(corpus.split_path("en", "train"), "en", report)
     assert report.entities == 18 and report.orphans == 6 and len(report.warnings) == 6
@@ -159,7 +159,7 @@ def test_a_new_mmnerd_layout_corpus_runs_a_table5_row_and_is_named_in_the_table(
         assert "data My Corpus 2026." in rep.output and "Data is My Corpus 2026, made by a test." in rep.output
         assert f"{f1:.2f}" in rep.output and "MMNERD" not in rep.output.split("\n\n")[-1]
     tex = invoke("report", "--table", "5", "--results", res, "--profile", "smoke", "--format", "latex")
-    assert "data My Corpus 2026." in tex.output
+    assert "Data: My Corpus 2026 (test sets: en) (Data is My Corpus 2026, made by a test)" in tex.output
     assert corpus_display("my-corpus") == "My Corpus 2026"
     other = invoke("report", "--table", "5", "--results", res, "--profile", "smoke", "--corpus", "mmnerd")
     assert other.exit_code == 0 and f"{f1:.2f}" not in other.output  # another corpus's results stay out

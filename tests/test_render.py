@@ -83,7 +83,7 @@ def test_caption_names_corpus_protocol_and_spread():
     assert r"$\pm$ is the sample standard deviation" in caption
     fallback = render(build_frame(get_table(5), [fake("bilstm-crf", ("en",), "en", False, 1, 0.5, kind="fallback")]),
                       "latex")
-    assert "fallback corpus, not MMNERD" in fallback
+    assert "fallback corpus, NOT MMNERD" in fallback
 
 
 def test_extension_rows_follow_each_block_and_leave_paper_rows_alone():

@@ -199,11 +199,10 @@ def corpus_phrase(frame: Frame) -> str:
     """The corpus the numbers come from, in words."""
     langs = sorted({fr.row.test_language for fr in frame.rows if fr.runs > 0})
     where = f" (test sets: {', '.join(langs)})" if langs else ""
-    if frame.data_kind == "mmnerd":
-        return f"MMNERD{where}"
-    if frame.data_kind == "fallback":
-        return f"the built-in synthetic fallback corpus, not MMNERD{where}"
-    return "no stored results"
+    if frame.data_kind is None:
+        return "no stored results"
+    note = corpus_note(frame.data_kind)
+    return f"{corpus_display(frame.data_kind)}{where}" + (f" ({note.rstrip('.')})" if note else "")
 
 
 def caption_text(frame: Frame, compare_paper: bool) -> str:
