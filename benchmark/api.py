@@ -102,9 +102,16 @@ def tag_inventory(sentences: Sequence[Sentence]) -> list[str]:
 
 
 def move_to(batch: Any, device: torch.device) -> Any:
-    """Recursively move tensors in dicts/lists/tuples to ``device``."""
+    """Recursively move tensors in dicts/lists/tuples to ``device``.
+
+    Host-to-GPU copies are non-blocking; the trainer's DataLoaders pin their batches on CUDA
+    (``pin_memory=True``), so the copies run asynchronously and overlap with compute. A tensor
+    already on ``device`` is returned as is.
+    """
     if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
+        if batch.device == torch.device(device):
+            return batch
+        return batch.to(device, non_blocking=batch.device.type == "cpu")
     if isinstance(batch, dict):
         return {k: move_to(v, device) for k, v in batch.items()}
     if isinstance(batch, (list, tuple)):

@@ -255,7 +255,18 @@ Examples:
               help="never: skip jobs already stored (resume); always: re-run them.")
 @click.option("--hp", multiple=True, help="Hyperparameter override KEY=VALUE (JSON values), repeatable.")
 @click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True)
+@click.option("--devices", help="Local executor device slots, one job per slot in parallel, each in its own "
+              "process: e.g. cuda:0,cuda:1 (or 0,1), cpu,cpu. Default: every visible GPU with --device cuda/auto, "
+              "else one CPU job after another in this process.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+              help="bf16 = autocast on CUDA (part of the job id); auto = bf16 when every device is a GPU, else fp32.")
+@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the models (part of the job id).")
 @click.option("--slurm-partition", help="Slurm partition (with --executor slurm).")
+@click.option("--slurm-gpus", type=int, default=1, show_default=True, help="GPUs per Slurm task.")
+@click.option("--slurm-time", default="4:00:00", show_default=True, help="Time limit per task (minutes, H:MM:SS, D-HH:MM:SS).")
+@click.option("--slurm-mem", default="32G", show_default=True, help="Memory per task (e.g. 32G).")
+@click.option("--slurm-account", help="Slurm account to charge.")
+@click.option("--slurm-extra", help='Extra sbatch options, e.g. "--qos=high --constraint=a100".')
 @click.option("--threads", type=int, envvar="BENCH_THREADS",
               help="CPU threads for torch (default: torch's choice). 1 is often as fast for the LSTM "
                    "models and avoids slow-downs when other processes share the cores.")
@@ -264,15 +275,17 @@ Examples:
 @plugin_option
 def run(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
         device: str, data_dir: str | None, image_dir: str | None, results: str, overwrite: str,
-        hp: tuple[str, ...], executor: str, slurm_partition: str | None, threads: int | None,
-        dry_run: bool, corpus_name: str, label_map: tuple[str, ...]) -> None:
+        hp: tuple[str, ...], executor: str, devices: str | None, precision: str, compile_model: bool,
+        slurm_partition: str | None, slurm_gpus: int, slurm_time: str, slurm_mem: str, slurm_account: str | None,
+        slurm_extra: str | None, threads: int | None, dry_run: bool, corpus_name: str,
+        label_map: tuple[str, ...]) -> None:
     """Run the jobs of a table; finished jobs are skipped, interrupted ones resume."""
     _set_threads(threads)
     from benchmark.corpora.labels import parse_label_map
     from benchmark.corpora.resolve import resolve_corpus
     from benchmark.run.plan import plan_table
     from benchmark.registry import get_model
-    from benchmark.run.executors import LocalExecutor, SlurmExecutor
+    from benchmark.run.executors import make_executor, trainer_overrides
     from benchmark.run.store import ResultStore
     from benchmark.report.tables import extend_with, get_table
 
@@ -287,7 +300,8 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
         table = extend_with(table, names)  # a model outside the paper gets rows of its own
     corpus = resolve_corpus(data_dir, image_dir, echo=lambda m: click.echo(m, err=True), corpus=corpus_name,
                             label_map=parse_label_map(label_map))
-    planned = plan_table(table, corpus, profile, seeds, names, _split(languages), _parse_hp(hp))
+    overrides = {**trainer_overrides(executor, device, devices, precision, compile_model, slurm_gpus), **_parse_hp(hp)}
+    planned = plan_table(table, corpus, profile, seeds, names, _split(languages), overrides)
     store = ResultStore(results)
     todo, stored = [], 0
     for p in planned:
@@ -311,10 +325,10 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
         return
     summary, started = None, time.perf_counter()
     if todo:
-        if executor == "slurm":
-            runner = SlurmExecutor(Path(results) / ".slurm", partition=slurm_partition, cache_dir=_cache_dir())
-        else:
-            runner = LocalExecutor(_device(device), cache_dir=_cache_dir())
+        slurm = dict(partition=slurm_partition, gpus=slurm_gpus, time=slurm_time, mem=slurm_mem,
+                     account=slurm_account, extra=slurm_extra)
+        runner = make_executor(executor, results, _device(device) if executor == "local" else device, devices,
+                               _cache_dir(), slurm)
         summary = runner.run(todo, corpus, store, echo=click.echo)
     click.echo(render_selected_rows(table, rows_to_show(table, planned), store, profile, corpus.kind))
     report_cmd = f"bench report --table {table.number} --compare-paper" + (
@@ -662,8 +676,12 @@ Examples:
 @click.option("--viterbi", is_flag=True, help="Time CRF decoding + scoring of the English test set (both decoders).")
 @click.option("--model", "model_name", help="Parameters, sentences/s and peak memory of a model (e.g. 2m-ner).")
 @plugin_option
+@click.option("--fit-steps", type=int, help="With --model: time N steps per epoch through the real trainer "
+              "(2 epochs: cold, then warm feature cache; checkpoints written; stand-in weights when absent).")
+@click.option("--hp", "profile_hp", multiple=True, help="With --fit-steps: hyperparameter override KEY=VALUE.")
 def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fallback: bool, device: str,
-            threads: int | None, results: str, name: str | None, viterbi: bool, model_name: str | None) -> None:
+            threads: int | None, results: str, name: str | None, viterbi: bool, model_name: str | None,
+            fit_steps: int | None, profile_hp: tuple[str, ...]) -> None:
     """Measure and record performance figures in results/benchmarks/ (no timed tests)."""
     from benchmark.corpora.resolve import resolve_corpus
     from benchmark.corpora.builtin import ensure_fallback_corpus
@@ -679,6 +697,13 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
         out = profile_viterbi(corpus.load([lang], "test"), threads=threads)
         click.echo(format_profile(out))
         path = record(results, name or f"viterbi_{corpus.kind}_{lang}", {"data_kind": corpus.kind, **out})
+        click.echo(f"-> {path}")
+        return
+    if model_name and fit_steps:
+        from benchmark.run.fitprofile import profile_fit
+        out = profile_fit(model_name, run_profile, _device(device), fit_steps, overrides=_parse_hp(profile_hp))
+        click.echo(json.dumps(out, indent=1, default=str))
+        path = record(results, name or f"fit_{out['model']}_{run_profile}_{out['device']}", out)
         click.echo(f"-> {path}")
         return
     if model_name:

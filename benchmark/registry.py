@@ -30,6 +30,10 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     "length_buckets": 0,  # >0: sort sentences by length within chunks of this many batches
 }
 
+# Trainer settings accepted as overrides but absent from the defaults, so that the job ids of runs
+# that do not use them stay unchanged (read by benchmark.run.train): bf16 autocast, torch.compile.
+OPTIONAL_TRAINER_HPARAMS: dict[str, tuple[Any, ...]] = {"precision": ("fp32", "bf16"), "compile": (False, True)}
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -58,12 +62,25 @@ class ModelSpec:
         if profile == "check":
             hp.update(self.check)
         if overrides:
-            unknown = sorted(set(overrides) - set(hp))
+            overrides = _optional_trainer_hparams(overrides)
+            unknown = sorted(set(overrides) - set(hp) - set(OPTIONAL_TRAINER_HPARAMS))
             if unknown:
                 raise ConfigError(f"{self.name}: unknown hyperparameter(s) {', '.join(unknown)}; "
                                   f"known: {', '.join(sorted(hp))}")
             hp.update(overrides)
         return hp
+
+
+def _optional_trainer_hparams(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Check ``precision``/``compile``; drop their default values (fp32, no compile) from the identity."""
+    out = dict(overrides)
+    if out.get("precision", "bf16") not in OPTIONAL_TRAINER_HPARAMS["precision"]:
+        raise ConfigError(f"precision must be fp32 or bf16, got {out['precision']!r}")
+    if out.get("precision") == "fp32":
+        del out["precision"]
+    if "compile" in out and not out["compile"]:
+        del out["compile"]
+    return out
 
 
 _SPECS: list[ModelSpec] = [

@@ -39,7 +39,7 @@ def test_interrupted_fit_resumes_to_the_same_result(tiny_corpus, tmp_path):
     model, hp, train, dev, test = _setup(tiny_corpus)
     with pytest.raises(KeyboardInterrupt):
         fit(model, hp, train, dev, test, seed=3, work_dir=tmp_path, log=stop_after_epoch_2)
-    assert (tmp_path / "checkpoint.pt").is_file()
+    assert (tmp_path / "last.pt").is_file()
     messages: list[str] = []
     model, hp, train, dev, test = _setup(tiny_corpus)
     resumed = fit(model, hp, train, dev, test, seed=3, work_dir=tmp_path, log=messages.append)

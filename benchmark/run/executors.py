@@ -1,17 +1,31 @@
-"""Executing jobs: in this process (default, one device) or on Slurm through submitit.
+"""Executing jobs: in this process, in one worker process per device, or on Slurm through submitit.
 
 ``execute_job`` is the single place where a job meets the store: it trains in the job's work
 folder (so an interrupted job resumes from its last epoch), writes the result atomically, and then
-removes the work folder. Executors only decide *where* ``execute_job`` runs.
+removes the work folder. Executors only decide *where* ``execute_job`` runs:
+
+* ``LocalExecutor`` with the single device ``cpu``: one job after another, in this process.
+* ``LocalExecutor`` with several device slots (every visible GPU by default, or a list such as
+  ``cuda:0,cuda:1`` or ``cpu,cpu``): one job per slot at a time, each in its own fresh process
+  (``python -m benchmark.run.worker``) pinned to its GPU with ``CUDA_VISIBLE_DEVICES``; a crash or a
+  ``kill -9`` of one worker loses only that job (its checkpoint stays for the next run).
+* ``SlurmExecutor``: one Slurm array task per job; each task writes into the same store.
 """
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from benchmark.corpora.reader import Corpus
 from benchmark.errors import BenchError, ConfigError
@@ -19,6 +33,10 @@ from benchmark.run.specs import JobSpec, Result
 from benchmark.run.store import ResultStore
 
 Echo = Callable[[str], None]
+WORKER_PAYLOAD = "payload.json"
+WORKER_OUTCOME = "outcome.json"
+WORKER_LOG = "worker.log"
+SUBMITTED = "submitted.json"
 
 
 @dataclass
@@ -27,19 +45,29 @@ class RunSummary:
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
 
+    def line(self) -> str:
+        return f"finished: {len(self.done)} done, {len(self.failed)} failed, {len(self.skipped)} skipped"
+
 
 def execute_job(job: JobSpec, corpus: Corpus, store: ResultStore, device: str = "cpu",
-                cache_dir: Path | None = None) -> Result:
-    """Train + evaluate ``job`` and store its result; resumes from ``store.work_dir(job)``."""
+                cache_dir: Path | None = None, warn: Echo | None = None) -> Result:
+    """Train + evaluate ``job`` and store its result; resumes from ``store.work_dir(job)``.
+
+    Every line goes to the job's ``train.log``; warnings (a discarded checkpoint, ...) also to ``warn``
+    (stderr by default).
+    """
     from benchmark.run.train import run_job  # heavy imports only when a job really runs
 
     work = store.work_dir(job)
     log_file = work / "train.log"
+    warn = warn or (lambda m: print(m, file=sys.stderr, flush=True))
 
     def log(msg: str) -> None:
         line = f"{time.strftime('%H:%M:%S')} {msg}"
         with log_file.open("a", encoding="utf-8") as fh:
             fh.write(line + "\n")
+        if msg.startswith("WARNING"):
+            warn(f"{job.job_id}: {msg}")
 
     result = run_job(job, corpus, device=device, work_dir=work, cache_dir=cache_dir, log=log)
     store.put(result, log_file, work / "predictions.conll")
@@ -47,44 +75,370 @@ def execute_job(job: JobSpec, corpus: Corpus, store: ResultStore, device: str = 
     return result
 
 
-class LocalExecutor:
-    """Runs jobs one after another in this process on one device (``cpu``, ``cuda``, ``cuda:1``)."""
+def job_head(job: JobSpec) -> str:
+    return f"{job.model} {job.setting.label()} seed {job.seed}"
 
-    def __init__(self, device: str = "cpu", cache_dir: Path | None = None) -> None:
-        self.device = device
+
+def done_line(result: Result, seconds: float, store: ResultStore) -> str:
+    f1 = 100 * result.test["conlleval"]["f1"]
+    return (f"test F1 {f1:.2f} (epoch {result.selected_epoch}/{result.epochs_run}, {seconds:.0f}s) "
+            f"-> {store.run_dir(result.job)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Devices and grid progress
+# ---------------------------------------------------------------------------------------------
+
+def parse_devices(spec: str | None, device: str = "cpu", cuda_count: int | None = None) -> list[str]:
+    """Device slots for the local executor.
+
+    ``spec`` is a comma list (``cuda:0,cuda:1``, ``0,1``, ``cpu,cpu``); without one, ``device``
+    decides: ``cuda`` = every visible GPU, ``cuda:N`` = that one, ``cpu`` = in-process CPU.
+    """
+    if cuda_count is None:
+        import torch
+        cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    items = [s.strip() for s in spec.split(",") if s.strip()] if spec else []
+    if not items:
+        if device == "cuda":
+            return [f"cuda:{i}" for i in range(cuda_count)] or ["cuda"]
+        return [device]
+    out = []
+    for item in items:
+        name = f"cuda:{item}" if item.isdigit() else item
+        if name == "cuda":
+            name = "cuda:0"
+        if name != "cpu" and not (name.startswith("cuda:") and name[5:].isdigit()):
+            raise ConfigError(f"--devices: {item!r} is not a device (cpu, cuda:N or N)")
+        if name.startswith("cuda:") and int(name[5:]) >= cuda_count:
+            raise ConfigError(f"--devices: {name} is not visible ({cuda_count} CUDA device(s))")
+        out.append(name)
+    return out
+
+
+def _format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+class GridProgress:
+    """``grid: D done, F failed, R running, L left, ETA`` on one terminal line; quiet elsewhere."""
+
+    def __init__(self, total: int, slots: int, stream: Any = None, enabled: bool | None = None) -> None:
+        self.total, self.slots = total, max(1, slots)
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = (self.stream.isatty() and os.environ.get("BENCH_PROGRESS", "1") != "0"
+                        if enabled is None else enabled)
+        self.finished = self.failed = self.running = 0
+        self.durations: list[float] = []
+        self.t0 = time.monotonic()
+
+    def eta(self) -> float | None:
+        if not self.durations:
+            return None
+        left = self.total - self.finished - self.failed
+        mean = sum(self.durations) / len(self.durations)
+        return mean * left / min(self.slots, max(left, 1))
+
+    def text(self) -> str:
+        left = self.total - self.finished - self.failed - self.running
+        return (f"grid: {self.finished} done, {self.failed} failed, {self.running} running, {left} left, "
+                f"ETA {_format_eta(self.eta())}")
+
+    def update(self, finished: int = 0, failed: int = 0, running: int = 0, seconds: float | None = None) -> None:
+        self.finished += finished
+        self.failed += failed
+        self.running += running
+        if seconds is not None:
+            self.durations.append(seconds)
+        self.show()
+
+    def show(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\033[K" + self.text())
+            self.stream.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# Local execution
+# ---------------------------------------------------------------------------------------------
+
+def corpus_payload(corpus: Corpus) -> dict[str, Any]:
+    """The corpus as plain JSON values, for worker processes and Slurm tasks."""
+    return {"root": str(corpus.root), "image_dir": str(corpus.image_dir) if corpus.image_dir else None,
+            "kind": corpus.kind, "label_map": [list(pair) for pair in corpus.label_map]}
+
+
+def corpus_from_payload(d: dict[str, Any]) -> Corpus:
+    return Corpus(Path(d["root"]), Path(d["image_dir"]) if d.get("image_dir") else None, d["kind"],
+                  tuple(tuple(pair) for pair in d.get("label_map") or ()))
+
+
+class LocalExecutor:
+    """Runs jobs on this machine: in-process on ``cpu``, else one worker process per device slot."""
+
+    def __init__(self, device: str = "cpu", cache_dir: Path | None = None,
+                 devices: Sequence[str] | None = None, poll_s: float = 0.2, processes: bool | None = None) -> None:
+        self.devices = list(devices) if devices else [device]
+        self.device = self.devices[0]
         self.cache_dir = cache_dir
+        self.poll_s = poll_s
+        self.processes = processes  # None: worker processes unless the only slot is the CPU
+
+    @property
+    def in_process(self) -> bool:
+        return not self.processes if self.processes is not None else self.devices == ["cpu"]
 
     def run(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo = print) -> RunSummary:
+        progress = GridProgress(len(jobs), len(self.devices))
+        try:
+            summary = (self._run_here(jobs, corpus, store, echo, progress) if self.in_process
+                       else self._run_workers(jobs, corpus, store, echo, progress))
+        finally:
+            progress.clear()
+        echo(summary.line())
+        return summary
+
+    # -- in this process ------------------------------------------------------------------------
+    def _run_here(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo,
+                  progress: GridProgress) -> RunSummary:
         summary = RunSummary()
         for i, job in enumerate(jobs, start=1):
-            head = f"[{i}/{len(jobs)}] {job.model} {job.setting.label()} seed {job.seed}"
+            head = f"[{i}/{len(jobs)}] {job_head(job)}"
+            if store.has(job):
+                summary.skipped.append(job.job_id)
+                progress.update(finished=0)
+                continue
             t0 = time.perf_counter()
+            progress.update(running=1)
             try:
                 result = execute_job(job, corpus, store, self.device, self.cache_dir)
             except BenchError:
                 raise  # user-facing (missing weights, bad data): stop, keep what is stored
             except KeyboardInterrupt:
+                progress.clear()
                 echo(f"{head}: interrupted; its checkpoint stays in {store.root / '.work' / job.job_id}")
                 raise
             except Exception as exc:  # noqa: BLE001 - one broken job must not lose the others
                 work = store.root / ".work" / job.job_id
                 (work / "error.txt").write_text(traceback.format_exc())
                 summary.failed.append((job.job_id, f"{type(exc).__name__}: {exc}"))
+                progress.update(failed=1, running=-1)
+                progress.clear()
                 echo(f"{head}: FAILED ({type(exc).__name__}: {exc}); traceback in {work / 'error.txt'}")
                 continue
-            f1 = 100 * result.test["conlleval"]["f1"]
-            echo(f"{head}: test F1 {f1:.2f} (epoch {result.selected_epoch}/{result.epochs_run}, "
-                 f"{time.perf_counter() - t0:.0f}s) -> {store.run_dir(job)}")
+            seconds = time.perf_counter() - t0
+            progress.update(finished=1, running=-1, seconds=seconds)
+            progress.clear()
+            echo(f"{head}: {done_line(result, seconds, store)}")
             summary.done.append(job.job_id)
         return summary
+
+    # -- one process per job, one job per device slot -------------------------------------------
+    def _start(self, job: JobSpec, slot: str, corpus: Corpus, store: ResultStore) -> subprocess.Popen:
+        import torch
+
+        work = store.work_dir(job)
+        (work / WORKER_OUTCOME).unlink(missing_ok=True)
+        payload = {"job": job.to_json(), "corpus": corpus_payload(corpus), "results": str(store.root),
+                   "cache_dir": str(self.cache_dir) if self.cache_dir else None,
+                   "device": "cpu" if slot == "cpu" else "cuda:0", "slot": slot,
+                   "threads": torch.get_num_threads()}
+        (work / WORKER_PAYLOAD).write_text(json.dumps(payload, indent=1))
+        env = dict(os.environ, BENCH_PROGRESS="0", PYTHONUNBUFFERED="1")
+        if slot == "cpu":
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        else:  # pin: the worker sees only this GPU, as cuda:0 (honouring an outer CUDA_VISIBLE_DEVICES)
+            index = int(slot.split(":")[1])
+            outer = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+            env["CUDA_VISIBLE_DEVICES"] = outer[index] if index < len(outer) else str(index)
+        root = Path(__file__).resolve().parents[2]
+        env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
+        with (work / WORKER_LOG).open("ab") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "benchmark.run.worker", str(work / WORKER_PAYLOAD)],
+                                    env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        (work / "worker.pid").write_text(f"{proc.pid}\n")
+        return proc
+
+    def _outcome(self, job: JobSpec, proc: subprocess.Popen, store: ResultStore) -> dict[str, Any]:
+        work = store.root / ".work" / job.job_id
+        try:
+            outcome = json.loads((work / WORKER_OUTCOME).read_text())
+        except (OSError, json.JSONDecodeError):
+            outcome = {}
+        if proc.returncode == 0 and outcome.get("status") == "skipped":
+            store.clear_work(job)
+            return outcome
+        if proc.returncode == 0 and store.has(job):
+            return {"status": "done"}
+        if proc.returncode is not None and proc.returncode < 0:
+            sig = signal.Signals(-proc.returncode).name if -proc.returncode in signal.Signals._value2member_map_ else -proc.returncode
+            reason = f"worker killed by {sig}"
+        else:
+            reason = outcome.get("error") or f"worker exited with code {proc.returncode}"
+        where = work / ("error.txt" if (work / "error.txt").is_file() else WORKER_LOG)
+        return {"status": outcome.get("status") if outcome.get("status") == "bench-error" else "failed",
+                "error": reason, "where": str(where)}
+
+    def _run_workers(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo,
+                     progress: GridProgress) -> RunSummary:
+        summary = RunSummary()
+        pending = list(enumerate(jobs, start=1))
+        running: dict[int, tuple[subprocess.Popen, JobSpec, int, float]] = {}  # slot index -> ...
+        stop: str | None = None
+        try:
+            while pending or running:
+                for k, slot in enumerate(self.devices):
+                    if k in running or not pending or stop:
+                        continue
+                    i, job = pending.pop(0)
+                    if store.has(job):
+                        summary.skipped.append(job.job_id)
+                        continue
+                    running[k] = (self._start(job, slot, corpus, store), job, i, time.perf_counter())
+                    progress.update(running=1)
+                for k, (proc, job, i, t0) in list(running.items()):
+                    if proc.poll() is None:
+                        continue
+                    del running[k]
+                    seconds = time.perf_counter() - t0
+                    head = f"[{i}/{len(jobs)}] {job_head(job)} on {self.devices[k]}"
+                    outcome = self._outcome(job, proc, store)
+                    progress.clear()
+                    if outcome["status"] == "skipped":
+                        summary.skipped.append(job.job_id)
+                        progress.update(running=-1)
+                        echo(f"{head}: already stored (skipped)")
+                    elif outcome["status"] == "done":
+                        summary.done.append(job.job_id)
+                        progress.update(finished=1, running=-1, seconds=seconds)
+                        result = store.get(job)
+                        echo(f"{head}: {done_line(result, seconds, store)}" if result else f"{head}: done")
+                    else:
+                        summary.failed.append((job.job_id, outcome["error"]))
+                        progress.update(failed=1, running=-1)
+                        echo(f"{head}: FAILED ({outcome['error']}); details in {outcome['where']}")
+                        if outcome["status"] == "bench-error":
+                            stop = outcome["error"]
+                if stop and not running:
+                    break
+                time.sleep(self.poll_s)
+        except KeyboardInterrupt:
+            for proc, job, _, _ in running.values():
+                proc.terminate()
+            for proc, job, _, _ in running.values():
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                progress.clear()
+                echo(f"{job_head(job)}: interrupted; its checkpoint stays in {store.root / '.work' / job.job_id}")
+            raise
+        if stop:  # a user-facing error (missing weights, bad data): like the in-process executor, stop
+            raise BenchError(stop)
+        return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# Slurm
+# ---------------------------------------------------------------------------------------------
+
+def slurm_available() -> bool:
+    """True when Slurm's ``sbatch`` is on PATH (a login or compute node of a Slurm cluster)."""
+    return shutil.which("sbatch") is not None
+
+
+def parse_slurm_time(value: str | int | None) -> int:
+    """Minutes from ``90``, ``"90"``, ``"1:30:00"`` (H:MM:SS) or ``"1-06:00:00"`` (D-HH:MM:SS)."""
+    if value is None or value == "":
+        return 240
+    text = str(value).strip()
+    try:
+        if text.isdigit():
+            minutes = int(text)
+        else:
+            days = 0
+            if "-" in text:
+                d, text = text.split("-", 1)
+                days = int(d)
+            parts = [int(p) for p in text.split(":")]
+            if len(parts) == 2:
+                parts = [parts[0], parts[1], 0]
+            if len(parts) != 3:
+                raise ValueError
+            h, m, s = parts
+            minutes = days * 1440 + h * 60 + m + (1 if s else 0)
+    except ValueError:
+        raise ConfigError(f"--slurm-time {value!r}: expected minutes, H:MM:SS or D-HH:MM:SS") from None
+    if minutes <= 0:
+        raise ConfigError(f"--slurm-time {value!r}: must be positive")
+    return minutes
+
+
+def parse_slurm_extra(text: str | None) -> dict[str, Any]:
+    """``"--qos=high --constraint=a100 --requeue"`` -> ``{"qos": "high", "constraint": "a100", "requeue": True}``."""
+    out: dict[str, Any] = {}
+    for item in shlex.split(text or ""):
+        if not item.startswith("--") or len(item) < 3:
+            raise ConfigError(f"--slurm-extra: {item!r} is not a long sbatch option (--name=value)")
+        name, _, value = item[2:].partition("=")
+        out[name.replace("-", "_")] = value if value else True
+    return out
+
+
+def slurm_parameters(partition: str | None = None, gpus: int = 1, time: str | int | None = None,
+                     mem: str | None = None, account: str | None = None, extra: str | None = None,
+                     cpus_per_task: int = 8, array_parallelism: int = 16,
+                     job_name: str = "mmner-bench") -> dict[str, Any]:
+    """sbatch parameters in submitit's ``SlurmExecutor`` names (also used for the golden script)."""
+    if gpus < 0:
+        raise ConfigError(f"--slurm-gpus must be >= 0, got {gpus}")
+    params: dict[str, Any] = {"job_name": job_name, "time": parse_slurm_time(time), "nodes": 1,
+                              "ntasks_per_node": 1, "cpus_per_task": cpus_per_task,
+                              "array_parallelism": array_parallelism}
+    if gpus:
+        params["gpus_per_node"] = gpus
+    if partition:
+        params["partition"] = partition
+    if mem:
+        if not str(mem)[:-1].isdigit() and not str(mem).isdigit():
+            raise ConfigError(f"--slurm-mem {mem!r}: expected a size such as 32G or 64000M")
+        params["mem"] = str(mem)
+    if account:
+        params["account"] = account
+    additional = parse_slurm_extra(extra)
+    if additional:
+        params["additional_parameters"] = additional
+    return params
+
+
+def _slurm_command(folder: Path, python: str | None = None) -> str:
+    """The command submitit's SlurmExecutor puts in the script (``_submitit_command_str``)."""
+    return " ".join([python or shlex.quote(sys.executable), "-u -m submitit.core._submit", shlex.quote(str(folder))])
+
+
+def render_sbatch(params: dict[str, Any], n_jobs: int, folder: Path, python: str | None = None) -> str:
+    """The sbatch script submitit would submit for an array of ``n_jobs`` tasks (nothing is submitted)."""
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    job_folder = Path(folder) / "%j"
+    return _make_sbatch_string(command=_slurm_command(job_folder, python), folder=job_folder,
+                               map_count=n_jobs, **params)
 
 
 def _slurm_entry(job_json: str, corpus_root: str, image_dir: str | None, kind: str,
                  results_root: str, device: str, cache_dir: str | None, label_map: str = "[]") -> str:
     """What a Slurm task runs: rebuild the job and the corpus from plain values, execute, store."""
     job = JobSpec.from_json(json.loads(job_json))
-    corpus = Corpus(Path(corpus_root), Path(image_dir) if image_dir else None, kind,
-                    tuple(tuple(pair) for pair in json.loads(label_map)))
+    corpus = corpus_from_payload({"root": corpus_root, "image_dir": image_dir, "kind": kind,
+                                  "label_map": json.loads(label_map)})
     store = ResultStore(results_root)
     if not store.has(job):
         execute_job(job, corpus, store, device, Path(cache_dir) if cache_dir else None)
@@ -95,38 +449,91 @@ class SlurmExecutor:
     """Submits one Slurm array task per job with submitit; each task writes to the shared store.
 
     The payload is plain JSON (the JobSpec) plus paths, so tasks can be inspected and resubmitted.
+    On submission, ``<results>/.work/<job_id>/submitted.json`` records the Slurm job id and time
+    (``bench status``/``bench plan`` read it to say "queued"). ``cluster="debug"`` or ``"local"``
+    runs the same tasks through submitit's debug/local executors (tests).
     """
 
-    def __init__(self, folder: Path, partition: str | None = None, timeout_min: int = 240,
-                 gpus_per_node: int = 1, mem_gb: int = 32, cpus_per_task: int = 8,
-                 array_parallelism: int = 16, cache_dir: Path | None = None, cluster: str | None = None,
-                 wait: bool = False) -> None:
+    def __init__(self, folder: Path, partition: str | None = None, gpus: int = 1, time: str | int | None = None,
+                 mem: str | None = None, account: str | None = None, extra: str | None = None,
+                 cpus_per_task: int = 8, array_parallelism: int = 16, cache_dir: Path | None = None,
+                 cluster: str | None = None, wait: bool = False) -> None:
         try:
             import submitit
         except ImportError:
             raise ConfigError("--executor slurm needs submitit: pip install 'mmner-bench[slurm]'") from None
-        # cluster=None lets submitit pick Slurm when sbatch exists; "debug" runs in-process (tests).
-        self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
-        params = dict(timeout_min=timeout_min, gpus_per_node=gpus_per_node, mem_gb=mem_gb,
-                      cpus_per_task=cpus_per_task, slurm_array_parallelism=array_parallelism)
-        if partition:
-            params["slurm_partition"] = partition
-        if self.executor.cluster != "slurm":  # local/debug executors take no Slurm-only options
-            params = {"timeout_min": timeout_min}
-        self.executor.update_parameters(**params)
+        self.params = slurm_parameters(partition, gpus, time, mem, account, extra, cpus_per_task, array_parallelism)
+        self.cluster = cluster or "slurm"
+        if self.cluster == "slurm":
+            if not slurm_available():
+                raise ConfigError("--executor slurm: Slurm is not available here (no `sbatch` on PATH); "
+                                  "run on a cluster login node, or use --executor local")
+            self.executor: Any = submitit.SlurmExecutor(folder=str(Path(folder) / "%j"))
+            self.executor.update_parameters(**self.params)
+        else:
+            self.executor = submitit.AutoExecutor(folder=str(Path(folder) / "%j"), cluster=self.cluster)
+            self.executor.update_parameters(timeout_min=self.params["time"])
+        self.device = "cuda" if self.cluster == "slurm" and gpus else "cpu"
         self.cache_dir = cache_dir
         self.wait = wait
 
     def run(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo = print) -> RunSummary:
-        device = "cuda" if self.executor.cluster != "debug" else "cpu"
-        args = [(json.dumps(j.to_json()), str(corpus.root), str(corpus.image_dir) if corpus.image_dir else None,
-                 corpus.kind, str(store.root), device, str(self.cache_dir) if self.cache_dir else None,
-                 json.dumps(corpus.label_map))
-                for j in jobs]
+        c = corpus_payload(corpus)
+        args = [(json.dumps(j.to_json()), c["root"], c["image_dir"], c["kind"], str(store.root), self.device,
+                 str(self.cache_dir) if self.cache_dir else None, json.dumps(c["label_map"])) for j in jobs]
         submitted = self.executor.map_array(_slurm_entry, *zip(*args)) if args else []
-        echo(f"submitted {len(submitted)} {self.executor.cluster} task(s); results appear in {store.root / 'runs'} "
-             "as they finish (re-run `bench run` any time: finished jobs are skipped)")
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        for job, task in zip(jobs, submitted):
+            if store.has(job):
+                continue
+            record = {"executor": self.cluster, "slurm_job_id": str(task.job_id), "submitted_at": now,
+                      "job_id": job.job_id, "folder": str(Path(self.executor.folder))}
+            path = store.work_dir(job) / SUBMITTED
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
+            os.replace(tmp, path)
+        first = submitted[0].job_id if submitted else "-"
+        echo(f"submitted {len(submitted)} {self.cluster} task(s) (array {str(first).split('_')[0]}); results appear "
+             f"in {store.root / 'runs'} as they finish (re-run `bench run` any time: finished jobs are skipped)")
+        summary = RunSummary()
         if self.wait:
-            for task in submitted:
-                task.result()
-        return RunSummary(done=[s.job_id for s in submitted])
+            for job, task in zip(jobs, submitted):
+                try:
+                    task.result()
+                    summary.done.append(job.job_id)
+                except Exception as exc:  # noqa: BLE001 - report, keep the others
+                    summary.failed.append((job.job_id, f"{type(exc).__name__}: {exc}"))
+        return summary
+
+
+def make_executor(kind: str, results: str | Path, device: str = "cpu", devices: str | None = None,
+                  cache_dir: Path | None = None, slurm: dict[str, Any] | None = None) -> LocalExecutor | SlurmExecutor:
+    """The executor ``bench run`` uses for ``--executor kind`` and its options."""
+    if kind == "slurm":
+        return SlurmExecutor(Path(results) / ".slurm", cache_dir=cache_dir, **(slurm or {}))
+    return LocalExecutor(device, cache_dir=cache_dir, devices=parse_devices(devices, device))
+
+
+def trainer_overrides(executor: str, device: str, devices: str | None, precision: str = "auto",
+                      compile_model: bool = False, slurm_gpus: int = 1) -> dict[str, Any]:
+    """Hyperparameters the trainer reads (``precision``, ``compile``), from ``bench run``'s options.
+
+    ``precision="auto"`` is bf16 when every job runs on a GPU (Slurm with GPUs, or local CUDA
+    slots), else fp32. fp32 and no compile add nothing, so CPU job ids stay what they were.
+    """
+    if precision == "auto":
+        if executor == "slurm":
+            on_gpu = slurm_gpus > 0
+        else:
+            if device == "auto":
+                import torch
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            slots = parse_devices(devices, device) if device.startswith("cuda") or devices else [device]
+            on_gpu = all(s.startswith("cuda") for s in slots)
+        precision = "bf16" if on_gpu else "fp32"
+    out: dict[str, Any] = {}
+    if precision == "bf16":
+        out["precision"] = "bf16"
+    if compile_model:
+        out["compile"] = True
+    return out

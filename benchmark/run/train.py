@@ -2,11 +2,18 @@
 
 Model selection is on the dev split (the paper's protocol); the test score of every epoch is kept
 too, so the authors' code's "best test epoch" is available as ``Result.test_max`` and as
-``select_on="test_max"``. After every epoch a checkpoint is written to the job's work folder, so an
-interrupted job resumes at its next epoch.
+``select_on="test_max"``. After every epoch ``last.pt`` (trainable parameters, optimizer, RNG
+states) and, when the epoch is the best so far, ``best.pt`` are written to the job's work folder
+(``benchmark.run.checkpoints``), so an interrupted job resumes at its next epoch.
+
+Speed without changing numbers: the loss is accumulated on the device and read every
+``log_every`` steps, batches are pinned and copied without blocking on CUDA, images are decoded in
+DataLoader workers (``num_workers``). ``hp["precision"] = "bf16"`` trains under bf16 autocast and
+``hp["compile"]`` compiles the forward with ``torch.compile``; both are part of the job identity.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
@@ -27,7 +34,8 @@ from benchmark.api import BuildContext, Tagger, move_to
 from benchmark.corpora.reader import Corpus, Sentence
 from benchmark.corpora.images import ImageStore
 from benchmark.metrics import evaluate
-from benchmark.registry import get_model, load_factory
+from benchmark.registry import OPTIONAL_TRAINER_HPARAMS, get_model, load_factory
+from benchmark.run import checkpoints as ckpt
 from benchmark.run.folds import RULE as FOLD_RULE, fold_subset, subset_digest
 from benchmark.run.predictions import PREDICTIONS_FILE, write_predictions
 from benchmark.run.specs import PROFILE_LIMITS, JobSpec, Result
@@ -124,25 +132,60 @@ def peak_memory_mb(device: torch.device) -> float:
 # Loops
 # ---------------------------------------------------------------------------------------------
 
-def _progress(iterable, total: int, desc: str, leave: bool = False):
+PRECISIONS = OPTIONAL_TRAINER_HPARAMS["precision"]  # hp "precision": fp32 (default) or bf16 (autocast)
+
+
+def progress_enabled() -> bool:
+    """Bars only on a terminal, and never in executor worker processes (``BENCH_PROGRESS=0``)."""
+    return os.environ.get("BENCH_PROGRESS", "1") != "0" and sys.stderr.isatty()
+
+
+def _bar(total: int, desc: str):
+    """A tqdm bar on stderr (steps, rate, ETA), or None when output is not a terminal."""
+    if not progress_enabled():
+        return None
     try:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
     except ImportError:  # pragma: no cover
-        return iterable
-    return tqdm(iterable, total=total, desc=desc, leave=leave, disable=None, dynamic_ncols=True)
+        return None
+    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
+
+
+def precision_of(hp: dict[str, Any]) -> str:
+    value = str(hp.get("precision") or "fp32")
+    if value not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {value!r}")
+    return value
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast for ``precision == "bf16"`` (CUDA; CPU autocast where torch supports it)."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def maybe_compile(model: Tagger, hp: dict[str, Any], log: Logger) -> None:
+    """``hp["compile"]``: true = torch.compile (inductor) the model's forward, a string = that backend."""
+    value = hp.get("compile")
+    if not value:
+        return
+    backend = value if isinstance(value, str) else "inductor"
+    model.compile(backend=backend, dynamic=True)
+    log(f"torch.compile: forward compiled with backend {backend}")
 
 
 def predict(model: Tagger, sentences: Sequence[Sentence], batch_size: int = 64,
-            num_workers: int = 0) -> list[list[str]]:
+            num_workers: int = 0, precision: str = "fp32") -> list[list[str]]:
     """Predicted tags in input order; batches are formed over length-sorted sentences."""
     model.eval()
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    loader = DataLoader(list(sentences), batch_sampler=batches, collate_fn=model.collate,
-                        num_workers=num_workers)
-    out: list[list[str] | None] = [None] * len(sentences)
     device = next(model.parameters()).device
-    with torch.no_grad():
+    loader = DataLoader(list(sentences), batch_sampler=batches, collate_fn=model.collate,
+                        num_workers=num_workers, pin_memory=device.type == "cuda")
+    out: list[list[str] | None] = [None] * len(sentences)
+    with torch.no_grad(), autocast(device, precision):
         for idx, batch in zip(batches, loader):
             for i, tags in zip(idx, model.decode(move_to(batch, device))):
                 out[i] = list(tags)
@@ -154,7 +197,8 @@ def predict(model: Tagger, sentences: Sequence[Sentence], batch_size: int = 64,
 
 
 def score(model: Tagger, sentences: Sequence[Sentence], hp: dict[str, Any]) -> dict[str, Any]:
-    pred = predict(model, sentences, int(hp.get("eval_batch_size", 64)), int(hp.get("num_workers", 0)))
+    pred = predict(model, sentences, int(hp.get("eval_batch_size", 64)), int(hp.get("num_workers", 0)),
+                   precision_of(hp))
     return evaluate([s.tags for s in sentences], pred)
 
 
@@ -178,13 +222,15 @@ def make_batches(train: Sequence[Sentence], batch_size: int, rng: random.Random,
 
 def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Sequence[Sentence],
         test: Sequence[Sentence], seed: int, work_dir: Path | None = None,
-        log: Logger = lambda m: None) -> dict[str, Any]:
+        log: Logger = lambda m: None, log_every: int = 50) -> dict[str, Any]:
     """Train for ``hp['epochs']`` epochs, scoring dev and test after each; resume from work_dir.
 
     Returns ``{"history", "selected_epoch", "dev", "test", "test_max", "epochs_run"}`` and leaves
-    the selected epoch's weights loaded in ``model``.
+    the selected epoch's weights loaded in ``model``. The loss is summed on the device (float64, as
+    the former per-step ``float(loss)`` sum) and read back every ``log_every`` steps only.
     """
     device = next(model.parameters()).device
+    precision = precision_of(hp)
     bs = int(hp["batch_size"])
     steps_per_epoch = max(1, (len(train) + bs - 1) // bs)
     epochs = int(hp["epochs"])
@@ -192,26 +238,26 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
     history: list[dict[str, Any]] = []
     best_state: dict[str, torch.Tensor] | None = None
     start_epoch = 1
-    ckpt_path = work_dir / "checkpoint.pt" if work_dir else None
-    if ckpt_path and ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scheduler is not None and ckpt.get("scheduler") is not None:
-            scheduler.load_state_dict(ckpt["scheduler"])
-        history, best_state = ckpt["history"], ckpt["best_state"]
-        start_epoch = ckpt["epoch"] + 1
-        random.setstate(ckpt["py_rng"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        log(f"resumed from {ckpt_path} after epoch {ckpt['epoch']}")
+    rng = random.Random(seed)  # batch order; its state is checkpointed
+    last_path = work_dir / ckpt.LAST if work_dir else None
+    best_path = work_dir / ckpt.BEST if work_dir else None
+    fingerprint = ckpt.frozen_fingerprint(model)
+    if work_dir and (work_dir / ckpt.LEGACY).is_file():
+        ckpt.discard(work_dir / ckpt.LEGACY, "old format: loading it would need unpickling arbitrary objects", log)
+    if last_path and last_path.is_file():
+        restored = ckpt.read_last(last_path, model, optimizer, scheduler, fingerprint, rng, log)
+        if restored is None:
+            if best_path.is_file():  # type: ignore[union-attr]
+                best_path.unlink()  # type: ignore[union-attr]
+        else:
+            start_epoch, history = restored[0] + 1, restored[1]
+            log(f"resumed from {last_path} after epoch {restored[0]}")
+    maybe_compile(model, hp, log)
 
     select_key = "test" if hp.get("select_on") == "test_max" else "dev"
     patience = hp.get("patience")
     grad_clip = hp.get("grad_clip")
-    rng = random.Random(seed)
-    for _ in range(start_epoch - 1):  # keep the shuffling sequence identical after a resume
-        make_batches(train, bs, rng, int(hp.get("length_buckets") or 0))
-    for epoch in _progress(range(start_epoch, epochs + 1), epochs - start_epoch + 1, "epochs", leave=True):
+    for epoch in range(start_epoch, epochs + 1):
         if patience is not None and history:
             best_epoch = max(history, key=lambda h: h[select_key]["conlleval"]["f1"])["epoch"]
             if epoch - 1 - best_epoch >= int(patience):
@@ -221,10 +267,17 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
         t0 = time.perf_counter()
         batches = make_batches(train, bs, rng, int(hp.get("length_buckets") or 0))
         loader = DataLoader(list(train), batch_sampler=batches, collate_fn=model.collate,
-                            num_workers=int(hp.get("num_workers", 0)))
-        total_loss = 0.0
-        for batch in _progress(loader, len(batches), f"epoch {epoch}"):
-            loss = model.loss(move_to(batch, device))
+                            num_workers=int(hp.get("num_workers", 0)), pin_memory=device.type == "cuda")
+        # Random-stream compatibility: the trainer used to open each epoch's loader twice (the
+        # tqdm.asyncio wrapper called iter() eagerly: 4 workers started for 2, 2x collate work), and
+        # each DataLoader iterator draws one base seed from torch's generator. The loader is now
+        # iterated once; the discarded draw is kept so results stay bitwise equal to earlier runs.
+        torch.empty((), dtype=torch.int64).random_()
+        total_loss = torch.zeros((), dtype=torch.float64, device=device)
+        bar = _bar(len(batches), f"epoch {epoch}/{epochs}")
+        for step, batch in enumerate(loader, start=1):
+            with autocast(device, precision):
+                loss = model.loss(move_to(batch, device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip:
@@ -232,32 +285,43 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
             optimizer.step()
             if scheduler is not None and sched_unit == "step":
                 scheduler.step()
-            total_loss += float(loss.detach())
+            total_loss += loss.detach().to(torch.float64)
+            if step % log_every == 0 or step == len(batches):
+                mean = float(total_loss) / step  # the only host sync of the loop
+                if step % log_every == 0:
+                    log(f"epoch {epoch} step {step}/{len(batches)}: mean loss {mean:.4f} "
+                        f"({time.perf_counter() - t0:.1f}s)")
+                if bar is not None:
+                    bar.set_postfix(loss=f"{mean:.4f}", refresh=False)
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
         if scheduler is not None and sched_unit == "epoch":
             scheduler.step()
         train_time = time.perf_counter() - t0
         dev_m, test_m = score(model, dev, hp), score(model, test, hp)
-        entry = {"epoch": epoch, "loss": total_loss / len(batches), "train_time_s": train_time,
+        entry = {"epoch": epoch, "loss": float(total_loss) / len(batches), "train_time_s": train_time,
                  "dev": dev_m, "test": test_m}
         history.append(entry)
         log(f"epoch {epoch}: loss {entry['loss']:.4f} dev F1 {100 * dev_m['conlleval']['f1']:.2f} "
             f"test F1 {100 * test_m['conlleval']['f1']:.2f} ({train_time:.1f}s)")
         best = max(history, key=lambda h: h[select_key]["conlleval"]["f1"])
         if best["epoch"] == epoch:
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        if ckpt_path:
-            tmp = ckpt_path.with_suffix(".tmp")
-            torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                        "history": history, "best_state": best_state, "py_rng": random.getstate(),
-                        "torch_rng": torch.get_rng_state()}, tmp)
-            os.replace(tmp, ckpt_path)
+            if best_path:  # on disk only: the host keeps no second copy of the model
+                ckpt.write_best(best_path, epoch, ckpt.trainable_state(model, copy=False))
+            else:
+                best_state = ckpt.trainable_state(model)
+        if last_path:
+            ckpt.write_last(last_path, epoch, model, optimizer, scheduler, history, fingerprint, rng)
     if not history:
         raise RuntimeError("no epoch was run (epochs must be >= 1)")
     selected = max(history, key=lambda h: h[select_key]["conlleval"]["f1"])
     test_max = max(history, key=lambda h: h["test"]["conlleval"]["f1"])
+    if best_path is not None and best_path.is_file():
+        best_state = ckpt.read_best(best_path, model)
     if best_state is not None:
-        model.load_state_dict(best_state)
+        ckpt.load_model_state(model, best_state)
     return {"history": history, "selected_epoch": selected["epoch"], "dev": selected["dev"],
             "test": selected["test"], "test_max": {"epoch": test_max["epoch"], **test_max["test"]},
             "epochs_run": len(history)}

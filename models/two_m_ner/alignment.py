@@ -54,7 +54,7 @@ def contrastive_loss(z_text: torch.Tensor, z_image: torch.Tensor, tau: float = 0
         z = F.normalize(torch.cat([z_text, z_image], dim=0).float(), dim=-1)  # [2N, D]
         sim = z @ z.t() / tau
         sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
-        target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+        target = torch.cat([torch.arange(n, 2 * n, device=z.device), torch.arange(0, n, device=z.device)])
         return F.cross_entropy(sim, target)
     sim = similarity(z_text, z_image, tau)  # [N, N]
     target = torch.arange(n, device=sim.device)

@@ -17,6 +17,7 @@ between the paper and the authors' code is a hyperparameter (``hparams.py``, ``R
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Sequence
 
 import torch
@@ -243,6 +244,9 @@ class TwoMNER(Tagger):
                 pixels = self.resnet_transform(imgs, random=random)
             batch[f"{branch}_pixels"] = pixels
             batch[f"{branch}_hit"] = hit
+            # row indices computed here, on the CPU: no boolean-mask indexing (a host sync) on the device
+            batch[f"{branch}_hit_index"] = torch.nonzero(hit).flatten()
+            batch[f"{branch}_miss_index"] = torch.tensor(miss, dtype=torch.long)
             batch[f"{branch}_cached"] = torch.stack([f for f in found if f is not None]) if bool(hit.any()) else None
             batch[f"{branch}_keys"] = [keys[i] for i in miss] if cacheable else None
         return batch
@@ -252,12 +256,17 @@ class TwoMNER(Tagger):
         """Per-sentence features of ``branch``: ViT ``[B, 1+N, D_v]``; ResNet grid ``[B, C, h, w]``
         or pooled ``[B, C]``. Cache misses are encoded (and cached when allowed)."""
         pixels, hit = batch[f"{branch}_pixels"], batch[f"{branch}_hit"]
-        if batch.get(f"{branch}_keys") is not None:  # a cacheable batch: count its lookups
-            self._cache(branch).record(int(hit.sum()), int((~hit).sum()))
+        if batch.get(f"{branch}_keys") is not None:  # a cacheable batch: count its lookups (no host sync)
+            misses = len(batch[f"{branch}_keys"])
+            self._cache(branch).record(hit.numel() - misses, misses)
         computed = None
         if pixels.size(0):
             trainable = self.config["vit_trainable" if branch == "vit" else "resnet_trainable"]
-            with torch.set_grad_enabled(torch.is_grad_enabled() and bool(trainable)):
+            # features that go to the cache are computed in fp32 even under bf16 autocast, so that a
+            # cached feature does not depend on the precision of the run that computed it
+            full = torch.autocast(pixels.device.type, enabled=False) if batch.get(f"{branch}_keys") \
+                else contextlib.nullcontext()
+            with torch.set_grad_enabled(torch.is_grad_enabled() and bool(trainable)), full:
                 if branch == "vit":
                     interpolate = pixels.shape[-1] != int(self.vit.config.image_size)
                     computed = self.vit(pixel_values=pixels, interpolate_pos_encoding=interpolate).last_hidden_state
@@ -267,7 +276,7 @@ class TwoMNER(Tagger):
                         computed = computed.mean(dim=(2, 3))
             if batch.get(f"{branch}_keys"):
                 cache = self._cache(branch)
-                for key, feat in zip(batch[f"{branch}_keys"], computed):
+                for key, feat in zip(batch[f"{branch}_keys"], computed.detach().to("cpu")):  # one copy
                     cache.put(key, feat)
         cached = batch.get(f"{branch}_cached")
         if cached is None:
@@ -276,8 +285,8 @@ class TwoMNER(Tagger):
         if computed is None:
             return cached
         out = cached.new_empty((hit.numel(), *cached.shape[1:]))
-        out[hit] = cached
-        out[~hit] = computed.to(out.dtype)
+        out.index_copy_(0, batch[f"{branch}_hit_index"], cached)
+        out.index_copy_(0, batch[f"{branch}_miss_index"], computed.to(out.dtype))
         return out
 
     def _text(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,56 @@
+"""One job in its own process: ``python -m benchmark.run.worker <work>/payload.json``.
+
+Started by ``LocalExecutor`` with ``CUDA_VISIBLE_DEVICES`` set to the job's GPU (or empty for a
+CPU slot). The payload is plain JSON (job spec, corpus paths, store, device, threads); the worker
+stores the result itself (exit 0, work folder removed) or leaves ``outcome.json`` in the work
+folder: ``skipped`` (already stored), ``failed`` (traceback in ``error.txt``) or ``bench-error``
+(a user-facing one-line error).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+
+def _write_outcome(work: Path, outcome: dict) -> None:
+    tmp = work / "outcome.json.tmp"
+    tmp.write_text(json.dumps(outcome))
+    os.replace(tmp, work / "outcome.json")
+
+
+def main(payload_path: str) -> int:
+    work = Path(payload_path).parent
+    payload = json.loads(Path(payload_path).read_text())
+    import torch
+
+    from benchmark.errors import BenchError
+    from benchmark.run.executors import corpus_from_payload, execute_job
+    from benchmark.run.specs import JobSpec
+    from benchmark.run.store import ResultStore
+
+    if payload.get("threads"):
+        torch.set_num_threads(int(payload["threads"]))
+    job = JobSpec.from_json(payload["job"])
+    store = ResultStore(payload["results"])
+    if store.has(job):
+        _write_outcome(work, {"status": "skipped"})
+        return 0
+    try:
+        execute_job(job, corpus_from_payload(payload["corpus"]), store, payload["device"],
+                    Path(payload["cache_dir"]) if payload.get("cache_dir") else None)
+    except BenchError as exc:
+        _write_outcome(work, {"status": "bench-error", "error": str(exc)})
+        return 2
+    except Exception as exc:  # noqa: BLE001 - recorded for the parent, which goes on with other jobs
+        (work / "error.txt").write_text(traceback.format_exc())
+        _write_outcome(work, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        return 1
+    return 0  # execute_job stored the result and removed the work folder
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through LocalExecutor in tests
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    sys.exit(main(sys.argv[1]))

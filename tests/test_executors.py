@@ -1,0 +1,223 @@
+"""Executors: parallel worker processes on fake CPU device slots (one killed with SIGKILL), the
+Slurm path (golden sbatch script, a fake sbatch, submitit's debug executor), device parsing and
+the grid progress line.
+
+The golden script ``tests/golden/slurm_array.sbatch`` is refreshed only by this documented command:
+    python -c "import sys; sys.path.insert(0, 'tests'); import test_executors as t; print(t.golden_text(), end='')" \
+        > tests/golden/slurm_array.sbatch
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shlex
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from benchmark.cli import main
+from benchmark.errors import BenchError, ConfigError
+from benchmark.registry import get_model
+from benchmark.run.executors import (SUBMITTED, GridProgress, LocalExecutor, SlurmExecutor, execute_job,
+                                     parse_devices, parse_slurm_extra, parse_slurm_time, render_sbatch,
+                                     slurm_available, slurm_parameters, trainer_overrides)
+from benchmark.run.specs import JobSpec, Setting
+from benchmark.run.store import ResultStore
+
+GOLDEN = Path(__file__).parent / "golden" / "slurm_array.sbatch"
+GOLDEN_OPTIONS = dict(partition="gpu", gpus=2, time="2:00:00", mem="64G", account="proj42",
+                      extra="--qos=high --constraint=a100")
+
+
+def golden_text() -> str:
+    return render_sbatch(slurm_parameters(**GOLDEN_OPTIONS), 5, Path("/shared/results/.slurm"), python="python3")
+
+
+def _job(corpus, lang: str, **hp) -> JobSpec:
+    spec = get_model("bilstm-crf")
+    return JobSpec("bilstm-crf", Setting((lang,), lang), 1, "smoke", spec.hparams("smoke", hp or None),
+                   corpus.kind, corpus.fingerprint([lang]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Local executor: one process per device slot
+# ---------------------------------------------------------------------------------------------
+
+def test_parse_devices():
+    assert parse_devices("cpu,cpu", cuda_count=0) == ["cpu", "cpu"]
+    assert parse_devices("0,1", cuda_count=2) == ["cuda:0", "cuda:1"]
+    assert parse_devices(None, "cuda", cuda_count=3) == ["cuda:0", "cuda:1", "cuda:2"]
+    assert parse_devices(None, "cpu", cuda_count=3) == ["cpu"]
+    with pytest.raises(ConfigError, match="not visible"):
+        parse_devices("cuda:2", cuda_count=2)
+    with pytest.raises(ConfigError, match="not a device"):
+        parse_devices("gpu0", cuda_count=2)
+
+
+def test_precision_auto_is_bf16_only_on_gpus():
+    assert trainer_overrides("local", "cpu", None) == {}  # CPU job ids stay what they were
+    assert trainer_overrides("local", "cpu", "cpu,cpu", "bf16", True) == {"precision": "bf16", "compile": True}
+    assert trainer_overrides("slurm", "auto", None, "auto", slurm_gpus=1) == {"precision": "bf16"}
+    assert trainer_overrides("slurm", "auto", None, "auto", slurm_gpus=0) == {}
+
+
+def test_worker_processes_store_the_same_result_and_a_killed_job_loses_only_itself(tiny_corpus, tmp_path):
+    """Two CPU slots, three jobs: the in-process result of a job equals the worker's bit for bit; a
+    job that raises is one failed job (traceback kept); a worker killed with SIGKILL is one failed
+    job whose work folder stays for a resume; the other jobs are stored."""
+    quick, bad, slow = _job(tiny_corpus, "en"), _job(tiny_corpus, "fr", batch_size=0), _job(tiny_corpus, "de", epochs=400)
+    here = execute_job(quick, tiny_corpus, ResultStore(tmp_path / "inproc"))
+    store = ResultStore(tmp_path / "results")
+    lines: list[str] = []
+    executor = LocalExecutor(devices=["cpu", "cpu"], poll_s=0.05)
+    out: dict = {}
+    thread = threading.Thread(target=lambda: out.setdefault("summary", executor.run([slow, quick, bad], tiny_corpus,
+                                                                                        store, lines.append)))
+    thread.start()
+    pid_file = store.root / ".work" / slow.job_id / "worker.pid"
+    bad_error = store.root / ".work" / bad.job_id / "error.txt"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (store.has(quick) and bad_error.is_file() and pid_file.is_file()):
+        time.sleep(0.1)
+    assert store.has(quick), "the other jobs did not finish while the slow one was running"
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    thread.join(timeout=120)
+    summary = out["summary"]
+    assert summary.done == [quick.job_id]
+    failed = dict(summary.failed)
+    assert set(failed) == {slow.job_id, bad.job_id} and "SIGKILL" in failed[slow.job_id]
+    assert not store.has(slow) and (store.root / ".work" / slow.job_id).is_dir()
+    assert bad_error.is_file() and not store.has(bad)
+    assert not (store.root / ".work" / quick.job_id).exists()
+    assert lines[-1] == "finished: 1 done, 2 failed, 0 skipped"
+    assert any("FAILED (worker killed by SIGKILL)" in line for line in lines)
+    assert any("FAILED" in line and "error.txt" in line for line in lines)
+    stored = store.get(quick)
+    assert stored.test == here.test and [h["loss"] for h in stored.history] == [h["loss"] for h in here.history]
+
+
+def test_cli_runs_jobs_on_two_cpu_worker_slots(tiny_corpus, tmp_path):
+    res = tmp_path / "results"
+    out = CliRunner().invoke(main, ["run", "--table", "5", "--models", "bilstm-crf", "--languages", "en,fr",
+                                    "--profile", "smoke", "--data-dir", str(tiny_corpus.root), "--results", str(res),
+                                    "--device", "cpu", "--devices", "cpu,cpu", "--hp", "epochs=2"],
+                             catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    assert out.output.count("test F1") == 2 and "on cpu" in out.output
+    assert "finished: 2 done, 0 failed, 0 skipped" in out.output
+    assert len(list((res / "runs" / "bilstm-crf").glob("*/result.json"))) == 2
+
+
+def test_grid_progress_line_and_quiet_off_terminal():
+    stream = io.StringIO()
+    grid = GridProgress(total=10, slots=2, stream=stream, enabled=True)
+    grid.update(running=2)
+    grid.update(finished=1, running=-1, seconds=60)
+    assert grid.text() == "grid: 1 done, 0 failed, 1 running, 8 left, ETA 4m30s"  # 9 left x 60 s / 2 slots
+    assert "grid: 1 done" in stream.getvalue()
+    quiet = io.StringIO()
+    GridProgress(total=3, slots=1, stream=quiet).update(running=1)  # StringIO is not a terminal
+    assert quiet.getvalue() == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Slurm
+# ---------------------------------------------------------------------------------------------
+
+def _fake_slurm(tmp_path: Path, monkeypatch) -> Path:
+    """``sbatch`` that records its script and answers like Slurm; ``srun`` for submitit's check."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(f"#!/bin/sh\ncp \"$1\" {tmp_path}/submitted.sh\necho 'Submitted batch job 4242'\n")
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return bin_dir
+
+
+def test_golden_sbatch_script():
+    text = golden_text()
+    assert text == GOLDEN.read_text()
+    for expected in ("#SBATCH --partition=gpu", "#SBATCH --gpus-per-node=2", "#SBATCH --time=120",
+                     "#SBATCH --mem=64G", "#SBATCH --account=proj42", "#SBATCH --qos=high",
+                     "#SBATCH --constraint=a100", "#SBATCH --array=0-4%5"):
+        assert expected in text
+
+
+def test_slurm_options_parse_and_fail_clearly():
+    assert parse_slurm_time("90") == 90 and parse_slurm_time("1:30:00") == 90 and parse_slurm_time("1-00:00:00") == 1440
+    assert parse_slurm_extra("--qos=high --requeue") == {"qos": "high", "requeue": True}
+    with pytest.raises(ConfigError, match="--slurm-time"):
+        parse_slurm_time("soon")
+    with pytest.raises(ConfigError, match="--slurm-extra"):
+        parse_slurm_extra("qos=high")
+    with pytest.raises(ConfigError, match="--slurm-mem"):
+        slurm_parameters(mem="lots")
+
+
+def test_no_slurm_is_an_error_not_a_local_run(tiny_corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch anywhere
+    assert not slurm_available()
+    with pytest.raises(ConfigError, match="sbatch"):
+        SlurmExecutor(tmp_path / ".slurm")
+    out = CliRunner().invoke(main, ["run", "--table", "5", "--models", "bilstm-crf", "--languages", "en",
+                                    "--profile", "smoke", "--data-dir", str(tiny_corpus.root),
+                                    "--results", str(tmp_path / "res"), "--executor", "slurm"])
+    assert out.exit_code == 2 and "Slurm is not available" in out.output
+    assert not (tmp_path / "res" / "runs").exists()
+
+
+def test_submission_through_a_fake_sbatch_writes_the_golden_script_and_submitted_json(tiny_corpus, tmp_path,
+                                                                                        monkeypatch):
+    _fake_slurm(tmp_path, monkeypatch)
+    assert slurm_available()
+    store = ResultStore(tmp_path / "results")
+    jobs = [_job(tiny_corpus, lang) for lang in ("en", "fr", "es", "de", "all")]
+    folder = store.root / ".slurm"
+    executor = SlurmExecutor(folder, **GOLDEN_OPTIONS)
+    lines: list[str] = []
+    executor.run(jobs, tiny_corpus, store, lines.append)
+    sent = (tmp_path / "submitted.sh").read_text()
+    assert sent == render_sbatch(executor.params, len(jobs), folder, python=shlex.quote(sys.executable))
+    assert sent.replace(str(folder), "/shared/results/.slurm").replace(shlex.quote(sys.executable), "python3") \
+        == GOLDEN.read_text()
+    for i, job in enumerate(jobs):
+        record = json.loads((store.root / ".work" / job.job_id / SUBMITTED).read_text())
+        assert record["slurm_job_id"] == f"4242_{i}" and record["job_id"] == job.job_id and record["submitted_at"]
+    assert "submitted 5 slurm task(s) (array 4242)" in lines[-1]
+
+
+def test_debug_executor_stores_results_under_the_same_ids(tiny_corpus, tmp_path):
+    pytest.importorskip("submitit")
+    store = ResultStore(tmp_path / "results")
+    jobs = [_job(tiny_corpus, "en", epochs=1), _job(tiny_corpus, "de", epochs=1)]
+    summary = SlurmExecutor(store.root / ".slurm", cluster="debug", wait=True).run(jobs, tiny_corpus, store,
+                                                                                    lambda m: None)
+    assert summary.done == [j.job_id for j in jobs]
+    for job in jobs:
+        stored = store.get(job)
+        assert stored is not None and stored.job_id == job.job_id
+        assert store.run_dir(job).name == job.job_id
+        assert not (store.root / ".work" / job.job_id).exists()  # submitted.json gone with the finished work
+
+
+def test_a_user_facing_error_in_a_worker_stops_the_grid_with_its_line(tiny_corpus, tmp_path):
+    """Missing pretrained weights inside a worker: one line, no traceback, no further job started."""
+    spec = get_model("bert")
+    missing = JobSpec("bert", Setting(("en",), "en"), 1, "paper", spec.hparams("paper"), tiny_corpus.kind,
+                      tiny_corpus.fingerprint(["en"]))
+    later = _job(tiny_corpus, "fr")
+    store = ResultStore(tmp_path)
+    lines: list[str] = []
+    with pytest.raises(BenchError, match="bert-base-multilingual-cased"):
+        LocalExecutor(devices=["cpu"], poll_s=0.05, processes=True).run([missing, later], tiny_corpus, store,
+                                                                         lines.append)
+    assert not store.has(later) and not (tmp_path / ".work" / later.job_id).exists()
+    assert any("FAILED" in line for line in lines)
