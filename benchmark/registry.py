@@ -281,6 +281,23 @@ def load_plugin(ref: str) -> list[ModelSpec]:
     return specs
 
 
+def plugin_refs() -> list[str]:
+    """The ``--plugin`` references loaded in this process (for worker processes to load them too)."""
+    return list(dict.fromkeys(src[len("--plugin "):] for src in PLUGIN_SOURCES.values()
+                              if src.startswith("--plugin ")))
+
+
+def load_plugins_again(refs: list[str], search_path: list[str] | None = None) -> None:
+    """In a worker process: the installed entry points and the parent's ``--plugin`` references,
+    imported with the parent's module search path."""
+    for entry in search_path or []:
+        if entry not in sys.path:
+            sys.path.append(entry)
+    load_entry_points()
+    for ref in refs:
+        load_plugin(ref)
+
+
 def load_entry_points() -> list[ModelSpec]:
     """Register every model advertised by installed packages in the ``mmner_bench.models`` group."""
     from importlib.metadata import entry_points

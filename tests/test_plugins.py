@@ -113,6 +113,15 @@ def test_plugin_runs_in_a_table_and_renders_as_extra_rows(site, tiny_corpus, tmp
     assert f"Next: bench report --table 5 --compare-paper --results {res} --profile smoke" in out.output
 
 
+def test_plugin_model_runs_in_worker_processes(site, tiny_corpus, tmp_path):
+    """--devices cpu,cpu: each job in its own process, which must load the parent's plugin too."""
+    res = str(tmp_path / "res")
+    out = bench("run", "--plugin", "toy_models:specs", "--table", "5", "--models", "toy-text", "--languages", "en",
+                "--profile", "smoke", "--data-dir", str(tiny_corpus.root), "--results", res, "--devices", "cpu,cpu")
+    assert out.exit_code == 0, out.output
+    assert [p.parent.parent.name for p in Path(res).glob("runs/*/*/result.json")] == ["toy-text"]
+
+
 def test_entry_point_models_are_listed_with_their_source(site):
     add_entry_point(site, "toy_models:specs")
     out = bench("models", "--results", str(ROOT / "results"))

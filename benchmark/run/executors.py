@@ -245,12 +245,15 @@ class LocalExecutor:
     def _start(self, job: JobSpec, slot: str, corpus: Corpus, store: ResultStore) -> subprocess.Popen:
         import torch
 
+        from benchmark.registry import plugin_refs
+
         work = store.work_dir(job)
         (work / WORKER_OUTCOME).unlink(missing_ok=True)
         payload = {"job": job.to_json(), "corpus": corpus_payload(corpus), "results": str(store.root),
                    "cache_dir": str(self.cache_dir) if self.cache_dir else None,
                    "device": "cpu" if slot == "cpu" else "cuda:0", "slot": slot,
-                   "threads": torch.get_num_threads()}
+                   "threads": torch.get_num_threads(), "plugins": plugin_refs(),
+                   "sys_path": [os.getcwd()] + [p for p in sys.path if p]}
         (work / WORKER_PAYLOAD).write_text(json.dumps(payload, indent=1))
         env = dict(os.environ, BENCH_PROGRESS="0", PYTHONUNBUFFERED="1")
         if slot == "cpu":

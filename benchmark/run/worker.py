@@ -31,6 +31,12 @@ def main(payload_path: str) -> int:
     from benchmark.run.specs import JobSpec
     from benchmark.run.store import ResultStore
 
+    try:  # the parent's models: installed entry points and its --plugin references
+        from benchmark.registry import load_plugins_again
+        load_plugins_again(payload.get("plugins", []), payload.get("sys_path"))
+    except BenchError as exc:
+        _write_outcome(work, {"status": "bench-error", "error": str(exc)})
+        return 2
     if payload.get("threads"):
         torch.set_num_threads(int(payload["threads"]))
     job = JobSpec.from_json(payload["job"])
