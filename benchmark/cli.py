@@ -28,6 +28,12 @@ class BenchGroup(click.Group):
         except BenchError as exc:
             click.echo(f"bench: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:  # disk full, read-only folder, no permission: one line, exit 2
+            from benchmark.util.io import DISK_ERRNOS, describe_os_error
+            if exc.errno not in DISK_ERRNOS:
+                raise
+            click.echo(f"bench: {describe_os_error(exc)}", err=True)
+            ctx.exit(2)
         except KeyboardInterrupt:
             click.echo("bench: interrupted (finished jobs are stored; unfinished ones resume next time)", err=True)
             ctx.exit(130)
@@ -72,6 +78,8 @@ def _device(name: str) -> str:
 
 
 def _set_threads(threads: int | None) -> None:
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
     if threads:
         import torch
         torch.set_num_threads(threads)
@@ -127,116 +135,298 @@ def models() -> None:
                         tablefmt="github"))
 
 
+# ---------------------------------------------------------------------------------------------
+# run / plan / status / report: the same options, expanded by one function (make_plan)
+# ---------------------------------------------------------------------------------------------
+
+def _at_least_one(name: str):
+    def check(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
+        return value
+    return check
+
+
+def job_options(table_required: bool = True):
+    """The options that decide a job list (shared by run, plan, status and report), plus the
+    execution options of ``run`` (accepted everywhere so a run's command line can be reused;
+    they never change which jobs are meant)."""
+    def decorate(f):
+        opts = [
+            click.option("--table", "table_no", type=int, required=table_required,
+                         help="Paper table number (5-9)." + ("" if table_required else " Default: every table.")),
+            click.option("--models", "model_names", help="Comma-separated registry names (default: all rows)."),
+            click.option("--languages", help="Comma-separated test languages: all,en,fr,es,de."),
+            click.option("--profile", type=click.Choice(["paper", "smoke"]), default="paper", show_default=True),
+            click.option("--seeds", type=int, callback=_at_least_one("--seeds"),
+                         help="Runs per row, seeds 1..N (default: the table's own repeats)."),
+            click.option("--hp", multiple=True, help="Hyperparameter override KEY=VALUE (JSON values), repeatable."),
+            click.option("--data-dir", type=click.Path(file_okay=False),
+                         help="MMNERD root (default: $MMNERD_DIR; the built-in corpus only when neither is given)."),
+            click.option("--image-dir", type=click.Path(file_okay=False),
+                         help="Image folder (default: $MMNERD_IMAGE_DIR, else <data-dir>/images)."),
+            click.option("--allow-missing-images", is_flag=True,
+                         help="Run multimodal rows even when no image folder is found (images substituted, flagged)."),
+            click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False)),
+            click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto (run only)."),
+            click.option("--threads", type=int, envvar="BENCH_THREADS", callback=_at_least_one("--threads"),
+                         help="CPU threads for torch (run only; default: torch's choice). 1 is often as fast for "
+                              "the LSTM models and avoids slow-downs when other processes share the cores."),
+            click.option("--overwrite", type=click.Choice(["never", "always"]), default="never", show_default=True,
+                         help="never: skip jobs already stored (resume); always: re-run them (run only)."),
+            click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True),
+            click.option("--slurm-partition", help="Slurm partition (with --executor slurm)."),
+        ]
+        for opt in reversed(opts):
+            f = opt(f)
+        return f
+    return decorate
+
+
+def _plan_options(table_no: int, model_names: str | None, languages: str | None, profile: str,
+                  seeds: int | None, hp: tuple[str, ...], data_dir: str | None, image_dir: str | None,
+                  allow_missing_images: bool):
+    from benchmark.run.plan import PlanOptions
+
+    names = _split(model_names)
+    langs = _split(languages)
+    return PlanOptions(table=table_no, models=tuple(names) if names else None,
+                       languages=tuple(langs) if langs else None, profile=profile, seeds=seeds,
+                       hp=tuple(_parse_hp(hp).items()), data_dir=data_dir, image_dir=image_dir,
+                       allow_missing_images=allow_missing_images)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"bench: warning: {message}", err=True)
+
+
+def _check_executor(executor: str) -> None:
+    if executor != "slurm":
+        return
+    import shutil
+    if shutil.which("sbatch") is None:
+        raise ConfigError("--executor slurm: no Slurm on this machine (sbatch is not on PATH); "
+                          "run on a Slurm login node or use --executor local")
+    try:
+        import submitit  # noqa: F401
+    except ImportError:
+        raise ConfigError("--executor slurm needs submitit: pip install 'mmner-bench[slurm]'") from None
+
+
+def _plan_header(plan) -> str:
+    opts = plan.options
+    hp = ", ".join(f"{k}={json.dumps(v)}" for k, v in opts.hp)
+    images = plan.image_source if any(p.row.use_image for p in plan.jobs) else None
+    return (f"profile {opts.profile}, data {plan.corpus.kind} at {plan.corpus.root}"
+            + (f", images {images}" if images else "") + (f", hp {hp}" if hp else ""))
+
+
 @main.command()
-@click.option("--table", "table_no", type=int, required=True, help="Paper table number (5-9).")
-@click.option("--models", "model_names", help="Comma-separated registry names (default: all rows).")
-@click.option("--languages", help="Comma-separated test languages: all,en,fr,es,de.")
-@click.option("--profile", type=click.Choice(["paper", "smoke"]), default="paper", show_default=True)
-@click.option("--seeds", type=int, help="Runs per row (default: the table's own repeats).")
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="MMNERD root (default: $MMNERD_DIR).")
-@click.option("--image-dir", type=click.Path(file_okay=False), help="Image folder (default: $MMNERD_IMAGE_DIR).")
-@click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False))
-@click.option("--overwrite", type=click.Choice(["never", "always"]), default="never", show_default=True,
-              help="never: skip jobs already stored (resume); always: re-run them.")
-@click.option("--hp", multiple=True, help="Hyperparameter override KEY=VALUE (JSON values), repeatable.")
-@click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True)
-@click.option("--slurm-partition", help="Slurm partition (with --executor slurm).")
-@click.option("--threads", type=int, envvar="BENCH_THREADS",
-              help="CPU threads for torch (default: torch's choice). 1 is often as fast for the LSTM "
-                   "models and avoids slow-downs when other processes share the cores.")
+@job_options()
 @click.option("--dry-run", is_flag=True, help="Only print the plan.")
 def run(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
-        device: str, data_dir: str | None, image_dir: str | None, results: str, overwrite: str,
-        hp: tuple[str, ...], executor: str, slurm_partition: str | None, threads: int | None,
-        dry_run: bool) -> None:
+        hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, allow_missing_images: bool,
+        results: str, device: str, threads: int | None, overwrite: str, executor: str,
+        slurm_partition: str | None, dry_run: bool) -> None:
     """Run the jobs of a table; finished jobs are skipped, interrupted ones resume."""
-    _set_threads(threads)
-    from benchmark.corpora.reader import resolve_corpus
-    from benchmark.run.plan import plan_table
-    from benchmark.registry import get_model
     from benchmark.run.executors import LocalExecutor, SlurmExecutor
-    from benchmark.run.store import ResultStore
-    from benchmark.report.tables import get_table
+    from benchmark.run.plan import make_plan
+    from benchmark.run.specs import Result
+    from benchmark.run.store import BadResult, ResultStore
 
-    table = get_table(table_no)
-    names = _split(model_names)
-    if names:  # a table's row names may be models not implemented yet; others must be registered
-        row_models = {r.model for r in table.rows}
-        names = [n if n in row_models else get_model(n).name for n in names]
-    corpus = resolve_corpus(data_dir, image_dir, echo=lambda m: click.echo(m, err=True))
-    planned = plan_table(table, corpus, profile, seeds, names, _split(languages), _parse_hp(hp))
+    _check_executor(executor)
+    device = _device(device) if executor == "local" else device
+    _set_threads(threads)
+    plan = make_plan(_plan_options(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
+                                   allow_missing_images), echo=lambda m: click.echo(m, err=True))
+    for w in plan.warnings:
+        _warn(w)
+    if not plan.ready:
+        raise ConfigError(f"Table {plan.table.number}: 0 jobs can run ({plan.why_nothing()})")
     store = ResultStore(results)
-    todo, stored = [], 0
-    for p in planned:
-        if p.status != "ready":
-            continue
-        if overwrite == "never" and store.has(p.job):
+    todo, stored, bad = [], 0, []
+    for job in plan.ready:
+        found = store.read(job)
+        if isinstance(found, Result) and overwrite == "never":
             stored += 1
-        else:
-            todo.append(p.job)
-    blocked: dict[str, list[str]] = {}
-    for p in planned:
-        if p.status != "ready":
-            blocked.setdefault(p.reason, []).append(f"{p.row.group} {p.row.method}".strip())
-    click.echo(f"Table {table.number}: {len(planned)} planned, {stored} already stored, {len(todo)} to run "
-               f"(profile {profile}, data {corpus.kind} at {corpus.root})")
-    for reason, rows in blocked.items():
+            continue
+        if isinstance(found, BadResult):
+            bad.append(found)
+        todo.append(job)
+    click.echo(f"Table {plan.table.number}: {len(plan.jobs)} planned, {stored} already stored, {len(todo)} to run "
+               f"({_plan_header(plan)})")
+    for reason, rows in plan.blocked().items():
         click.echo(f"  skipped {len(rows)} row(s): {reason}")
+    for b in bad:
+        if dry_run:
+            _warn(f"bad stored result {b.message()}; a run moves it aside and re-runs the job")
+        else:
+            _warn(f"bad stored result {b.message()}; moved aside to {store.quarantine(b)}, the job re-runs")
     if dry_run or not todo:
         for job in todo:
             click.echo(f"  would run {job.job_id} {job.model} {job.setting.label()} seed {job.seed}")
         return
+    from benchmark.util.io import ensure_dir
+    ensure_dir(store.root)
     if executor == "slurm":
         runner = SlurmExecutor(Path(results) / ".slurm", partition=slurm_partition, cache_dir=_cache_dir())
     else:
-        runner = LocalExecutor(_device(device), cache_dir=_cache_dir())
-    summary = runner.run(todo, corpus, store, echo=click.echo)
+        runner = LocalExecutor(device, cache_dir=_cache_dir(), overwrite=overwrite == "always")
+    summary = runner.run(todo, plan.corpus, store, echo=click.echo)
+    if summary.skipped:
+        click.echo(f"{len(summary.skipped)} job(s) skipped: another process is running them.")
     if summary.failed:
         click.echo(f"{len(summary.failed)} job(s) failed; the others are stored.", err=True)
         sys.exit(1)
 
 
+def _job_states(plan, store):
+    """``(planned job, state, detail)`` for every job of ``plan`` whose identity is known.
+
+    States: done / running / queued / failed / bad / missing (see ``ResultStore.state``), and
+    blocked for a job that cannot run here (no weights, no images) and has no result.
+    """
+    for p in plan.known:
+        state, detail = store.state(p.job)
+        if p.status != "ready" and state == "missing":
+            state, detail = "blocked", p.reason
+        yield p, state, detail
+
+
+@main.command(name="plan")
+@job_options()
+def plan_cmd(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
+             hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, allow_missing_images: bool,
+             results: str, **_execution: Any) -> None:
+    """List a table's jobs with their state: done, running, queued, failed, bad, missing."""
+    from tabulate import tabulate
+
+    from benchmark.run.plan import make_plan
+    from benchmark.run.store import ResultStore
+
+    plan = make_plan(_plan_options(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
+                                   allow_missing_images), echo=lambda m: click.echo(m, err=True))
+    for w in plan.warnings:
+        _warn(w)
+    store = ResultStore(results)
+    rows, counts = [], {}
+    for p, state, detail in _job_states(plan, store):
+        counts[state] = counts.get(state, 0) + 1
+        rows.append([state, p.job.job_id, p.job.model, p.job.setting.label(), p.job.seed, detail])
+    click.echo(f"Table {plan.table.number} ({_plan_header(plan)}), results {store.root}:")
+    if rows:
+        click.echo(tabulate(rows, headers=["state", "job", "model", "setting", "seed", "detail"],
+                            tablefmt="github", disable_numparse=True))
+    unknown = [(reason, rws) for reason, rws in plan.blocked().items()
+               if any(p.job is None and p.reason == reason for p in plan.jobs)]
+    for reason, rws in unknown:
+        click.echo(f"  not planned, {len(rws)} row(s): {reason}")
+    click.echo(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "0 jobs planned")
+
+
 @main.command()
-@click.option("--table", "table_no", type=int, required=True)
+@job_options(table_required=False)
+def status(table_no: int | None, model_names: str | None, languages: str | None, profile: str,
+           seeds: int | None, hp: tuple[str, ...], data_dir: str | None, image_dir: str | None,
+           allow_missing_images: bool, results: str, **_execution: Any) -> None:
+    """Summarise a results folder per table for the given options (and what else it holds)."""
+    from benchmark.registry import get_model
+    from benchmark.report.render import describe_other_results
+    from benchmark.report.tables import TABLES, get_table
+    from benchmark.run.plan import make_plan
+    from benchmark.run.store import JOB_STATES, ResultStore
+
+    store = ResultStore(results)
+    if not store.root.is_dir():
+        raise ConfigError(f"results folder {store.root} does not exist")
+    wanted = {get_model(n).name if n not in {r.model for t in TABLES for r in get_table(t).rows} else n
+              for n in _split(model_names) or []}
+    numbers = [table_no] if table_no is not None else list(TABLES)
+    echo_err = lambda m: click.echo(m, err=True)  # noqa: E731
+    planned_ids: set[str] = set()
+    all_jobs = []
+    for number in numbers:
+        table = get_table(number)
+        names = [n for n in wanted if n in {r.model for r in table.rows}] if wanted else None
+        if wanted and not names:
+            continue
+        plan = make_plan(_plan_options(number, ",".join(names) if names else None, languages, profile, seeds, hp,
+                                       data_dir, image_dir, allow_missing_images), echo=echo_err)
+        echo_err = lambda m: None  # noqa: E731 - announce the corpus once
+        counts = dict.fromkeys((*JOB_STATES, "blocked"), 0)
+        for p, state, _ in _job_states(plan, store):
+            counts[state] += 1
+            planned_ids.add(p.job.job_id)
+            all_jobs.append(p.job)
+        unplanned = len({(p.row.group, p.row.method) for p in plan.jobs if p.job is None})
+        click.echo(f"Table {number}: {len(plan.known)} job(s): " + ", ".join(f"{n} {s}" for s, n in counts.items())
+                   + (f"; {unplanned} row(s) not planned (not implemented or no data)" if unplanned else ""))
+    stored = list(store.scan())
+    others = [(path, job) for path, job in stored if path.name not in planned_ids]
+    click.echo(f"{store.root}: {len(stored)} stored result folder(s), {len(others)} outside these plans"
+               + (f" ({describe_other_results(all_jobs, others)})" if others else ""))
+
+
+@main.command()
+@job_options()
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown")
-@click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False))
 @click.option("--compare-paper", is_flag=True, help="Print the paper's value and the difference beside ours.")
-@click.option("--profile", type=click.Choice(["paper", "smoke"]), default="paper", show_default=True)
-@click.option("--data-kind", type=click.Choice(["mmnerd", "fallback"]),
-              help="Which corpus's results (default: MMNERD if any are stored).")
 @click.option("--mode", type=click.Choice(["conlleval", "strict"]), default="conlleval", show_default=True,
               help="conlleval = seqeval mode=None (the paper); strict = IOB2 strict.")
 @click.option("--selection", type=click.Choice(["dev", "test_max"]), default="dev", show_default=True,
               help="Epoch selection: best dev (paper) or best test (authors' code).")
-@click.option("--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
-def report(table_no: int, fmt: str, results: str, compare_paper: bool, profile: str, data_kind: str | None,
-           mode: str, selection: str, output: str | None) -> None:
-    """Render a table from stored results in the paper's layout."""
-    from benchmark.report.render import build_frame, render
-    from benchmark.run.store import ResultStore
-    from benchmark.report.tables import get_table
+@click.option("--output", type=click.Path(dir_okay=False), help="Write here (atomically) instead of stdout.")
+def report(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
+           hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, allow_missing_images: bool,
+           results: str, fmt: str, compare_paper: bool, mode: str, selection: str, output: str | None,
+           **_execution: Any) -> None:
+    """Render a table from the stored results of exactly the jobs `bench run` plans with these options."""
+    from benchmark.report.render import build_frame, describe_other_results, render
+    from benchmark.run.plan import make_plan
+    from benchmark.run.store import ResultStore, lookup
 
-    frame = build_frame(get_table(table_no), ResultStore(results).all(), profile, data_kind, mode, selection)
+    plan = make_plan(_plan_options(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
+                                   allow_missing_images), echo=lambda m: click.echo(m, err=True))
+    store = ResultStore(results)
+    if not store.root.is_dir():
+        raise ConfigError(f"results folder {store.root} does not exist (run `bench run` with the same options first)")
+    jobs = [p.job for p in plan.known]
+    found, bad = lookup(store, jobs)
+    for b in bad:
+        _warn(f"bad stored result {b.message()} (left out; `bench run` with the same options re-runs it)")
+    if not found:
+        raise ConfigError(f"no stored result in {store.root} matches the {len(jobs)} job(s) of Table "
+                          f"{plan.table.number} ({_plan_header(plan)}); the folder holds: "
+                          f"{describe_other_results(jobs, store.scan())}")
+    notes = []
+    if plan.options.hp:
+        notes.append("Hyperparameter overrides: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in plan.options.hp)
+                     + " (not the paper's settings).")
+    if bad:
+        notes.append(f"{len(bad)} stored result(s) unreadable and left out: "
+                     + "; ".join(str(b.path) for b in bad) + ".")
+    frame = build_frame(plan.table, [(p.row, p.job) for p in plan.known], found, plan.options.profile,
+                        plan.corpus.kind, mode, selection, notes)
     _emit(render(frame, fmt, compare_paper), output)
 
 
 @main.command()
 @click.option("--results", default=REFERENCE_RESULTS, show_default=True, type=click.Path(file_okay=False))
 @click.option("--readme", default="README.md", show_default=True, type=click.Path(dir_okay=False))
-def readme(results: str, readme: str) -> None:
+@click.option("--data-dir", type=click.Path(file_okay=False), help="MMNERD root (default: $MMNERD_DIR).")
+def readme(results: str, readme: str, data_dir: str | None) -> None:
     """Regenerate the README's results section from the stored paper-profile results."""
     from benchmark.report.readme import update_readme
     from benchmark.run.store import ResultStore
 
-    changed = update_readme(Path(readme), ResultStore(results))
+    changed = update_readme(Path(readme), ResultStore(results), data_dir)
     click.echo(f"{readme}: results section {'updated' if changed else 'already up to date'}")
 
 
 def _emit(text: str, output: str | None) -> None:
     if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(text, encoding="utf-8")
+        from benchmark.util.io import write_text
+        write_text(output, text)
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)

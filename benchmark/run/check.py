@@ -18,6 +18,7 @@ from benchmark.corpora.reader import Corpus, Sentence
 from benchmark.errors import BenchError, ConfigError
 from benchmark.registry import MODELS, get_model
 from benchmark.run.specs import JobSpec, Setting
+from benchmark.util.io import write_json
 
 SUITES: dict[str, dict[str, Any]] = {
     # language and seed; the slice sizes are the smoke profile's (benchmark.run.specs.PROFILE_LIMITS)
@@ -158,10 +159,7 @@ def load_baseline(path: Path, kind: str) -> dict[str, Any] | None:
 def save_baseline(path: Path, kind: str, measured: dict[str, Any]) -> None:
     data = json.loads(path.read_text()) if path.is_file() else {}
     data[kind] = measured
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    tmp.replace(path)
+    write_json(path, data)
 
 
 def parse_tolerances(spec: str | None) -> dict[str, float]:

@@ -7,6 +7,7 @@ removes the work folder. Executors only decide *where* ``execute_job`` runs.
 from __future__ import annotations
 
 import json
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from benchmark.corpora.reader import Corpus
 from benchmark.errors import BenchError, ConfigError
 from benchmark.run.specs import JobSpec, Result
 from benchmark.run.store import ResultStore
+from benchmark.util.io import DISK_ERRNOS, StoreWriteError, describe_os_error, write_text
 
 Echo = Callable[[str], None]
 
@@ -29,30 +31,49 @@ class RunSummary:
 
 
 def execute_job(job: JobSpec, corpus: Corpus, store: ResultStore, device: str = "cpu",
-                cache_dir: Path | None = None) -> Result:
-    """Train + evaluate ``job`` and store its result; resumes from ``store.work_dir(job)``."""
+                cache_dir: Path | None = None, overwrite: bool = False) -> Result | None:
+    """Train + evaluate ``job`` and store its result; resumes from ``store.work_dir(job)``.
+
+    Runs only while holding the job's lock: returns None without training when another process
+    holds it, and the stored result when one appeared meanwhile (unless ``overwrite``).
+    """
     from benchmark.run.train import run_job  # heavy imports only when a job really runs
 
-    work = store.work_dir(job)
-    log_file = work / "train.log"
+    lock = store.lock(job)
+    if not lock.acquire():
+        return None
+    try:
+        if not overwrite:
+            stored = store.read(job)
+            if isinstance(stored, Result):
+                return stored
+        work = store.work_dir(job)
+        log_file = work / "train.log"
+        if lock.took_over:
+            owner = lock.took_over
+            print(f"bench: warning: took over the stale lock of job {job.job_id} "
+                  f"(pid {owner.get('pid')} on {owner.get('host')} is gone)", file=sys.stderr)
 
-    def log(msg: str) -> None:
-        line = f"{time.strftime('%H:%M:%S')} {msg}"
-        with log_file.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        def log(msg: str) -> None:
+            line = f"{time.strftime('%H:%M:%S')} {msg}"
+            with log_file.open("a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
 
-    result = run_job(job, corpus, device=device, work_dir=work, cache_dir=cache_dir, log=log)
-    store.put(result, log_file)
-    store.clear_work(job)
-    return result
+        result = run_job(job, corpus, device=device, work_dir=work, cache_dir=cache_dir, log=log)
+        store.put(result, log_file)
+        store.clear_work(job)
+        return result
+    finally:
+        lock.release()
 
 
 class LocalExecutor:
     """Runs jobs one after another in this process on one device (``cpu``, ``cuda``, ``cuda:1``)."""
 
-    def __init__(self, device: str = "cpu", cache_dir: Path | None = None) -> None:
+    def __init__(self, device: str = "cpu", cache_dir: Path | None = None, overwrite: bool = False) -> None:
         self.device = device
         self.cache_dir = cache_dir
+        self.overwrite = overwrite
 
     def run(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo = print) -> RunSummary:
         summary = RunSummary()
@@ -60,17 +81,27 @@ class LocalExecutor:
             head = f"[{i}/{len(jobs)}] {job.model} {job.setting.label()} seed {job.seed}"
             t0 = time.perf_counter()
             try:
-                result = execute_job(job, corpus, store, self.device, self.cache_dir)
+                result = execute_job(job, corpus, store, self.device, self.cache_dir, self.overwrite)
             except BenchError:
                 raise  # user-facing (missing weights, bad data): stop, keep what is stored
+            except OSError as exc:
+                if exc.errno not in DISK_ERRNOS:
+                    raise
+                raise StoreWriteError(describe_os_error(exc)) from None  # disk full / read-only: stop
             except KeyboardInterrupt:
                 echo(f"{head}: interrupted; its checkpoint stays in {store.root / '.work' / job.job_id}")
                 raise
             except Exception as exc:  # noqa: BLE001 - one broken job must not lose the others
                 work = store.root / ".work" / job.job_id
-                (work / "error.txt").write_text(traceback.format_exc())
+                write_text(work / "error.txt", traceback.format_exc())
                 summary.failed.append((job.job_id, f"{type(exc).__name__}: {exc}"))
                 echo(f"{head}: FAILED ({type(exc).__name__}: {exc}); traceback in {work / 'error.txt'}")
+                continue
+            if result is None:
+                owner = store.lock(job).owner() or {}
+                echo(f"{head}: skipped, running in another process (pid {owner.get('pid', '?')} "
+                     f"on {owner.get('host', '?')})")
+                summary.skipped.append(job.job_id)
                 continue
             f1 = 100 * result.test["conlleval"]["f1"]
             echo(f"{head}: test F1 {f1:.2f} (epoch {result.selected_epoch}/{result.epochs_run}, "

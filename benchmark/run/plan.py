@@ -1,29 +1,237 @@
-"""Expand a table into jobs: ``TableSpec -> [PlannedJob]``.
+"""Expand a table and the user's options into jobs: ``(TableSpec, PlanOptions) -> Plan``.
 
-Each row becomes one job per seed (``repeats`` seeds unless ``--seeds`` says otherwise). A row whose
-model is not registered, or whose languages are not in the corpus, is planned with a status that
-says why it cannot run, so ``bench run`` can report it instead of failing.
+``make_plan`` is the one function behind ``bench run``, ``bench plan``, ``bench status`` and
+``bench report``: the same options always give the same job list, so a report shows exactly the
+jobs a run with those options trains. It checks every option before anything runs (one-line
+``ConfigError`` otherwise): table, model names, languages (known codes, present in the corpus),
+seeds, hyperparameter keys (with close-match hints), types and ranges, the data folder (given but
+absent or empty is an error; the built-in corpus only when none is given, announced), and images
+for multimodal rows (refused unless ``allow_missing_images``).
+
+Each row becomes one job per seed (``repeats`` seeds unless ``seeds`` says otherwise). A row that
+cannot run here (model not implemented, language absent, weights absent, no images) is planned with
+a status that says why; its job is still built when its identity is known, so a report can show a
+result computed elsewhere (e.g. on a cluster that has the weights).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+import difflib
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
 
-from benchmark.corpora.reader import Corpus
-from benchmark.registry import MODELS
-from benchmark.run.specs import JobSpec, Setting
-from benchmark.report.tables import Row, TableSpec
+from benchmark.corpora.reader import LANGUAGES, SPLIT_FILES, Corpus, expand_languages, find_corpus
+from benchmark.errors import ConfigError
+from benchmark.registry import MODELS, ModelSpec, get_model
+from benchmark.report.tables import Row, TableSpec, get_table
+from benchmark.run.specs import NO_IMAGES, PROFILE_LIMITS, JobSpec, Setting, hp_problem
 
 FIRST_SEED = 1
+LANGUAGE_CHOICES: tuple[str, ...] = ("all", *LANGUAGES)
+Echo = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class PlannedJob:
     row: Row
     job: JobSpec | None
-    status: str  # "ready", "not-implemented", "no-data", "no-weights"
+    status: str  # "ready", "not-implemented", "no-data", "no-weights", "no-images"
     reason: str = ""
 
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Everything that decides which jobs a table expands to (shared by run/plan/status/report)."""
+
+    table: int
+    models: tuple[str, ...] | None = None
+    languages: tuple[str, ...] | None = None
+    profile: str = "paper"
+    seeds: int | None = None
+    hp: tuple[tuple[str, Any], ...] = ()
+    data_dir: str | None = None
+    image_dir: str | None = None
+    allow_missing_images: bool = False
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        return dict(self.hp)
+
+
+@dataclass
+class Plan:
+    table: TableSpec
+    corpus: Corpus
+    options: PlanOptions
+    jobs: list[PlannedJob]
+    image_source: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> list[JobSpec]:
+        return [p.job for p in self.jobs if p.status == "ready" and p.job is not None]
+
+    @property
+    def known(self) -> list[PlannedJob]:
+        """Planned jobs whose identity is known (ready or blocked only by weights/images here)."""
+        return [p for p in self.jobs if p.job is not None]
+
+    def blocked(self) -> dict[str, list[str]]:
+        """Reason -> printed rows that cannot run here."""
+        out: dict[str, list[str]] = {}
+        for p in self.jobs:
+            if p.status != "ready":
+                label = f"{p.row.group} {p.row.method}".strip()
+                rows = out.setdefault(p.reason, [])
+                if label not in rows:
+                    rows.append(label)
+        return out
+
+    def why_nothing(self) -> str:
+        """Why no job can run, in one line."""
+        if not self.jobs:
+            return "no row of the table matches the options"
+        return "; ".join(f"{len(rows)} row(s): {reason}" for reason, rows in self.blocked().items())
+
+
+# ---------------------------------------------------------------------------------------------
+# Option checks
+# ---------------------------------------------------------------------------------------------
+
+def _hint(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+def check_languages(languages: Iterable[str] | None) -> tuple[str, ...] | None:
+    """Known language codes (``all``, ``en``, ``fr``, ``es``, ``de``) or a ConfigError."""
+    if languages is None:
+        return None
+    out = []
+    for lang in languages:
+        code = lang.strip().lower()
+        if code not in LANGUAGE_CHOICES:
+            raise ConfigError(f"--languages: unknown language {lang!r}{_hint(code, LANGUAGE_CHOICES)} "
+                              f"(expected codes: {', '.join(LANGUAGE_CHOICES)})")
+        out.append(code)
+    return tuple(dict.fromkeys(out))
+
+
+def check_seeds(seeds: int | None) -> int | None:
+    if seeds is not None and (isinstance(seeds, bool) or seeds < 1):
+        raise ConfigError(f"--seeds must be >= 1 (runs per row), got {seeds}")
+    return seeds
+
+
+def check_hparams(spec: ModelSpec, profile: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Resolved hyperparameters of ``spec`` with ``overrides``; unknown keys, types, ranges checked."""
+    base = spec.hparams(profile)
+    for key, value in overrides.items():
+        if key not in base:
+            raise ConfigError(f"--hp {key}: unknown hyperparameter for {spec.name}{_hint(key, base)}")
+        problem = hp_problem(key, value, base[key])
+        if problem:
+            raise ConfigError(f"--hp {key}={_show(value)}: {problem} ({spec.name})")
+    hp = spec.hparams(profile, overrides)
+    for key, value in hp.items():  # the defaults themselves must satisfy the trainer's rules
+        problem = hp_problem(key, value, None)
+        if problem:
+            raise ConfigError(f"{spec.name} ({profile}): {problem}")
+    return hp
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+def check_models(table: TableSpec, names: Iterable[str] | None) -> tuple[str, ...] | None:
+    """Registry names (or a table's not-yet-implemented row names); unknown names are an error."""
+    if names is None:
+        return None
+    row_models = {r.model for r in table.rows}
+    out = [n if n in row_models else get_model(n).name for n in names]
+    absent = [n for n in out if n not in row_models]
+    if absent:
+        raise ConfigError(f"--models: Table {table.number} has no row for {', '.join(absent)} "
+                          f"(its models: {', '.join(dict.fromkeys(r.model for r in table.rows))})")
+    return tuple(dict.fromkeys(out))
+
+
+# ---------------------------------------------------------------------------------------------
+# Data and images
+# ---------------------------------------------------------------------------------------------
+
+def _has_split_files(root: Path) -> bool:
+    for base in (root, root / "train_valid_test"):
+        for lang in LANGUAGES:
+            if any((base / f"train_valid_test_{lang}" / f"{name}_conll_format.txt").is_file()
+                   for name in SPLIT_FILES.values()):
+                return True
+    return False
+
+
+def resolve_data(data_dir: str | None, image_dir: str | None, echo: Echo) -> Corpus:
+    """The corpus the options name: ``--data-dir``, else ``$MMNERD_DIR``, else the built-in one.
+
+    A data folder that is given (by option or variable) but absent or without split files is an
+    error, never a silent switch to the built-in corpus; the built-in corpus is announced on stderr.
+    """
+    env = os.environ.get("MMNERD_DIR")
+    source, path = ("--data-dir", data_dir) if data_dir else ("MMNERD_DIR", env) if env else (None, None)
+    if source is None or path is None:
+        from benchmark.corpora.builtin import ensure_fallback_corpus
+        corpus = ensure_fallback_corpus()
+        echo(f"notice: no --data-dir and no MMNERD_DIR: using the built-in synthetic fallback corpus at "
+             f"{corpus.root} (not MMNERD; results are labelled 'fallback')")
+        return corpus
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise ConfigError(f"{source} {path}: no such folder")
+    if not _has_split_files(root):
+        raise ConfigError(f"{source} {path}: no split files "
+                          "(expected train_valid_test_<lang>/{train,valid,test}_conll_format.txt)")
+    corpus = find_corpus(root, image_dir)
+    if corpus is None:
+        raise ConfigError(f"{source} {path}: no language with all three split files "
+                          "(train, valid, test _conll_format.txt)")
+    return corpus
+
+
+_IMAGE_FP_CACHE: dict[tuple[str, int, int], str] = {}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def image_source(image_dir: Path | None) -> str:
+    """Fingerprint of an image folder's listing, or ``"none"`` when there is no usable folder.
+
+    The fingerprint hashes every image file's name, size and modification time (not the pixels:
+    hashing tens of thousands of JPEGs on every plan would be slow), so replacing, adding or
+    removing an image changes it.
+    """
+    if image_dir is None or not image_dir.is_dir():
+        return NO_IMAGES
+    st = image_dir.stat()
+    key = (str(image_dir.resolve()), st.st_mtime_ns, st.st_ino)
+    if key not in _IMAGE_FP_CACHE:
+        entries = []
+        with os.scandir(image_dir) as it:
+            for entry in it:
+                if entry.name.lower().endswith(IMAGE_SUFFIXES) and entry.is_file():
+                    est = entry.stat()
+                    entries.append(f"{entry.name}\t{est.st_size}\t{est.st_mtime_ns}")
+        if not entries:
+            _IMAGE_FP_CACHE[key] = NO_IMAGES
+        else:
+            h = hashlib.sha256("\n".join(sorted(entries)).encode())
+            _IMAGE_FP_CACHE[key] = f"listing:{h.hexdigest()[:16]}"
+    return _IMAGE_FP_CACHE[key]
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning
+# ---------------------------------------------------------------------------------------------
 
 def seeds_for(row: Row, seeds: int | None) -> list[int]:
     n = seeds if seeds is not None else row.repeats
@@ -50,12 +258,21 @@ def row_matches(row: Row, models: Iterable[str] | None, languages: Iterable[str]
 
 def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: int | None = None,
                models: Iterable[str] | None = None, languages: Iterable[str] | None = None,
-               overrides: Mapping[str, Any] | None = None) -> list[PlannedJob]:
-    """All jobs of ``table`` (filtered by model names and test-language codes)."""
+               overrides: Mapping[str, Any] | None = None, images: str | None = None,
+               allow_missing_images: bool = False) -> list[PlannedJob]:
+    """All jobs of ``table`` (filtered by model names and test-language codes).
+
+    ``images`` is the image source of the corpus (``image_source(corpus.image_dir)`` when None).
+    """
+    if profile not in PROFILE_LIMITS:
+        raise ConfigError(f"unknown profile {profile!r}; expected {', '.join(PROFILE_LIMITS)}")
     models = list(models) if models is not None else None
     languages = list(languages) if languages is not None else None
+    overrides = dict(overrides or {})
+    images = image_source(corpus.image_dir) if images is None else images
     planned: list[PlannedJob] = []
     fingerprints: dict[tuple[str, ...], str] = {}
+    resolved: dict[str, dict[str, Any]] = {}
     for row in table.rows:
         if not row_matches(row, models, languages):
             continue
@@ -70,17 +287,52 @@ def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: 
             planned.append(PlannedJob(row, None, "no-data",
                                       f"language(s) {', '.join(missing)} not in {corpus.root}"))
             continue
-        hp = spec.hparams(profile, overrides)
-        absent = missing_weights(spec.needs, hp)
-        if absent:
-            planned.append(PlannedJob(row, None, "no-weights",
-                                      f"pretrained weights not found: {', '.join(absent)} (see `bench weights`)"))
-            continue
+        if spec.name not in resolved:
+            resolved[spec.name] = check_hparams(spec, profile, overrides)
+        hp = resolved[spec.name]
         if needed not in fingerprints:
             fingerprints[needed] = corpus.fingerprint(needed)
         setting = Setting(row.train_languages, row.test_language, row.use_image, row.fold)
+        status, reason = "ready", ""
+        absent = missing_weights(spec.needs, hp)
+        if absent:
+            status, reason = "no-weights", f"pretrained weights not found: {', '.join(absent)} (see `bench weights`)"
+        elif row.use_image and images == NO_IMAGES and not allow_missing_images:
+            where = corpus.image_dir or f"$MMNERD_IMAGE_DIR and {corpus.root}/images"
+            status, reason = "no-images", (f"no images found (looked in {where}); give --image-dir, or "
+                                           "--allow-missing-images to run on substituted default/blank images")
+        source = images if row.use_image else NO_IMAGES
         for seed in seeds_for(row, seeds):
-            job = JobSpec(row.model, setting, seed, profile, hp, corpus.kind, fingerprints[needed])
-            planned.append(PlannedJob(row, job, "ready"))
+            job = JobSpec(row.model, setting, seed, profile, hp, corpus.kind, fingerprints[needed], source)
+            planned.append(PlannedJob(row, job, status, reason))
     return planned
 
+
+def make_plan(options: PlanOptions, echo: Echo = lambda m: None) -> Plan:
+    """Check ``options`` and expand the table into its jobs (the one path for run/plan/status/report)."""
+    table = get_table(options.table)
+    if options.profile not in PROFILE_LIMITS:
+        raise ConfigError(f"unknown profile {options.profile!r}; expected {', '.join(PROFILE_LIMITS)}")
+    check_seeds(options.seeds)
+    models = check_models(table, options.models)
+    languages = check_languages(options.languages)
+    for name in dict.fromkeys(models or [r.model for r in table.rows]):  # before any data is read
+        if name in MODELS:
+            check_hparams(MODELS[name], options.profile, options.overrides)
+    corpus = resolve_data(options.data_dir, options.image_dir, echo)
+    if languages:
+        have = corpus.available_languages()
+        absent = [lang for lang in languages
+                  if not all(code in have for code in expand_languages(lang))]
+        if absent:
+            raise ConfigError(f"--languages {','.join(absent)}: not in the corpus at {corpus.root} "
+                              f"(it has: {', '.join(have) or 'nothing'})")
+    images = image_source(corpus.image_dir)
+    jobs = plan_table(table, corpus, options.profile, options.seeds, models, languages, options.overrides,
+                      images, options.allow_missing_images)
+    plan = Plan(table, corpus, options, jobs, images)
+    if options.allow_missing_images and images == NO_IMAGES and any(p.row.use_image for p in jobs):
+        n = sum(1 for p in jobs if p.row.use_image and p.job is not None)
+        plan.warnings.append(f"{n} multimodal job(s) run WITHOUT images (--allow-missing-images): every image "
+                             "is substituted, counted in each result and flagged in reports")
+    return plan
