@@ -199,7 +199,6 @@ def resolve_data(data_dir: str | None, image_dir: str | None, echo: Echo) -> Cor
     return corpus
 
 
-_IMAGE_FP_CACHE: dict[tuple[str, int, int], str] = {}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
@@ -208,25 +207,20 @@ def image_source(image_dir: Path | None) -> str:
 
     The fingerprint hashes every image file's name, size and modification time (not the pixels:
     hashing tens of thousands of JPEGs on every plan would be slow), so replacing, adding or
-    removing an image changes it.
+    removing an image changes it. It is recomputed on every plan (a listing is cheap; a cache keyed
+    on the folder would miss a file rewritten in place).
     """
     if image_dir is None or not image_dir.is_dir():
         return NO_IMAGES
-    st = image_dir.stat()
-    key = (str(image_dir.resolve()), st.st_mtime_ns, st.st_ino)
-    if key not in _IMAGE_FP_CACHE:
-        entries = []
-        with os.scandir(image_dir) as it:
-            for entry in it:
-                if entry.name.lower().endswith(IMAGE_SUFFIXES) and entry.is_file():
-                    est = entry.stat()
-                    entries.append(f"{entry.name}\t{est.st_size}\t{est.st_mtime_ns}")
-        if not entries:
-            _IMAGE_FP_CACHE[key] = NO_IMAGES
-        else:
-            h = hashlib.sha256("\n".join(sorted(entries)).encode())
-            _IMAGE_FP_CACHE[key] = f"listing:{h.hexdigest()[:16]}"
-    return _IMAGE_FP_CACHE[key]
+    entries = []
+    with os.scandir(image_dir) as it:
+        for entry in it:
+            if entry.name.lower().endswith(IMAGE_SUFFIXES) and entry.is_file():
+                est = entry.stat()
+                entries.append(f"{entry.name}\t{est.st_size}\t{est.st_mtime_ns}")
+    if not entries:
+        return NO_IMAGES
+    return "listing:" + hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ from typing import Any
 from benchmark.errors import BenchError
 
 # errno values that mean "the environment refuses the write", reported as one line.
-DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EIO})
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EIO,
+                         errno.ENOTDIR})
 
 
 class StoreWriteError(BenchError):
