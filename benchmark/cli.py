@@ -29,10 +29,10 @@ class BenchGroup(click.Group):
             click.echo(f"bench: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except OSError as exc:  # disk full, read-only folder, no permission: one line, exit 2
-            from benchmark.util.io import DISK_ERRNOS, describe_os_error
+            from benchmark.util.io import DISK_ERRNOS, write_error
             if exc.errno not in DISK_ERRNOS:
                 raise
-            click.echo(f"bench: {describe_os_error(exc)}", err=True)
+            click.echo(f"bench: {write_error(exc)}", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
             click.echo("bench: interrupted (finished jobs are stored; unfinished ones resume next time)", err=True)

@@ -18,7 +18,7 @@ from benchmark.corpora.reader import Corpus
 from benchmark.errors import BenchError, ConfigError
 from benchmark.run.specs import JobSpec, Result
 from benchmark.run.store import ResultStore
-from benchmark.util.io import DISK_ERRNOS, StoreWriteError, describe_os_error, write_text
+from benchmark.util.io import DISK_ERRNOS, write_error, write_text
 
 Echo = Callable[[str], None]
 
@@ -35,7 +35,7 @@ def execute_job(job: JobSpec, corpus: Corpus, store: ResultStore, device: str = 
     """Train + evaluate ``job`` and store its result; resumes from ``store.work_dir(job)``.
 
     Runs only while holding the job's lock: returns None without training when another process
-    holds it, and the stored result when one appeared meanwhile (unless ``overwrite``).
+    holds it or stored its result meanwhile (unless ``overwrite``).
     """
     from benchmark.run.train import run_job  # heavy imports only when a job really runs
 
@@ -43,10 +43,8 @@ def execute_job(job: JobSpec, corpus: Corpus, store: ResultStore, device: str = 
     if not lock.acquire():
         return None
     try:
-        if not overwrite:
-            stored = store.read(job)
-            if isinstance(stored, Result):
-                return stored
+        if not overwrite and store.has(job):
+            return None
         work = store.work_dir(job)
         log_file = work / "train.log"
         if lock.took_over:
@@ -87,7 +85,7 @@ class LocalExecutor:
             except OSError as exc:
                 if exc.errno not in DISK_ERRNOS:
                     raise
-                raise StoreWriteError(describe_os_error(exc)) from None  # disk full / read-only: stop
+                raise write_error(exc) from None  # disk full / read-only: stop
             except KeyboardInterrupt:
                 echo(f"{head}: interrupted; its checkpoint stays in {store.root / '.work' / job.job_id}")
                 raise
@@ -99,8 +97,8 @@ class LocalExecutor:
                 continue
             if result is None:
                 owner = store.lock(job).owner() or {}
-                echo(f"{head}: skipped, running in another process (pid {owner.get('pid', '?')} "
-                     f"on {owner.get('host', '?')})")
+                echo(f"{head}: skipped, another process runs it (pid {owner.get('pid', '?')} "
+                     f"on {owner.get('host', '?')}) or has just stored it")
                 summary.skipped.append(job.job_id)
                 continue
             f1 = 100 * result.test["conlleval"]["f1"]

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Iterator
 
 from benchmark.errors import BenchError
 from benchmark.run.specs import JobSpec, Result, check_result_dict
-from benchmark.util.io import StoreWriteError, describe_os_error, ensure_dir, write_json
+from benchmark.util.io import StoreWriteError, ensure_dir, write_error, write_json
 
 JOB_STATES = ("done", "running", "queued", "failed", "bad", "missing")
 
@@ -98,7 +98,7 @@ class JobLock:
             except (OSError, Timeout):
                 return False
         except OSError as exc:
-            raise StoreWriteError(describe_os_error(exc, self.path)) from None
+            raise write_error(exc, self.path) from None
         if previous is not None and previous.get("pid") != os.getpid():
             self.took_over = previous
         write_json(self.owner_path, {"pid": os.getpid(), "host": socket.gethostname(),
@@ -239,7 +239,7 @@ class ResultStore:
         try:
             os.replace(folder, target)
         except OSError as exc:
-            raise StoreWriteError(describe_os_error(exc, folder)) from None
+            raise write_error(exc, folder) from None
         return target
 
     def put(self, result: Result, log_file: Path | None = None) -> Path:
@@ -269,7 +269,9 @@ class ResultStore:
                         os.replace(old, final)
                     raise
             except OSError as exc:
-                raise StoreWriteError(describe_os_error(exc, final)) from None
+                raise write_error(exc, final) from None
+            except StoreWriteError as exc:  # name the result, not its temporary folder
+                raise StoreWriteError(final, exc.reason) from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.rmtree(old, ignore_errors=True)

@@ -25,12 +25,19 @@ DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, e
 class StoreWriteError(BenchError):
     """A file or folder could not be written (disk full, read-only, no permission, ...)."""
 
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: cannot write ({reason})")
 
-def describe_os_error(exc: OSError, path: str | os.PathLike | None = None) -> str:
-    """``PATH: cannot write (No space left on device)`` for an OSError."""
-    where = path if path is not None else (exc.filename or "?")
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    return f"{where}: cannot write ({reason})"
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def write_error(exc: OSError, path: str | os.PathLike | None = None) -> StoreWriteError:
+    """The one-line ``StoreWriteError`` for an OSError met while writing ``path``."""
+    return StoreWriteError(path if path is not None else (exc.filename or "?"), _reason(exc))
 
 
 def ensure_dir(path: str | os.PathLike) -> Path:
@@ -39,7 +46,7 @@ def ensure_dir(path: str | os.PathLike) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreWriteError(describe_os_error(exc, path)) from None
+        raise write_error(exc, path) from None
     return path
 
 
@@ -60,7 +67,7 @@ def write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -
         tmp = None
         _fsync_dir(path.parent)
     except OSError as exc:
-        raise StoreWriteError(describe_os_error(exc, path)) from None
+        raise write_error(exc, path) from None
     finally:
         if tmp is not None:
             try:

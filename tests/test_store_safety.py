@@ -1,0 +1,237 @@
+"""A store that never lies: one runner per job, bad results named and re-run, failed writes harmless.
+
+Tests run as root, so a chmod'ed folder would not stop a write: disk-full and read-only folders are
+simulated by making the write itself raise the OSError the kernel would raise.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import benchmark.util.io as bio
+from benchmark.cli import main
+from benchmark.run.plan import PlanOptions, make_plan
+from benchmark.run.store import BadResult, ResultStore
+from benchmark.util.io import StoreWriteError, write_text
+from tests.test_identity import fake_result
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ["run", "--table", "5", "--models", "bilstm-crf", "--languages", "en,de", "--profile", "smoke",
+       "--hp", "epochs=1", "--hp", "w2v_epochs=1", "--threads", "1", "--device", "cpu"]
+
+
+def plan_jobs(corpus):
+    plan = make_plan(PlanOptions(table=5, models=("bilstm-crf",), languages=("en", "de"), profile="smoke",
+                                 hp=(("epochs", 1), ("w2v_epochs", 1)), data_dir=str(corpus.root)))
+    return {j.setting.test_language: j for j in plan.ready}
+
+
+def bench_process(corpus, results: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "benchmark.cli", *RUN, "--data-dir", str(corpus.root),
+                             "--results", str(results), *extra], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if ".tmp" in p.name or ".old-" in p.name]
+
+
+# -- one runner per job ---------------------------------------------------------------------------
+
+def test_a_job_locked_by_another_process_is_not_trained(tiny_corpus, tmp_path):
+    jobs = plan_jobs(tiny_corpus)
+    store = ResultStore(tmp_path)
+    lock = store.lock(jobs["en"])
+    assert lock.acquire()
+    try:
+        assert store.state(jobs["en"])[0] == "running"
+        shown = CliRunner().invoke(main, ["plan", *RUN[1:], "--data-dir", str(tiny_corpus.root),
+                                          "--results", str(tmp_path)])
+        assert f"| running | {jobs['en'].job_id}" in shown.output and f"pid {os.getpid()}" in shown.output
+        out, err = bench_process(tiny_corpus, tmp_path).communicate(timeout=600)
+        assert "skipped, another process runs it" in out and f"pid {os.getpid()}" in out, out + err
+        assert not store.has(jobs["en"]) and store.has(jobs["de"])
+    finally:
+        lock.release()
+    out = CliRunner().invoke(main, [*RUN, "--data-dir", str(tiny_corpus.root), "--results", str(tmp_path)])
+    assert "1 already stored, 1 to run" in out.output and store.has(jobs["en"]), out.output
+
+
+def test_two_concurrent_runs_train_each_job_once(tiny_corpus, tmp_path):
+    """Two real `bench run` processes on one results folder: every job trained exactly once."""
+    procs = [bench_process(tiny_corpus, tmp_path) for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0 and "Traceback" not in err, out + err
+    trained = sum(out.count("test F1") for out, _ in outputs)
+    assert trained == 2, outputs
+    store = ResultStore(tmp_path)
+    for job in plan_jobs(tiny_corpus).values():
+        assert store.has(job)
+        log = (store.run_dir(job) / "train.log").read_text()
+        assert log.count(f"job {job.job_id}:") == 1, log  # never two writers on one log
+    assert not leftovers(tmp_path)
+
+
+def test_stale_lock_of_a_dead_process_is_taken_over(tiny_corpus, tmp_path):
+    job = plan_jobs(tiny_corpus)["en"]
+    store = ResultStore(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock = store.lock(job)
+    lock.path.parent.mkdir(parents=True)
+    lock.path.write_text("")
+    lock.owner_path.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
+    assert store.state(job)[0] == "missing"  # not "running": its owner is gone
+    assert lock.acquire()
+    try:
+        assert lock.took_over is not None and lock.took_over["pid"] == dead.pid
+        assert lock.owner()["pid"] == os.getpid()
+    finally:
+        lock.release()
+
+
+# -- results that cannot be trusted ---------------------------------------------------------------
+
+def _corrupt(path: Path, kind: str, other_job) -> None:
+    data = json.loads(path.read_text())
+    if kind == "truncated":
+        path.write_text(path.read_text()[:200])
+    elif kind == "garbage":
+        path.write_bytes(b"\x00\xff\xfe garbage")
+    elif kind == "schema":
+        data["schema_version"] = 99
+        path.write_text(json.dumps(data))
+    elif kind == "f1-null":
+        data["test"]["conlleval"]["f1"] = None
+        path.write_text(json.dumps(data))
+    elif kind == "no-result":
+        path.unlink()
+    elif kind == "other-job":
+        data["job"] = other_job.to_json()
+        path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("kind, words", [
+    ("truncated", "truncated JSON"), ("garbage", "corrupt"), ("schema", "schema_version 99 is unknown"),
+    ("f1-null", "test.conlleval.f1 is null"), ("no-result", "without result.json"), ("other-job", "holds job"),
+])
+def test_bad_result_is_named_never_a_silent_dash(tiny_corpus, tmp_path, kind, words):
+    jobs = plan_jobs(tiny_corpus)
+    store = ResultStore(tmp_path)
+    folder = store.put(fake_result(jobs["en"], 0.5))
+    _corrupt(folder / "result.json", kind, jobs["de"])
+    bad = store.read(jobs["en"])
+    assert isinstance(bad, BadResult) and words in bad.reason
+    assert str(folder) in bad.message()
+    out = CliRunner().invoke(main, ["report", *RUN[1:], "--data-dir", str(tiny_corpus.root), "--results", str(tmp_path)])
+    assert out.exit_code == 2 and "Traceback" not in out.output and out.exception is None or \
+        isinstance(out.exception, SystemExit)
+    assert f"bad stored result {folder}" in out.stderr and words in out.stderr
+
+
+def test_bad_result_is_moved_aside_and_rerun(tiny_corpus, tmp_path):
+    jobs = plan_jobs(tiny_corpus)
+    store = ResultStore(tmp_path)
+    folder = store.put(fake_result(jobs["en"], 0.5))
+    (folder / "result.json").write_text('{"schema_version": 2, "job": {')
+    out = CliRunner().invoke(main, [*RUN, "--languages", "en", "--data-dir", str(tiny_corpus.root),
+                                    "--results", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert "truncated JSON" in out.stderr and "moved aside to" in out.stderr
+    (aside,) = folder.parent.glob(f"{folder.name}.bad-*")
+    assert (aside / "result.json").read_text() == '{"schema_version": 2, "job": {'  # kept for inspection
+    assert store.has(jobs["en"]) and store.get(jobs["en"]).test["conlleval"]["f1"] != 0.5
+
+
+# -- failed writes: one line, exit 2, nothing damaged, no temp files -------------------------------
+
+def _fail_fsync(monkeypatch, code=errno.ENOSPC):
+    def boom(fd):
+        raise OSError(code, os.strerror(code))
+    monkeypatch.setattr(bio.os, "fsync", boom)
+
+
+def test_disk_full_during_put_keeps_the_old_result(tiny_corpus, tmp_path, monkeypatch):
+    job = plan_jobs(tiny_corpus)["en"]
+    store = ResultStore(tmp_path)
+    store.put(fake_result(job, 0.5))
+    _fail_fsync(monkeypatch)
+    with pytest.raises(StoreWriteError, match="No space left on device") as exc:
+        store.put(fake_result(job, 0.9))
+    assert str(store.run_dir(job)) in str(exc.value) and "\n" not in str(exc.value)
+    monkeypatch.undo()
+    assert store.get(job).test["conlleval"]["f1"] == 0.5
+    assert not leftovers(tmp_path)
+
+
+def test_failed_final_rename_restores_the_old_result(tiny_corpus, tmp_path, monkeypatch):
+    import benchmark.run.store as store_mod
+    job = plan_jobs(tiny_corpus)["en"]
+    store = ResultStore(tmp_path)
+    store.put(fake_result(job, 0.5))
+    real = os.replace
+
+    def flaky(src, dst):
+        if ".tmp-" in str(src) and Path(dst) == store.run_dir(job):
+            raise OSError(errno.EIO, "Input/output error")
+        return real(src, dst)
+
+    monkeypatch.setattr(store_mod.os, "replace", flaky)
+    with pytest.raises(StoreWriteError, match="Input/output error"):
+        store.put(fake_result(job, 0.9))
+    monkeypatch.undo()
+    assert store.get(job).test["conlleval"]["f1"] == 0.5
+    assert not leftovers(tmp_path)
+
+
+def test_report_output_on_a_full_disk_keeps_the_old_table(tiny_corpus, tmp_path, monkeypatch):
+    store = ResultStore(tmp_path / "res")
+    store.put(fake_result(plan_jobs(tiny_corpus)["en"], 0.5))
+    table = tmp_path / "tables" / "table5.md"
+    write_text(table, "OLD TABLE\n")
+    _fail_fsync(monkeypatch)
+    out = CliRunner().invoke(main, ["report", *RUN[1:], "--data-dir", str(tiny_corpus.root),
+                                    "--results", str(tmp_path / "res"), "--output", str(table)])
+    assert out.exit_code == 2 and "Traceback" not in out.output
+    assert out.stderr.strip() == f"bench: {table}: cannot write (No space left on device)"
+    assert table.read_text() == "OLD TABLE\n" and not leftovers(tmp_path)
+
+
+def test_read_only_results_folder_is_one_line_before_any_job(tiny_corpus, tmp_path, monkeypatch):
+    results = tmp_path / "res"
+    store = ResultStore(results)
+    store.put(fake_result(plan_jobs(tiny_corpus)["en"], 0.5))
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *a, **kw):
+        if str(self).startswith(str(results)) and not self.exists():
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real_mkdir(self, *a, **kw)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    out = CliRunner().invoke(main, [*RUN, "--data-dir", str(tiny_corpus.root), "--results", str(results)])
+    assert out.exit_code == 2 and "Traceback" not in out.output, out.output
+    assert out.stderr.strip().count("\n") == 0 and "Read-only file system" in out.stderr
+    assert "test F1" not in out.output  # no job trained
+    assert store.get(plan_jobs(tiny_corpus)["en"]).test["conlleval"]["f1"] == 0.5  # stored result intact
+
+
+def test_unwritable_cache_is_one_line(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("MMNER_BENCH_CACHE", str(blocker / "cache"))
+    monkeypatch.delenv("MMNERD_DIR", raising=False)
+    out = CliRunner().invoke(main, [*RUN, "--results", str(tmp_path / "res"), "--dry-run"])
+    assert out.exit_code == 2 and "Traceback" not in out.output
+    assert out.stderr.strip().startswith("bench: ") and "cannot write (Not a directory)" in out.stderr
+    assert out.stderr.strip().count("\n") == 0
