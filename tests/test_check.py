@@ -45,10 +45,22 @@ def test_frozen_model_fails_with_readable_message(tiny_corpus, baseline, monkeyp
     assert "| bilstm-crf | test_f1" in out.output and "REGRESSED" in out.output
 
 
-def test_changed_reader_output_is_caught(tiny_corpus):
+def test_changed_reader_output_is_caught(tiny_corpus, monkeypatch):
+    """A reader that changes its output (here: lower-cases tokens) changes the measured data digest."""
+    import benchmark.corpora.reader as reader
+    from benchmark.run.check import check_jobs, data_digest
+    from benchmark.run.train import job_data
+
     base = measure(tiny_corpus, models=["bilstm-crf"], echo=lambda m: None)
+    real = reader.read_conll
+
+    def lowercasing(*args, **kwargs):
+        return [dataclasses.replace(s, tokens=tuple(t.lower() for t in s.tokens)) for s in real(*args, **kwargs)]
+
+    monkeypatch.setattr(reader, "read_conll", lowercasing)
+    train, dev, test = job_data(check_jobs(tiny_corpus, models=["bilstm-crf"])[0], tiny_corpus)
     current = json.loads(json.dumps(base))
-    current["data"]["digest"] = "0" * 16
+    current["data"]["digest"] = data_digest(train + dev + test)  # measured through the changed reader
     findings = compare(base, current)
     assert [f.status for f in findings if f.model == "(data)"] == ["changed"]
     assert all(f.status == "ok" for f in findings if f.model != "(data)")

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -259,3 +260,26 @@ def test_image_substitution_is_a_footnote(tmp_path):
     assert any("10 of 40 image loads substituted" in n for n in frame.notes())
     clean = fake_result(job, 0.5, images={"loaded": 40})
     assert not any("substituted" in n for n in build_frame(get_table(6), [(row, job)], {job.job_id: clean}).notes())
+
+
+# -- committed expectations: fingerprints and digests are literals, never recomputed ---------------
+
+def test_data_fingerprint_matches_committed_value(tmp_path):
+    """Corpus.fingerprint hashes the files' content: a committed literal for three hand-written files."""
+    from benchmark.corpora.reader import Corpus
+    folder = tmp_path / "train_valid_test_en"
+    folder.mkdir()
+    for name, tag in (("train", "B-PER"), ("valid", "B-LOC"), ("test", "B-ORG")):
+        (folder / f"{name}_conll_format.txt").write_text(f"IMGID:1\nParis\t{tag}\nrocks\tO\n\n", encoding="utf-8")
+    assert Corpus(tmp_path).fingerprint(["en"]) == "0e55694c8ebe00f1"
+    (folder / "test_conll_format.txt").write_text("IMGID:1\nParis\tB-LOC\nrocks\tO\n\n", encoding="utf-8")
+    assert Corpus(tmp_path).fingerprint(["en"]) != "0e55694c8ebe00f1"
+
+
+def test_check_slice_digest_matches_the_committed_baseline(mmnerd):
+    """The parsed smoke slice of the real English data hashes to the digest committed in
+    results/baselines/smoke.json: a reader change shows up here without training anything."""
+    from benchmark.run.check import check_jobs, data_digest
+    baseline = json.loads((Path(__file__).resolve().parent.parent / "results/baselines/smoke.json").read_text())
+    train, dev, test = job_data(check_jobs(mmnerd, models=["bilstm-crf"])[0], mmnerd)
+    assert data_digest(train + dev + test) == baseline["mmnerd"]["data"]["digest"]
