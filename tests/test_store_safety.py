@@ -235,3 +235,28 @@ def test_unwritable_cache_is_one_line(tmp_path, monkeypatch):
     assert out.exit_code == 2 and "Traceback" not in out.output
     assert out.stderr.strip().startswith("bench: ") and "cannot write (Not a directory)" in out.stderr
     assert out.stderr.strip().count("\n") == 0
+
+
+# -- bench plan / bench status --------------------------------------------------------------------
+
+def test_plan_and_status_show_every_state(tiny_corpus, tmp_path):
+    """done / queued (Slurm submitted.json) / failed (error.txt) / bad / missing, per job and per table."""
+    plan = make_plan(PlanOptions(table=5, models=("bilstm-crf",), languages=("all", "en", "fr", "es", "de"),
+                                 profile="smoke", hp=(("epochs", 1), ("w2v_epochs", 1)), data_dir=str(tiny_corpus.root)))
+    jobs = {j.setting.test_language: j for j in plan.ready}
+    store = ResultStore(tmp_path)
+    store.put(fake_result(jobs["en"], 0.5))
+    write_text(store.work_path(jobs["de"]) / "submitted.json", "{}")
+    write_text(store.work_path(jobs["fr"]) / "error.txt", "Traceback ...\nRuntimeError: boom\n")
+    (store.put(fake_result(jobs["es"], 0.5)) / "result.json").write_text("{")
+    args = ["--table", "5", "--models", "bilstm-crf", "--profile", "smoke", "--hp", "epochs=1", "--hp", "w2v_epochs=1",
+            "--data-dir", str(tiny_corpus.root), "--results", str(tmp_path)]
+    shown = CliRunner().invoke(main, ["plan", *args])
+    assert shown.exit_code == 0, shown.output
+    for lang, state in (("en", "done"), ("de", "queued"), ("fr", "failed"), ("es", "bad"), ("all", "missing")):
+        assert f"| {state:<7} | {jobs[lang].job_id}" in shown.output, (state, shown.output)
+    assert "RuntimeError: boom" in shown.output and "1 bad, 1 done, 1 failed, 1 missing, 1 queued" in shown.output
+    status = CliRunner().invoke(main, ["status", *args])
+    assert status.exit_code == 0, status.output
+    assert "Table 5: 5 job(s): 1 done, 0 running, 1 queued, 1 failed, 1 bad, 1 missing, 0 blocked" in status.output
+    assert f"{tmp_path}: 2 stored result folder(s), 0 outside these plans" in status.output
