@@ -66,6 +66,7 @@ def test_a_job_locked_by_another_process_is_not_trained(tiny_corpus, tmp_path):
     assert "1 already stored, 1 to run" in out.output and store.has(jobs["en"]), out.output
 
 
+@pytest.mark.slow
 def test_two_concurrent_runs_train_each_job_once(tiny_corpus, tmp_path):
     """Two real `bench run` processes on one results folder: every job trained exactly once."""
     procs = [bench_process(tiny_corpus, tmp_path) for _ in range(2)]
