@@ -85,6 +85,15 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def _corpus_options(func: Any) -> Any:
+    """``--corpus NAME`` and ``--label-map TYPE=TYPE`` (shared by run, stats and validate)."""
+    func = click.option("--label-map", "label_map", multiple=True,
+                        help="Read an entity type as another, e.g. OTHER=MISC (target O drops it); repeatable.")(func)
+    return click.option("--corpus", "corpus_name", default="mmnerd", show_default=True,
+                        help="Registered corpus (layout, types, tag scheme): mmnerd, twitter2017, ... "
+                             "Without --data-dir and $MMNERD_DIR the built-in corpus is used.")(func)
+
+
 def _cache_dir() -> Path:
     from benchmark.corpora.builtin import default_root
     return default_root().parent / "features"
@@ -94,31 +103,46 @@ def _cache_dir() -> Path:
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--max-warnings", default=10, show_default=True, help="Warnings printed per file.")
-def validate(files: tuple[str, ...], max_warnings: int) -> None:
+@click.option("--scheme", type=click.Choice(["iob2", "iob1", "bioes"]),
+              help="Tag scheme of the files (default: the corpus's, IOB2 for MMNERD).")
+@_corpus_options
+def validate(files: tuple[str, ...], max_warnings: int, scheme: str | None, corpus_name: str,
+             label_map: tuple[str, ...]) -> None:
     """Check MMNERD/CoNLL files: counts, or the first error as FILE:LINE: message (exit 2)."""
+    from benchmark.corpora.labels import check_label_map, parse_label_map
     from benchmark.corpora.reader import ReadReport, read_conll
+    from benchmark.corpora.registry import get_corpus_entry
 
+    entry = get_corpus_entry(corpus_name)
+    labels = {**entry.label_map, **parse_label_map(label_map)}
+    check_label_map(labels, entry.entity_types, entry.name)
     for path in files:
         report = ReadReport(path)
-        read_conll(path, report=report)
+        read_conll(path, report=report, scheme=scheme or entry.tag_scheme, label_map=labels,
+                   entity_types=entry.entity_types)
         warn = f", {len(report.warnings)} warning(s)" if report.warnings else ""
         click.echo(f"{path}: {report.sentences} sentences, {report.tokens} tokens, {report.entities} entities{warn}")
         for w in report.warnings[:max_warnings]:
             click.echo(f"  warning: {w}")
         if len(report.warnings) > max_warnings:
             click.echo(f"  ... {len(report.warnings) - max_warnings} more warning(s)")
+        for note in report.notes:
+            click.echo(f"  note: {note}")
 
 
 @main.command()
 @click.option("--data-dir", type=click.Path(file_okay=False), help="MMNERD root (default: $MMNERD_DIR).")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
-def stats(data_dir: str | None, fmt: str, output: str | None) -> None:
+@_corpus_options
+def stats(data_dir: str | None, fmt: str, output: str | None, corpus_name: str, label_map: tuple[str, ...]) -> None:
     """Reproduce Table 2 (entities per type, sentences) from the files, beside the paper's values."""
-    from benchmark.corpora.reader import resolve_corpus
+    from benchmark.corpora.labels import parse_label_map
+    from benchmark.corpora.resolve import resolve_corpus
     from benchmark.corpora.stats import dataset_stats, render_stats
 
-    corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True))
+    corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True), corpus=corpus_name,
+                            label_map=parse_label_map(label_map))
     text = render_stats(dataset_stats(corpus), fmt, corpus.kind)
     _emit(text, output)
 
@@ -165,6 +189,11 @@ def job_options(table_required: bool = True):
                          help="MMNERD root (default: $MMNERD_DIR; the built-in corpus only when neither is given)."),
             click.option("--image-dir", type=click.Path(file_okay=False),
                          help="Image folder (default: $MMNERD_IMAGE_DIR, else <data-dir>/images)."),
+            click.option("--corpus", "--data-kind", "corpus_name", default="mmnerd", show_default=True,
+                         help="Registered corpus (layout, types, tag scheme): mmnerd, twitter2017, ... "
+                              "Without --data-dir and $MMNERD_DIR the built-in corpus is used."),
+            click.option("--label-map", "label_map", multiple=True,
+                         help="Read an entity type as another, e.g. OTHER=MISC (target O drops it); repeatable."),
             click.option("--allow-missing-images", is_flag=True,
                          help="Run multimodal rows even when no image folder is found (images substituted, flagged)."),
             click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False)),
@@ -185,7 +214,8 @@ def job_options(table_required: bool = True):
 
 def _plan_options(table_no: int, model_names: str | None, languages: str | None, profile: str,
                   seeds: int | None, hp: tuple[str, ...], data_dir: str | None, image_dir: str | None,
-                  allow_missing_images: bool):
+                  allow_missing_images: bool, corpus_name: str, label_map: tuple[str, ...]):
+    from benchmark.corpora.labels import parse_label_map
     from benchmark.run.plan import PlanOptions
 
     names = _split(model_names)
@@ -193,7 +223,8 @@ def _plan_options(table_no: int, model_names: str | None, languages: str | None,
     return PlanOptions(table=table_no, models=tuple(names) if names else None,
                        languages=tuple(langs) if langs else None, profile=profile, seeds=seeds,
                        hp=tuple(_parse_hp(hp).items()), data_dir=data_dir, image_dir=image_dir,
-                       allow_missing_images=allow_missing_images)
+                       allow_missing_images=allow_missing_images, corpus=corpus_name,
+                       label_map=tuple(sorted(parse_label_map(label_map).items())))
 
 
 def _warn(message: str) -> None:
@@ -217,7 +248,7 @@ def _plan_header(plan) -> str:
     opts = plan.options
     hp = ", ".join(f"{k}={json.dumps(v)}" for k, v in opts.hp)
     images = plan.image_source if any(p.row.use_image for p in plan.jobs) else None
-    return (f"profile {opts.profile}, data {plan.corpus.kind} at {plan.corpus.root}"
+    return (f"profile {opts.profile}, data {plan.corpus.display} at {plan.corpus.root}"
             + (f", images {images}" if images else "") + (f", hp {hp}" if hp else ""))
 
 
@@ -225,9 +256,9 @@ def _plan_header(plan) -> str:
 @job_options()
 @click.option("--dry-run", is_flag=True, help="Only print the plan.")
 def run(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
-        hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, allow_missing_images: bool,
-        results: str, device: str, threads: int | None, overwrite: str, executor: str,
-        slurm_partition: str | None, dry_run: bool) -> None:
+        hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
+        label_map: tuple[str, ...], allow_missing_images: bool, results: str, device: str, threads: int | None,
+        overwrite: str, executor: str, slurm_partition: str | None, dry_run: bool) -> None:
     """Run the jobs of a table; finished jobs are skipped, interrupted ones resume."""
     from benchmark.run.executors import LocalExecutor, SlurmExecutor
     from benchmark.run.plan import make_plan
@@ -238,7 +269,7 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
     device = _device(device) if executor == "local" else device
     _set_threads(threads)
     plan = make_plan(_plan_options(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
-                                   allow_missing_images), echo=lambda m: click.echo(m, err=True))
+                                   allow_missing_images, corpus_name, label_map), echo=lambda m: click.echo(m, err=True))
     for w in plan.warnings:
         _warn(w)
     if not plan.ready:
@@ -296,8 +327,8 @@ def _job_states(plan, store):
 @main.command(name="plan")
 @job_options()
 def plan_cmd(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
-             hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, allow_missing_images: bool,
-             results: str, **_execution: Any) -> None:
+             hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
+             label_map: tuple[str, ...], allow_missing_images: bool, results: str, **_execution: Any) -> None:
     """List a table's jobs with their state: done, running, queued, failed, bad, missing."""
     from tabulate import tabulate
 
@@ -305,7 +336,7 @@ def plan_cmd(table_no: int, model_names: str | None, languages: str | None, prof
     from benchmark.run.store import ResultStore
 
     plan = make_plan(_plan_options(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
-                                   allow_missing_images), echo=lambda m: click.echo(m, err=True))
+                                   allow_missing_images, corpus_name, label_map), echo=lambda m: click.echo(m, err=True))
     for w in plan.warnings:
         _warn(w)
     store = ResultStore(results)
@@ -327,8 +358,8 @@ def plan_cmd(table_no: int, model_names: str | None, languages: str | None, prof
 @main.command()
 @job_options(table_required=False)
 def status(table_no: int | None, model_names: str | None, languages: str | None, profile: str,
-           seeds: int | None, hp: tuple[str, ...], data_dir: str | None, image_dir: str | None,
-           allow_missing_images: bool, results: str, **_execution: Any) -> None:
+           seeds: int | None, hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
+           label_map: tuple[str, ...], allow_missing_images: bool, results: str, **_execution: Any) -> None:
     """Summarise a results folder per table for the given options (and what else it holds)."""
     from benchmark.registry import get_model
     from benchmark.report.render import describe_other_results
@@ -351,7 +382,7 @@ def status(table_no: int | None, model_names: str | None, languages: str | None,
         if wanted and not names:
             continue
         plan = make_plan(_plan_options(number, ",".join(names) if names else None, languages, profile, seeds, hp,
-                                       data_dir, image_dir, allow_missing_images), echo=echo_err)
+                                       data_dir, image_dir, allow_missing_images, corpus_name, label_map), echo=echo_err)
         echo_err = lambda m: None  # noqa: E731 - announce the corpus once
         counts = dict.fromkeys((*JOB_STATES, "blocked"), 0)
         for p, state, _ in _job_states(plan, store):
@@ -377,16 +408,16 @@ def status(table_no: int | None, model_names: str | None, languages: str | None,
               help="Epoch selection: best dev (paper) or best test (authors' code).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here (atomically) instead of stdout.")
 def report(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
-           hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, allow_missing_images: bool,
-           results: str, fmt: str, compare_paper: bool, mode: str, selection: str, output: str | None,
-           **_execution: Any) -> None:
+           hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
+           label_map: tuple[str, ...], allow_missing_images: bool, results: str, fmt: str, compare_paper: bool,
+           mode: str, selection: str, output: str | None, **_execution: Any) -> None:
     """Render a table from the stored results of exactly the jobs `bench run` plans with these options."""
     from benchmark.report.render import build_frame, describe_other_results, render
     from benchmark.run.plan import make_plan
     from benchmark.run.store import ResultStore, lookup
 
     plan = make_plan(_plan_options(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
-                                   allow_missing_images), echo=lambda m: click.echo(m, err=True))
+                                   allow_missing_images, corpus_name, label_map), echo=lambda m: click.echo(m, err=True))
     store = ResultStore(results)
     if not store.root.is_dir():
         raise ConfigError(f"results folder {store.root} does not exist (run `bench run` with the same options first)")
@@ -447,7 +478,7 @@ def check(suite: str, baseline: str | None, tolerance: str | None, model_names: 
     """Regression check: every model on a small fixed subset vs the committed baseline (exit 1 on regression)."""
     from benchmark.run.check import (FAILING, baseline_path, compare, load_baseline, measure, parse_tolerances,
                                  render_findings, save_baseline)
-    from benchmark.corpora.reader import resolve_corpus
+    from benchmark.corpora.resolve import resolve_corpus
     from benchmark.registry import get_model
 
     _set_threads(threads)
@@ -498,7 +529,7 @@ def check(suite: str, baseline: str | None, tolerance: str | None, model_names: 
 def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fallback: bool, device: str,
             threads: int | None, results: str, name: str | None, viterbi: bool, model_name: str | None) -> None:
     """Measure and record performance figures in results/benchmarks/ (no timed tests)."""
-    from benchmark.corpora.reader import resolve_corpus
+    from benchmark.corpora.resolve import resolve_corpus
     from benchmark.corpora.builtin import ensure_fallback_corpus
     from benchmark.run.timing import record, time_table_grid
 

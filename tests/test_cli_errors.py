@@ -88,17 +88,17 @@ def test_mmnerd_dir_typo_is_an_error_not_a_fallback(tmp_path):
 def test_data_dir_without_split_files(tmp_path):
     (tmp_path / "empty").mkdir()
     one_line_error(bench("run", *BASE, "--data-dir", str(tmp_path / "empty"), "--dry-run"),
-                   "--data-dir", "no split files")
+                   f"--data-dir {tmp_path / 'empty'}: no", "files found")
 
 
 def test_builtin_corpus_only_without_any_data_dir_and_announced(tiny_corpus, monkeypatch, tmp_path):
-    import benchmark.corpora.builtin as builtin
-    monkeypatch.setattr(builtin, "ensure_fallback_corpus", lambda root=None: tiny_corpus)
+    import benchmark.corpora.resolve as resolve
+    monkeypatch.setattr(resolve, "generate_builtin", lambda entry: tiny_corpus)
     monkeypatch.delenv("MMNERD_DIR", raising=False)
     out = bench("run", *BASE, "--results", str(tmp_path), "--dry-run")
     assert out.exit_code == 0, out.output
-    assert "notice: no --data-dir and no MMNERD_DIR: using the built-in synthetic fallback corpus" in out.stderr
-    assert "data fallback" in out.stdout
+    assert "notice:" in out.stderr and f"using the {tiny_corpus.display} at {tiny_corpus.root}" in out.stderr
+    assert f"data {tiny_corpus.display} at {tiny_corpus.root}" in out.stdout
 
 
 # -- option values --------------------------------------------------------------------------------

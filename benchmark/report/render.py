@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 
 from tabulate import tabulate
 
+from benchmark.corpora.registry import corpus_display, corpus_note
 from benchmark.metrics import headline
 from benchmark.run.specs import JobSpec, Result, Setting
 from benchmark.report.tables import COLUMN_LABELS, COLUMNS, Row, TableSpec
@@ -59,9 +60,9 @@ class Frame:
         out = [f"Ours: entity-level micro P/R/F1 and per-type F1 (%), seqeval "
                f"{'mode=None, scheme=IOB2 (conlleval-style, as the paper)' if self.mode == 'conlleval' else 'strict IOB2'}; "
                f"test score at the {'best dev epoch' if self.selection == 'dev' else 'best test epoch (authors code)'}; "
-               f"profile {self.profile}; data {self.data_kind or 'none'}."]
-        if self.data_kind == "fallback":
-            out.append("Data is the built-in synthetic fallback corpus, NOT MMNERD: numbers are not comparable to the paper.")
+               f"profile {self.profile}; data {corpus_display(self.data_kind)}."]
+        if corpus_note(self.data_kind):
+            out.append(corpus_note(self.data_kind))
         if self.profile == "smoke":
             out.append("Smoke profile (small subsets, tiny models): for regression checks, not comparable to the paper.")
         partial = [f"{fr.row.group + ' ' if fr.row.group else ''}{fr.row.method} ({fr.runs}/{fr.expected} runs)"

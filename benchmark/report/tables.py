@@ -12,11 +12,11 @@ from functools import lru_cache
 from importlib import resources
 from typing import Callable
 
+from benchmark.corpora.labels import ENTITY_TYPES
 from benchmark.errors import ConfigError
 
-COLUMNS: tuple[str, ...] = ("PER", "LOC", "ORG", "MISC", "precision", "recall", "f1")
-COLUMN_LABELS: dict[str, str] = {"PER": "PER", "LOC": "LOC", "ORG": "ORG", "MISC": "MISC",
-                                 "precision": "P", "recall": "R", "f1": "F1"}
+COLUMNS: tuple[str, ...] = (*ENTITY_TYPES, "precision", "recall", "f1")
+COLUMN_LABELS: dict[str, str] = {**{t: t for t in ENTITY_TYPES}, "precision": "P", "recall": "R", "f1": "F1"}
 GROUPS: tuple[tuple[str, str], ...] = (("All", "all"), ("English", "en"), ("French", "fr"),
                                        ("Spanish", "es"), ("German", "de"))
 LANG_CODE = dict(GROUPS)

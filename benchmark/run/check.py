@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from benchmark.corpora.labels import ENTITY_TYPES
 from benchmark.corpora.reader import Corpus, Sentence
 from benchmark.errors import BenchError, ConfigError
 from benchmark.registry import MODELS, get_model
@@ -27,7 +28,7 @@ SUITES: dict[str, dict[str, Any]] = {
 # Metric name -> allowed drop (F1-type metrics in percentage points; loss as a relative increase).
 DEFAULT_TOLERANCES: dict[str, float] = {
     "test_f1": 1.0, "test_precision": 1.5, "test_recall": 1.5, "test_f1_strict": 1.0, "dev_f1": 1.0,
-    "test_PER": 3.0, "test_LOC": 3.0, "test_ORG": 3.0, "test_MISC": 3.0, "final_loss": 0.05,
+    **{f"test_{t}": 3.0 for t in ENTITY_TYPES}, "final_loss": 0.05,
 }
 LOWER_IS_BETTER = {"final_loss"}
 
@@ -83,7 +84,7 @@ def measure(corpus: Corpus, suite: str = "smoke", models: list[str] | None = Non
         test_h, dev_h = headline(res.test), headline(res.dev)
         metrics = {"test_f1": test_h["f1"], "test_precision": test_h["precision"], "test_recall": test_h["recall"],
                    "test_f1_strict": 100 * res.test["strict"]["f1"], "dev_f1": dev_h["f1"],
-                   **{f"test_{t}": test_h[t] for t in ("PER", "LOC", "ORG", "MISC")},
+                   **{f"test_{t}": test_h[t] for t in ENTITY_TYPES},
                    "final_loss": res.history[-1]["loss"]}
         out["models"][job.model] = {k: round(float(v), 4) for k, v in metrics.items()}
         echo(f"  {job.model}: test F1 {metrics['test_f1']:.2f} (dev {metrics['dev_f1']:.2f}, "

@@ -4,9 +4,10 @@
 ``bench report``: the same options always give the same job list, so a report shows exactly the
 jobs a run with those options trains. It checks every option before anything runs (one-line
 ``ConfigError`` otherwise): table, model names, languages (known codes, present in the corpus),
-seeds, hyperparameter keys (with close-match hints), types and ranges, the data folder (given but
-absent or empty is an error; the built-in corpus only when none is given, announced), and images
-for multimodal rows (refused unless ``allow_missing_images``).
+seeds, hyperparameter keys (with close-match hints), types and ranges, the corpus
+(``benchmark.corpora.resolve``: a data folder given but absent or empty is an error; the built-in
+corpus only when none is given, announced), and images for multimodal rows (refused unless
+``allow_missing_images``).
 
 Each row becomes one job per seed (``repeats`` seeds unless ``seeds`` says otherwise). A row that
 cannot run here (model not implemented, language absent, weights absent, no images) is planned with
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from benchmark.corpora.reader import LANGUAGES, SPLIT_FILES, Corpus, expand_languages, find_corpus
+from benchmark.corpora.reader import LANGUAGES, Corpus, expand_languages
 from benchmark.errors import ConfigError
 from benchmark.registry import MODELS, ModelSpec, get_model
 from benchmark.report.tables import Row, TableSpec, get_table
@@ -54,6 +55,8 @@ class PlanOptions:
     data_dir: str | None = None
     image_dir: str | None = None
     allow_missing_images: bool = False
+    corpus: str = "mmnerd"  # a registered corpus (benchmark.corpora.registry)
+    label_map: tuple[tuple[str, str], ...] = ()  # extra TYPE=TYPE readings (--label-map)
 
     @property
     def overrides(self) -> dict[str, Any]:
@@ -162,42 +165,6 @@ def check_models(table: TableSpec, names: Iterable[str] | None) -> tuple[str, ..
 # ---------------------------------------------------------------------------------------------
 # Data and images
 # ---------------------------------------------------------------------------------------------
-
-def _has_split_files(root: Path) -> bool:
-    for base in (root, root / "train_valid_test"):
-        for lang in LANGUAGES:
-            if any((base / f"train_valid_test_{lang}" / f"{name}_conll_format.txt").is_file()
-                   for name in SPLIT_FILES.values()):
-                return True
-    return False
-
-
-def resolve_data(data_dir: str | None, image_dir: str | None, echo: Echo) -> Corpus:
-    """The corpus the options name: ``--data-dir``, else ``$MMNERD_DIR``, else the built-in one.
-
-    A data folder that is given (by option or variable) but absent or without split files is an
-    error, never a silent switch to the built-in corpus; the built-in corpus is announced on stderr.
-    """
-    env = os.environ.get("MMNERD_DIR")
-    source, path = ("--data-dir", data_dir) if data_dir else ("MMNERD_DIR", env) if env else (None, None)
-    if source is None or path is None:
-        from benchmark.corpora.builtin import ensure_fallback_corpus
-        corpus = ensure_fallback_corpus()
-        echo(f"notice: no --data-dir and no MMNERD_DIR: using the built-in synthetic fallback corpus at "
-             f"{corpus.root} (not MMNERD; results are labelled 'fallback')")
-        return corpus
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise ConfigError(f"{source} {path}: no such folder")
-    if not _has_split_files(root):
-        raise ConfigError(f"{source} {path}: no split files "
-                          "(expected train_valid_test_<lang>/{train,valid,test}_conll_format.txt)")
-    corpus = find_corpus(root, image_dir)
-    if corpus is None:
-        raise ConfigError(f"{source} {path}: no language with all three split files "
-                          "(train, valid, test _conll_format.txt)")
-    return corpus
-
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -313,7 +280,10 @@ def make_plan(options: PlanOptions, echo: Echo = lambda m: None) -> Plan:
     for name in dict.fromkeys(models or [r.model for r in table.rows]):  # before any data is read
         if name in MODELS:
             check_hparams(MODELS[name], options.profile, options.overrides)
-    corpus = resolve_data(options.data_dir, options.image_dir, echo)
+    from benchmark.corpora.resolve import resolve_corpus  # strict: a named data dir must hold the corpus
+
+    corpus = resolve_corpus(options.data_dir, options.image_dir, echo=echo, corpus=options.corpus,
+                            label_map=dict(options.label_map))
     if languages:
         have = corpus.available_languages()
         absent = [lang for lang in languages

@@ -82,7 +82,7 @@ class JobSpec:
     seed: int
     profile: str
     hparams: dict[str, Any]
-    data_kind: str  # the corpus's name: "mmnerd", "fallback", ...
+    data_kind: str  # the corpus entry name (benchmark.corpora.registry): "mmnerd", "fallback", ...
     data_fingerprint: str
     image_source: str = NO_IMAGES  # fingerprint of the image folder's listing, or "none"
 
