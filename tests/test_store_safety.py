@@ -261,3 +261,111 @@ def test_plan_and_status_show_every_state(tiny_corpus, tmp_path):
     assert status.exit_code == 0, status.output
     assert "Table 5: 5 job(s): 1 done, 0 running, 1 queued, 1 failed, 1 bad, 1 missing, 0 blocked" in status.output
     assert f"{tmp_path}: 2 stored result folder(s), 0 outside these plans" in status.output
+
+
+# -- unit checks found by the mutation pass (survivors of the first run) ---------------------------
+
+def _good_dict(job) -> dict:
+    return fake_result(job, 0.5).to_json()
+
+
+@pytest.mark.parametrize("path, value, words", [
+    (("job",), None, "job is missing"),
+    (("job", "profile"), "huge", "job.profile 'huge' is unknown"),
+    (("test", "strict"), None, "test.strict is missing"),
+    (("dev", "conlleval", "precision"), 1.5, "dev.conlleval.precision is 1.5, expected 0.0..1.0"),
+    (("test", "conlleval", "recall"), True, "test.conlleval.recall is true, expected a number"),
+    (("test_max", "conlleval", "per_type", "PER", "f1"), None, "test_max.conlleval.per_type.PER.f1 is null"),
+    (("test", "conlleval", "per_type"), None, "test.conlleval.per_type is missing"),
+    (("selected_epoch",), 0, "selected_epoch is 0, expected an integer >= 1"),
+    (("epochs_run",), True, "epochs_run is true"),
+    (("history",), None, "history is missing"),
+    (("environment",), [], "environment is missing"),
+    (("wall_time_s",), -1.0, "wall_time_s is -1.0"),
+])
+def test_incomplete_result_fields_are_named(tiny_corpus, path, value, words):
+    from benchmark.run.specs import check_result_dict
+    d = _good_dict(plan_jobs(tiny_corpus)["en"])
+    check_result_dict(d)  # the complete one passes
+    target = d
+    for key in path[:-1]:
+        target = target[key]
+    if value is None:
+        target.pop(path[-1])
+    else:
+        target[path[-1]] = value
+    with pytest.raises(ValueError) as exc:
+        check_result_dict(d)
+    assert words in str(exc.value)
+
+
+def test_job_field_missing_and_epoch_order(tiny_corpus):
+    from benchmark.run.specs import check_result_dict
+    d = _good_dict(plan_jobs(tiny_corpus)["en"])
+    del d["job"]["data_fingerprint"]
+    with pytest.raises(ValueError, match="job.data_fingerprint is missing"):
+        check_result_dict(d)
+    d = _good_dict(plan_jobs(tiny_corpus)["en"])
+    d["selected_epoch"], d["epochs_run"] = 3, 2
+    with pytest.raises(ValueError, match="selected_epoch 3 > epochs_run 2"):
+        check_result_dict(d)
+    with pytest.raises(ValueError, match="not a JSON object"):
+        check_result_dict([])
+
+
+def test_schema_v1_results_are_upgraded(tiny_corpus, tmp_path):
+    """A v1 text-job result (no image_source) still reads; a v1 image job never matches a new plan."""
+    from benchmark.run.specs import SCHEMA_VERSION, JobSpec, Setting
+    store = ResultStore(tmp_path)
+    job = plan_jobs(tiny_corpus)["en"]
+    folder = store.put(fake_result(job, 0.5))
+    d = json.loads((folder / "result.json").read_text())
+    d["schema_version"] = 1
+    del d["job"]["image_source"]
+    (folder / "result.json").write_text(json.dumps(d))
+    res = store.read(job)
+    assert not isinstance(res, BadResult) and res.schema_version == SCHEMA_VERSION == 2
+    assert res.job.image_source == "none" and res.job_id == job.job_id
+    v1_image = {**d["job"], "setting": {**d["job"]["setting"], "use_image": True}}
+    assert JobSpec.from_json(v1_image).image_source == "unrecorded"
+    assert Setting.from_json(d["job"]["setting"]) == job.setting
+
+
+def test_setting_labels():
+    from benchmark.run.specs import Setting
+    assert Setting(("en", "de"), "en", True, fold=2).label() == "train en+de -> test en (text+image) fold 2/5"
+    assert Setting(("fr",), "fr").label() == "train fr -> test fr (text)"
+
+
+def test_lock_is_exclusive_and_released(tiny_corpus, tmp_path):
+    """Two lock objects (as two processes would hold): the second never gets it while the first holds it."""
+    import time
+    job = plan_jobs(tiny_corpus)["en"]
+    store = ResultStore(tmp_path)
+    first, second = store.lock(job), store.lock(job)
+    assert first.acquire()
+    t0 = time.monotonic()
+    assert not second.acquire() and time.monotonic() - t0 < 2  # never waits
+    assert second.is_held_elsewhere() and store.state(job)[0] == "running"
+    assert first.owner()["pid"] == os.getpid() and first.owner()["host"] == socket.gethostname()
+    first.release()
+    assert first.path.exists()  # the lock file stays: a waiter never locks an unlinked inode
+    assert not first.owner_path.exists()
+    assert not second.is_held_elsewhere() and second.acquire()
+    second.release()
+
+
+def test_quarantine_moves_aside_without_overwriting(tiny_corpus, tmp_path):
+    job = plan_jobs(tiny_corpus)["en"]
+    store = ResultStore(tmp_path)
+    names = set()
+    for _ in range(2):
+        folder = store.put(fake_result(job, 0.5))
+        (folder / "result.json").write_text("{")
+        bad = store.read(job)
+        aside = store.quarantine(bad)
+        assert aside.parent == folder.parent and aside.name.startswith(f"{job.job_id}.bad-")
+        assert (aside / "result.json").read_text() == "{" and not folder.exists()
+        names.add(aside.name)
+    assert len(names) == 2  # the second bad folder did not replace the first
+    assert store.read(job) is None
