@@ -30,6 +30,12 @@ class BenchGroup(click.Group):
         except BenchError as exc:
             click.echo(f"bench: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:  # disk full, read-only folder, no permission: one line, exit 2
+            from benchmark.util.io import DISK_ERRNOS, write_error
+            if exc.errno not in DISK_ERRNOS:
+                raise
+            click.echo(f"bench: {write_error(exc)}", err=True)
+            ctx.exit(2)
         except KeyboardInterrupt:
             click.echo("bench: interrupted (finished jobs are stored; unfinished ones resume next time)", err=True)
             ctx.exit(130)
@@ -103,6 +109,8 @@ def _device(name: str) -> str:
 
 
 def _set_threads(threads: int | None) -> None:
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
     if threads:
         import torch
         torch.set_num_threads(threads)
@@ -237,104 +245,188 @@ def recorded_parameters(results: Path) -> dict[str, str]:
     return found
 
 
+# ---------------------------------------------------------------------------------------------
+# run / plan / status / report: the same options, expanded by one function (make_plan)
+# ---------------------------------------------------------------------------------------------
+
+def _at_least_one(name: str):
+    def check(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
+        return value
+    return check
+
+
+def job_options(table_required: bool = True):
+    """The options that decide a job list (shared by run, plan, status and report), plus the
+    execution options of ``run`` (accepted everywhere so a run's command line can be reused;
+    they never change which jobs are meant)."""
+    def decorate(f):
+        opts = [
+            click.option("--table", "table_no", type=int, required=table_required,
+                         help="Paper table number (5-9)." + ("" if table_required else " Default: every table.")),
+            click.option("--models", "model_names", help="Comma-separated registry names (default: all rows)."),
+            click.option("--languages", help="Comma-separated test languages: all,en,fr,es,de."),
+            click.option("--profile", type=click.Choice(["paper", "smoke"]), default="paper", show_default=True),
+            click.option("--seeds", type=int, callback=_at_least_one("--seeds"),
+                         help="Runs per row, seeds 1..N (default: the table's own repeats)."),
+            click.option("--hp", multiple=True, help="Hyperparameter override KEY=VALUE (JSON values), repeatable."),
+            click.option("--data-dir", type=click.Path(file_okay=False),
+                         help="MMNERD root (default: $MMNERD_DIR; the built-in corpus only when neither is given)."),
+            click.option("--image-dir", type=click.Path(file_okay=False),
+                         help="Image folder (default: $MMNERD_IMAGE_DIR, else <data-dir>/images)."),
+            click.option("--corpus", "--data-kind", "corpus_name", default="mmnerd", show_default=True,
+                         help="Registered corpus (layout, types, tag scheme): mmnerd, twitter2017, ... "
+                              "Without --data-dir and $MMNERD_DIR the built-in corpus is used."),
+            click.option("--label-map", "label_map", multiple=True,
+                         help="Read an entity type as another, e.g. OTHER=MISC (target O drops it); repeatable."),
+            click.option("--allow-missing-images", is_flag=True,
+                         help="Run multimodal rows even when no image folder is found (images substituted, flagged)."),
+            click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False)),
+            click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto (run only)."),
+            click.option("--threads", type=int, envvar="BENCH_THREADS", callback=_at_least_one("--threads"),
+                         help="CPU threads for torch (run only; default: torch's choice). 1 is often as fast for "
+                              "the LSTM models and avoids slow-downs when other processes share the cores."),
+            click.option("--overwrite", type=click.Choice(["never", "always"]), default="never", show_default=True,
+                         help="never: skip jobs already stored (resume); always: re-run them (run only)."),
+            click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True),
+            click.option("--devices", help="Local executor device slots, one job per slot in parallel, each in its "
+                         "own process: e.g. cuda:0,cuda:1 (or 0,1), cpu,cpu. Default: every visible GPU with "
+                         "--device cuda/auto, else one CPU job after another in this process."),
+            click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+                         help="bf16 = autocast on CUDA (part of the job id); auto = bf16 when every device is a "
+                              "GPU, else fp32."),
+            click.option("--compile", "compile_model", is_flag=True, help="torch.compile the models (part of the job id)."),
+            click.option("--slurm-partition", help="Slurm partition (with --executor slurm)."),
+            click.option("--slurm-gpus", type=int, default=1, show_default=True, help="GPUs per Slurm task."),
+            click.option("--slurm-time", default="4:00:00", show_default=True,
+                         help="Time limit per task (minutes, H:MM:SS, D-HH:MM:SS)."),
+            click.option("--slurm-mem", default="32G", show_default=True, help="Memory per task (e.g. 32G)."),
+            click.option("--slurm-account", help="Slurm account to charge."),
+            click.option("--slurm-extra", help='Extra sbatch options, e.g. "--qos=high --constraint=a100".'),
+            plugin_option,
+        ]
+        for opt in reversed(opts):
+            f = opt(f)
+        return f
+    return decorate
+
+
+def _plan_options(table_no: int, model_names: str | None, languages: str | None, profile: str,
+                  seeds: int | None, hp: tuple[str, ...], data_dir: str | None, image_dir: str | None,
+                  allow_missing_images: bool, corpus_name: str, label_map: tuple[str, ...],
+                  execution: dict[str, Any] | None = None, extend: tuple[str, ...] = ()):
+    """The job-deciding options; ``execution`` (executor, device, devices, precision, compile, Slurm
+    GPUs) contributes the trainer keys that change numbers (``precision``, ``compile``)."""
+    from benchmark.corpora.labels import parse_label_map
+    from benchmark.run.executors import trainer_overrides
+    from benchmark.run.plan import PlanOptions
+
+    names = _split(model_names)
+    langs = _split(languages)
+    ex = execution or {}
+    trainer = trainer_overrides(ex.get("executor", "local"), ex.get("device", "auto"), ex.get("devices"),
+                                ex.get("precision", "auto"), bool(ex.get("compile_model")), ex.get("slurm_gpus", 1))
+    return PlanOptions(table=table_no, models=tuple(names) if names else None,
+                       languages=tuple(langs) if langs else None, profile=profile, seeds=seeds,
+                       hp=tuple({**trainer, **_parse_hp(hp)}.items()), data_dir=data_dir, image_dir=image_dir,
+                       allow_missing_images=allow_missing_images, corpus=corpus_name,
+                       label_map=tuple(sorted(parse_label_map(label_map).items())), extend=extend)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"bench: warning: {message}", err=True)
+
+
+def _check_executor(executor: str) -> None:
+    if executor != "slurm":
+        return
+    from benchmark.run.executors import slurm_available
+    if not slurm_available():
+        raise ConfigError("--executor slurm: no Slurm on this machine (sbatch is not on PATH); "
+                          "run on a Slurm login node or use --executor local")
+    try:
+        import submitit  # noqa: F401
+    except ImportError:
+        raise ConfigError("--executor slurm needs submitit: pip install 'mmner-bench[slurm]'") from None
+
+
+def _plan_header(plan) -> str:
+    return plan.header()
+
+
 @main.command(epilog="""\b
 Examples:
   bench run --table 5 --models bilstm-crf --languages en --threads 1   # ~13 min on one CPU thread
   bench run --table 5 --profile smoke --dry-run                        # the plan only
   bench --plugin my_tagger:SPEC run --table 5 --models my-tagger --languages en""")
-@click.option("--table", "table_no", type=int, required=True, help="Paper table number (5-9).")
-@click.option("--models", "model_names", help="Comma-separated registry names (default: all rows).")
-@click.option("--languages", help="Comma-separated test languages: all,en,fr,es,de.")
-@click.option("--profile", type=click.Choice(["paper", "smoke"]), default="paper", show_default=True)
-@click.option("--seeds", type=int, help="Runs per row (default: the table's own repeats).")
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="MMNERD root (default: $MMNERD_DIR).")
-@click.option("--image-dir", type=click.Path(file_okay=False), help="Image folder (default: $MMNERD_IMAGE_DIR).")
-@click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False))
-@click.option("--overwrite", type=click.Choice(["never", "always"]), default="never", show_default=True,
-              help="never: skip jobs already stored (resume); always: re-run them.")
-@click.option("--hp", multiple=True, help="Hyperparameter override KEY=VALUE (JSON values), repeatable.")
-@click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True)
-@click.option("--devices", help="Local executor device slots, one job per slot in parallel, each in its own "
-              "process: e.g. cuda:0,cuda:1 (or 0,1), cpu,cpu. Default: every visible GPU with --device cuda/auto, "
-              "else one CPU job after another in this process.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
-              help="bf16 = autocast on CUDA (part of the job id); auto = bf16 when every device is a GPU, else fp32.")
-@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the models (part of the job id).")
-@click.option("--slurm-partition", help="Slurm partition (with --executor slurm).")
-@click.option("--slurm-gpus", type=int, default=1, show_default=True, help="GPUs per Slurm task.")
-@click.option("--slurm-time", default="4:00:00", show_default=True, help="Time limit per task (minutes, H:MM:SS, D-HH:MM:SS).")
-@click.option("--slurm-mem", default="32G", show_default=True, help="Memory per task (e.g. 32G).")
-@click.option("--slurm-account", help="Slurm account to charge.")
-@click.option("--slurm-extra", help='Extra sbatch options, e.g. "--qos=high --constraint=a100".')
-@click.option("--threads", type=int, envvar="BENCH_THREADS",
-              help="CPU threads for torch (default: torch's choice). 1 is often as fast for the LSTM "
-                   "models and avoids slow-downs when other processes share the cores.")
+@job_options()
 @click.option("--dry-run", is_flag=True, help="Only print the plan.")
-@_corpus_options
-@plugin_option
 def run(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
-        device: str, data_dir: str | None, image_dir: str | None, results: str, overwrite: str,
-        hp: tuple[str, ...], executor: str, devices: str | None, precision: str, compile_model: bool,
+        hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
+        label_map: tuple[str, ...], allow_missing_images: bool, results: str, device: str, threads: int | None,
+        overwrite: str, executor: str, devices: str | None, precision: str, compile_model: bool,
         slurm_partition: str | None, slurm_gpus: int, slurm_time: str, slurm_mem: str, slurm_account: str | None,
-        slurm_extra: str | None, threads: int | None, dry_run: bool, corpus_name: str,
-        label_map: tuple[str, ...]) -> None:
+        slurm_extra: str | None, dry_run: bool) -> None:
     """Run the jobs of a table; finished jobs are skipped, interrupted ones resume."""
-    _set_threads(threads)
-    from benchmark.corpora.labels import parse_label_map
-    from benchmark.corpora.resolve import resolve_corpus
-    from benchmark.run.plan import plan_table
-    from benchmark.registry import get_model
-    from benchmark.run.executors import make_executor, trainer_overrides
-    from benchmark.run.store import ResultStore
-    from benchmark.report.tables import extend_with, get_table
+    from benchmark.run.executors import make_executor
+    from benchmark.run.plan import make_plan
+    from benchmark.run.specs import Result
+    from benchmark.run.store import BadResult, ResultStore
 
     if table_no == 2:
-        click.echo("Table 2 has no jobs: it is counted from the data files (`bench stats` or `bench report --table 2`)")
-        return
-    table = get_table(table_no)
-    names = _split(model_names)
-    if names:  # a table's row names may be models not implemented yet; others must be registered
-        row_models = {r.model for r in table.rows}
-        names = [n if n in row_models else get_model(n).name for n in names]
-        table = extend_with(table, names)  # a model outside the paper gets rows of its own
-    corpus = resolve_corpus(data_dir, image_dir, echo=lambda m: click.echo(m, err=True), corpus=corpus_name,
-                            label_map=parse_label_map(label_map))
-    overrides = {**trainer_overrides(executor, device, devices, precision, compile_model, slurm_gpus), **_parse_hp(hp)}
-    planned = plan_table(table, corpus, profile, seeds, names, _split(languages), overrides)
+        raise ConfigError("Table 2 has no jobs: it is counted from the data files "
+                          "(`bench stats` or `bench report --table 2`)")
+    _check_executor(executor)
+    device = _device(device) if executor == "local" else device
+    _set_threads(threads)
+    execution = dict(executor=executor, device=device, devices=devices, precision=precision,
+                     compile_model=compile_model, slurm_gpus=slurm_gpus)
+    plan = make_plan(_plan_options(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
+                                   allow_missing_images, corpus_name, label_map, execution),
+                     echo=lambda m: click.echo(m, err=True))
+    for w in plan.warnings:
+        _warn(w)
+    if not plan.ready:
+        raise ConfigError(f"Table {plan.table.number}: 0 jobs can run ({plan.why_nothing()})")
     store = ResultStore(results)
-    todo, stored = [], 0
-    for p in planned:
-        if p.status != "ready":
-            continue
-        if overwrite == "never" and store.has(p.job):
+    todo, stored, bad = [], 0, []
+    for job in plan.ready:
+        found = store.read(job)
+        if isinstance(found, Result) and overwrite == "never":
             stored += 1
-        else:
-            todo.append(p.job)
-    blocked: dict[str, list[str]] = {}
-    for p in planned:
-        if p.status != "ready":
-            blocked.setdefault(p.reason, []).append(f"{p.row.group} {p.row.method}".strip())
-    click.echo(f"Table {table.number}: {len(planned)} planned, {stored} already stored, {len(todo)} to run "
-               f"(profile {profile}, data {corpus.display} at {corpus.root})")
-    for reason, rows in blocked.items():
+            continue
+        if isinstance(found, BadResult):
+            bad.append(found)
+        todo.append(job)
+    click.echo(f"Table {plan.table.number}: {len(plan.jobs)} planned, {stored} already stored, {len(todo)} to run "
+               f"({_plan_header(plan)})")
+    for reason, rows in plan.blocked().items():
         click.echo(f"  skipped {len(rows)} row(s): {reason}")
+    for b in bad:
+        if dry_run:
+            _warn(f"bad stored result {b.message()}; a run moves it aside and re-runs the job")
+        else:
+            _warn(f"bad stored result {b.message()}; moved aside to {store.quarantine(b)}, the job re-runs")
     if dry_run:
         for job in todo:
             click.echo(f"  would run {job.job_id} {job.model} {job.setting.label()} seed {job.seed}")
         return
     summary, started = None, time.perf_counter()
     if todo:
+        from benchmark.util.io import ensure_dir
+        ensure_dir(store.root)
         slurm = dict(partition=slurm_partition, gpus=slurm_gpus, time=slurm_time, mem=slurm_mem,
                      account=slurm_account, extra=slurm_extra)
-        runner = make_executor(executor, results, _device(device) if executor == "local" else device, devices,
-                               _cache_dir(), slurm)
-        summary = runner.run(todo, corpus, store, echo=click.echo)
-    click.echo(render_selected_rows(table, rows_to_show(table, planned), store, profile, corpus.kind))
-    report_cmd = f"bench report --table {table.number} --compare-paper" + (
+        runner = make_executor(executor, results, device, devices, _cache_dir(), slurm,
+                               overwrite=overwrite == "always")
+        summary = runner.run(todo, plan.corpus, store, echo=click.echo)
+    click.echo(render_selected_rows(plan, store))
+    report_cmd = f"bench report --table {plan.table.number} --compare-paper" + (
         f" --results {results}" if results != DEFAULT_RESULTS else "") + (
-        f" --profile {profile}" if profile != "paper" else "")
-    for line in run_summary_lines(planned, stored, summary, report_cmd, executor, time.perf_counter() - started):
+        f" --profile {profile}" if profile != "paper" else "") + (
+        f" --models {model_names}" if model_names and any(r.extension for r in plan.table.rows) else "")
+    for line in run_summary_lines(plan.jobs, stored, summary, report_cmd, executor, time.perf_counter() - started):
         click.echo(line)
     if summary is not None and summary.failed:
         click.echo(f"{len(summary.failed)} job(s) failed; the others are stored.", err=True)
@@ -348,16 +440,20 @@ SKIP_LABELS: dict[str, str] = {
 }
 
 
-def render_selected_rows(table: Any, rows: list[Any], store: Any, profile: str, data_kind: str) -> str:
-    """The selected rows of ``table`` from ``store``, each cell beside the paper's (Markdown)."""
+def render_selected_rows(plan: Any, store: Any) -> str:
+    """The rows a run touched (``rows_to_show``) with their stored results, beside the paper's (Markdown)."""
     from dataclasses import replace
 
     from benchmark.report.render import build_frame, render
+    from benchmark.run.store import lookup
 
-    results = [r for r in store.all() if r.job.profile == profile and r.job.data_kind == data_kind]
-    if not rows or not results:
+    rows = rows_to_show(plan.table, plan.jobs)
+    found, _ = lookup(store, [p.job for p in plan.known])
+    if not rows or not found:
         return ""
-    frame = build_frame(replace(table, rows=tuple(rows)), results, profile, data_kind)
+    keep = set(rows)
+    frame = build_frame(replace(plan.table, rows=tuple(rows)), [(p.row, p.job) for p in plan.known if p.row in keep],
+                        found, plan.options.profile, plan.corpus.kind)
     return render(frame, "markdown", compare_paper=True)
 
 
@@ -401,19 +497,109 @@ def run_summary_lines(planned: list[Any], reused: int, summary: Any, report_cmd:
     return lines
 
 
+def _job_states(plan, store):
+    """``(planned job, state, detail)`` for every job of ``plan`` whose identity is known.
+
+    States: done / running / queued / failed / bad / missing (see ``ResultStore.state``), and
+    blocked for a job that cannot run here (no weights, no images) and has no result.
+    """
+    for p in plan.known:
+        state, detail = store.state(p.job)
+        if p.status != "ready" and state == "missing":
+            state, detail = "blocked", p.reason
+        yield p, state, detail
+
+
+@main.command(name="plan", epilog="""\b
+Examples:
+  bench plan --table 5 --models bilstm-crf --languages en
+  bench plan --table 8 --results results/reference""")
+@job_options()
+def plan_cmd(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
+             hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
+             label_map: tuple[str, ...], allow_missing_images: bool, results: str, **_execution: Any) -> None:
+    """List a table's jobs with their state: done, running, queued, failed, bad, missing."""
+    from tabulate import tabulate
+
+    from benchmark.run.plan import make_plan
+    from benchmark.run.store import ResultStore
+
+    plan = make_plan(_plan_options(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
+                                   allow_missing_images, corpus_name, label_map, _execution),
+                     echo=lambda m: click.echo(m, err=True))
+    for w in plan.warnings:
+        _warn(w)
+    store = ResultStore(results)
+    rows, counts = [], {}
+    for p, state, detail in _job_states(plan, store):
+        counts[state] = counts.get(state, 0) + 1
+        rows.append([state, p.job.job_id, p.job.model, p.job.setting.label(), p.job.seed, detail])
+    click.echo(f"Table {plan.table.number} ({_plan_header(plan)}), results {store.root}:")
+    if rows:
+        click.echo(tabulate(rows, headers=["state", "job", "model", "setting", "seed", "detail"],
+                            tablefmt="github", disable_numparse=True))
+    unknown = [(reason, rws) for reason, rws in plan.blocked().items()
+               if any(p.job is None and p.reason == reason for p in plan.jobs)]
+    for reason, rws in unknown:
+        click.echo(f"  not planned, {len(rws)} row(s): {reason}")
+    click.echo(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "0 jobs planned")
+
+
+@main.command(epilog="""\b
+Examples:
+  bench status                                   # every table, results/local
+  bench status --results results/reference --table 5""")
+@job_options(table_required=False)
+def status(table_no: int | None, model_names: str | None, languages: str | None, profile: str,
+           seeds: int | None, hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
+           label_map: tuple[str, ...], allow_missing_images: bool, results: str, **_execution: Any) -> None:
+    """Summarise a results folder per table for the given options (and what else it holds)."""
+    from benchmark.registry import get_model
+    from benchmark.report.render import describe_other_results
+    from benchmark.report.tables import TABLES, get_table
+    from benchmark.run.plan import make_plan
+    from benchmark.run.store import JOB_STATES, ResultStore
+
+    store = ResultStore(results)
+    if not store.root.is_dir():
+        raise ConfigError(f"results folder {store.root} does not exist")
+    wanted = {get_model(n).name if n not in {r.model for t in TABLES for r in get_table(t).rows} else n
+              for n in _split(model_names) or []}
+    numbers = [table_no] if table_no is not None else list(TABLES)
+    echo_err = lambda m: click.echo(m, err=True)  # noqa: E731
+    planned_ids: set[str] = set()
+    all_jobs = []
+    for number in numbers:
+        table = get_table(number)
+        names = [n for n in wanted if n in {r.model for r in table.rows}] if wanted else None
+        if wanted and not names:
+            continue
+        plan = make_plan(_plan_options(number, ",".join(names) if names else None, languages, profile, seeds, hp,
+                                       data_dir, image_dir, allow_missing_images, corpus_name, label_map, _execution),
+                         echo=echo_err)
+        echo_err = lambda m: None  # noqa: E731 - announce the corpus once
+        counts = dict.fromkeys((*JOB_STATES, "blocked"), 0)
+        for p, state, _ in _job_states(plan, store):
+            counts[state] += 1
+            planned_ids.add(p.job.job_id)
+            all_jobs.append(p.job)
+        unplanned = len({(p.row.group, p.row.method) for p in plan.jobs if p.job is None})
+        click.echo(f"Table {number}: {len(plan.known)} job(s): " + ", ".join(f"{n} {s}" for s, n in counts.items())
+                   + (f"; {unplanned} row(s) not planned (not implemented or no data)" if unplanned else ""))
+    stored = list(store.scan())
+    others = [(path, job) for path, job in stored if path.name not in planned_ids]
+    click.echo(f"{store.root}: {len(stored)} stored result folder(s), {len(others)} outside these plans"
+               + (f" ({describe_other_results(all_jobs, others)})" if others else ""))
+
+
 @main.command(epilog="""\b
 Examples:
   bench report --table 5 --compare-paper                 # your runs (results/local)
   bench report --table 5 --results results/reference      # the committed reference runs
   bench report --table 5 --format latex --output tables/table5.tex""")
-@click.option("--table", "table_no", type=int, required=True, help="2 or 5-9.")
+@job_options()
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown")
-@click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False))
 @click.option("--compare-paper", is_flag=True, help="Print the paper's value and the difference beside ours.")
-@click.option("--profile", type=click.Choice(["paper", "smoke"]), default="paper", show_default=True)
-@click.option("--corpus", "--data-kind", "data_kind",
-              help="Which corpus's results, a registered name (default: MMNERD if any are stored, else "
-                   "the built-in corpus, else the only corpus stored).")
 @click.option("--mode", type=click.Choice(["conlleval", "strict"]), default="conlleval", show_default=True,
               help="conlleval = seqeval mode=None (the paper); strict = IOB2 strict.")
 @click.option("--selection", type=click.Choice(["dev", "test_max"]), default="dev", show_default=True,
@@ -427,57 +613,83 @@ Examples:
 @click.option("--samples", type=click.IntRange(min=1), default=1000, show_default=True,
               help="With --significance: bootstrap resamples / randomisation shuffles.")
 @click.option("--by-source", is_flag=True, help="Split each row's test metrics into Twitter-2017 and CC12M sentences.")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Table 2 only: MMNERD root (default: $MMNERD_DIR).")
-@click.option("--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
-@plugin_option
-def report(table_no: int, fmt: str, results: str, compare_paper: bool, profile: str, data_kind: str | None,
+@click.option("--allow-empty", is_flag=True,
+              help="Render the table even when no stored result matches (our cells '–', the paper's beside).")
+@click.option("--output", type=click.Path(dir_okay=False), help="Write here (atomically) instead of stdout.")
+def report(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
+           hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
+           label_map: tuple[str, ...], allow_missing_images: bool, results: str, fmt: str, compare_paper: bool,
            mode: str, selection: str, significance: bool, sig_test: str, alpha: float, samples: int,
-           by_source: bool, data_dir: str | None, output: str | None) -> None:
-    """Render a table from stored results in the paper's layout (Table 2: from the data files)."""
+           by_source: bool, allow_empty: bool, output: str | None, **_execution: Any) -> None:
+    """Render a table from the stored results of exactly the jobs `bench run` plans with these options
+    (Table 2: counted from the data files)."""
     if table_no == 2:
         from benchmark.corpora.resolve import resolve_corpus
         from benchmark.corpora.stats import dataset_stats, render_stats
 
-        corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True),
-                                corpus=data_kind or "mmnerd")
+        corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True), corpus=corpus_name)
         _emit(render_stats(dataset_stats(corpus), fmt, corpus.kind, compare_paper), output)
         return
     from benchmark.report.breakdown import report_frame
     from benchmark.report.render import render
-    from benchmark.run.store import ResultStore
 
-    if data_kind:
-        from benchmark.corpora.registry import get_corpus_entry
-        data_kind = get_corpus_entry(data_kind).name
-    frame = report_frame(table_no, list(ResultStore(results).all()), results, profile, data_kind, mode, selection,
-                         sig_test if significance else None, alpha, samples, by_source)
+    plan, store = _report_plan(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
+                               allow_missing_images, corpus_name, label_map, results, _execution)
+    frame, bad = report_frame(plan, store, mode, selection, sig_test if significance else None, alpha, samples,
+                              by_source, allow_empty)
+    for b in bad:
+        _warn(f"bad stored result {b.message()} (left out; `bench run` with the same options re-runs it)")
     _emit(render(frame, fmt, compare_paper), output)
 
 
 @main.command(epilog="""\b
 Example:
   bench plot --table 5 --results results/reference --curves""")
-@click.option("--table", "table_no", type=int, required=True, help="5-9.")
-@click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False))
+@job_options()
 @click.option("--output-dir", default="plots", show_default=True, type=click.Path(file_okay=False))
-@click.option("--profile", type=click.Choice(["paper", "smoke"]), default="paper", show_default=True)
-@click.option("--data-kind", type=click.Choice(["mmnerd", "fallback"]))
 @click.option("--mode", type=click.Choice(["conlleval", "strict"]), default="conlleval", show_default=True)
 @click.option("--selection", type=click.Choice(["dev", "test_max"]), default="dev", show_default=True)
 @click.option("--curves", is_flag=True, help="Also a learning-curve figure (F1 and loss by epoch) per stored job.")
-def plot(table_no: int, results: str, output_dir: str, profile: str, data_kind: str | None, mode: str,
-         selection: str, curves: bool) -> None:
+def plot(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
+         hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
+         label_map: tuple[str, ...], allow_missing_images: bool, results: str, output_dir: str, mode: str,
+         selection: str, curves: bool, **_execution: Any) -> None:
     """Figures (PNG and PDF) of a table's stored results: bars, heat map (6), per-subset spread (8)."""
     from benchmark.report.breakdown import report_frame
     from benchmark.report.plots import plot_table
+
+    plan, store = _report_plan(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
+                               allow_missing_images, corpus_name, label_map, results, _execution)
+    frame, _ = report_frame(plan, store, mode, selection)
+    from benchmark.run.store import lookup
+
+    found, _ = lookup(store, [p.job for p in plan.known])
+    for path in plot_table(frame, list(found.values()), Path(output_dir), curves):
+        click.echo(f"wrote {path}")
+
+
+def _report_plan(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
+                 hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, allow_missing_images: bool,
+                 corpus_name: str, label_map: tuple[str, ...], results: str, execution: dict[str, Any]):
+    """The plan a report renders and its store. Without --models, registered models outside the paper
+    that have results in the folder get rows of their own (the cells still come from planned jobs only)."""
+    from benchmark.registry import MODELS
+    from benchmark.report.tables import paper_models
+    from benchmark.run.plan import make_plan
     from benchmark.run.store import ResultStore
 
-    stored = list(ResultStore(results).all())
-    frame = report_frame(table_no, stored, results, profile, data_kind, mode, selection)
-    if not any(fr.runs for fr in frame.rows):
-        raise ConfigError(f"no stored {profile}-profile results for Table {table_no} in {results}")
-    for path in plot_table(frame, stored, Path(output_dir), curves):
-        click.echo(f"wrote {path}")
+    store = ResultStore(results)
+    if not store.root.is_dir():
+        raise ConfigError(f"results folder {store.root} does not exist (run `bench run` with the same options first)")
+    extend: tuple[str, ...] = ()
+    if not model_names:
+        paper = paper_models()
+        extend = tuple(dict.fromkeys(job["model"] for _, job in store.scan()
+                                     if job and job.get("model") in MODELS and job["model"] not in paper))
+    plan = make_plan(_plan_options(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
+                                   allow_missing_images, corpus_name, label_map, execution, extend),
+                     echo=lambda m: click.echo(m, err=True))
+    return plan, store
 
 
 @main.command(epilog="""\b
@@ -485,12 +697,13 @@ Example:
   bench readme           # refresh README.md from results/reference""")
 @click.option("--results", default=REFERENCE_RESULTS, show_default=True, type=click.Path(file_okay=False))
 @click.option("--readme", default="README.md", show_default=True, type=click.Path(dir_okay=False))
-def readme(results: str, readme: str) -> None:
+@click.option("--data-dir", type=click.Path(file_okay=False), help="MMNERD root (default: $MMNERD_DIR).")
+def readme(results: str, readme: str, data_dir: str | None) -> None:
     """Regenerate the README's results section from the stored paper-profile results."""
     from benchmark.report.readme import update_readme
     from benchmark.run.store import ResultStore
 
-    changed = update_readme(Path(readme), ResultStore(results))
+    changed = update_readme(Path(readme), ResultStore(results), data_dir)
     click.echo(f"{readme}: results section {'updated' if changed else 'already up to date'}")
 
 
@@ -583,8 +796,8 @@ def describe_job(folder: Path, log_lines: int = 12) -> str:
 
 def _emit(text: str, output: str | None) -> None:
     if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(text, encoding="utf-8")
+        from benchmark.util.io import write_text
+        write_text(output, text)
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)

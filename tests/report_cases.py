@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from benchmark.report.render import Frame
+from benchmark.report.render import build_frame as _build_frame
+from benchmark.run.plan import seeds_for
 from benchmark.run.predictions import write_predictions
 from benchmark.run.specs import JobSpec, Result, Setting
 
@@ -18,11 +21,33 @@ def fake(model: str, train: tuple[str, ...], test: str, image: bool, seed: int, 
     per = {t: {"precision": f1, "recall": f1, "f1": round(f1 - 0.01 * i, 6), "support": 5} for i, t in enumerate(TYPES)}
     m = {"precision": f1 + 0.01, "recall": f1 - 0.01, "f1": f1, "support": 20, "per_type": per}
     metrics = {"conlleval": m, "strict": {**m, "f1": f1 - 0.02}}
-    job = JobSpec(model, Setting(train, test, image, fold), seed, profile, {"epochs": 1}, kind, "fp")
+    job = JobSpec(model, Setting(train, test, image, fold), seed, profile, {"epochs": 1}, kind, "fp",
+                  "listing:test" if image else "none")
     history = [{"epoch": e, "loss": 2.0 / e, "dev": metrics, "test": metrics} for e in (1, 2, 3)]
     return Result(job=job, test=metrics, dev=metrics, selected_epoch=1, epochs_run=3,
                   test_max={"epoch": 1, **metrics}, history=history, wall_time_s=1.0, peak_memory_mb=1.0,
                   environment={"finished_at": f"2026-01-0{seed}T00:00:00"})
+
+
+def fake_for(job: JobSpec, f1: float) -> Result:
+    """A stored result with ``job``'s identity (e.g. a real plan's job) and metrics derived from ``f1``."""
+    import dataclasses
+    return dataclasses.replace(fake(job.model, job.setting.train_languages, job.setting.test_language,
+                                    job.setting.use_image, job.seed, f1, job.setting.fold), job=job)
+
+
+def planned(table, seeds: int | None = None, profile: str = "paper", kind: str = "mmnerd"):
+    """The (row, job) pairs a plan of ``table`` holds when every job has the fakes' identity."""
+    return [(row, JobSpec(row.model, Setting(row.train_languages, row.test_language, row.use_image, row.fold),
+                          seed, profile, {"epochs": 1}, kind, "fp", "listing:test" if row.use_image else "none"))
+            for row in table.rows for seed in seeds_for(row, seeds)]
+
+
+def build_frame(table, results, mode: str = "conlleval", selection: str = "dev", seeds: int | None = None,
+                profile: str = "paper", kind: str = "mmnerd") -> Frame:
+    """The frame of the ``profile``/``kind`` plan of ``table`` over the fake stored ``results``."""
+    return _build_frame(table, planned(table, seeds, profile, kind), {r.job_id: r for r in results}, profile, kind,
+                        mode, selection)
 
 
 def results_t5() -> list[Result]:
@@ -64,7 +89,7 @@ def table2_records() -> list[dict]:
 
 def _report(number: int, fmt: str, compare: bool) -> Callable[[], str]:
     def make() -> str:
-        from benchmark.report.render import build_frame, render
+        from benchmark.report.render import render
         from benchmark.report.tables import get_table
         results = results_t5() if number == 5 else results_other(number)
         return render(build_frame(get_table(number), results), fmt, compare)

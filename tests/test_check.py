@@ -73,6 +73,27 @@ def test_check_pins_one_thread_whatever_the_caller_set(tiny_corpus, monkeypatch)
     assert seen == [SUITES["smoke"].threads] == [1]
 
 
+def test_changed_reader_output_is_caught(tiny_corpus, monkeypatch):
+    """A reader that changes its output (here: lower-cases tokens) changes the measured data digest."""
+    import benchmark.corpora.reader as reader
+    from benchmark.run.check import check_jobs, data_digest
+    from benchmark.run.train import job_data
+
+    base = check.measure(tiny_corpus, models=["bilstm-crf"], echo=lambda m: None)
+    real = reader.read_conll
+
+    def lowercasing(*args, **kwargs):
+        return [dataclasses.replace(s, tokens=tuple(t.lower() for t in s.tokens)) for s in real(*args, **kwargs)]
+
+    monkeypatch.setattr(reader, "read_conll", lowercasing)
+    train, dev, test = job_data(check_jobs(tiny_corpus, models=["bilstm-crf"])[0], tiny_corpus)
+    current = json.loads(json.dumps(base))
+    current["data"]["digest"] = data_digest(train + dev + test)  # measured through the changed reader
+    findings = compare(base, current)
+    assert [f.status for f in findings if f.model == "(data)"] == ["changed"]
+    assert all(f.status == "ok" for f in findings if f.model != "(data)")
+
+
 def test_higher_loss_is_a_regression_lower_is_an_improvement():
     base = {"data": {"digest": "d"}, "models": {"a": {"final_loss": 2.0}}}
     worse = {"data": {"digest": "d"}, "models": {"a": {"final_loss": 2.2}}}  # +10% > 5% floor

@@ -30,15 +30,18 @@ def test_smoke_run_then_report(tiny_corpus, tmp_path):
                    "--data-dir", str(tiny_corpus.root), "--results", res)
     assert "2 already stored, 0 to run" in again.output
 
-    rep = invoke("report", "--table", "5", "--results", res, "--profile", "smoke", "--format", "markdown")
-    assert rep.exit_code == 0
+    same = ["--models", "bilstm-crf", "--languages", "en,de", "--profile", "smoke", "--data-dir", str(tiny_corpus.root)]
+    other = CliRunner().invoke(main, ["report", "--table", "5", "--results", res, "--profile", "smoke"])
+    assert other.exit_code == 2 and "no stored result" in other.output  # another corpus: nothing matches
+    rep = invoke("report", "--table", "5", "--results", res, *same, "--format", "markdown")
+    assert rep.exit_code == 0, rep.output
     assert f"{f1:.2f}" in rep.output
     assert "fallback corpus" in rep.output  # never passes synthetic numbers off as MMNERD
     group = {"en": "English", "de": "German"}[lang]
     row = next(line for line in rep.output.splitlines() if "BiLSTM-CRF" in line and
                (group in line or line.startswith("|            | BiLSTM")))
     assert "–" not in row.split("|")[4]
-    tex = invoke("report", "--table", "5", "--results", res, "--profile", "smoke", "--format", "latex", "--compare-paper")
+    tex = invoke("report", "--table", "5", "--results", res, *same, "--format", "latex", "--compare-paper")
     assert r"\toprule" in tex.output and f"{f1:.2f}" in tex.output
 
 

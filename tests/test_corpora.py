@@ -153,16 +153,19 @@ def test_a_new_mmnerd_layout_corpus_runs_a_table5_row_and_is_named_in_the_table(
     result = json.loads(stored[0].read_text())
     assert result["job"]["data_kind"] == "my-corpus" and result["counts"]["train"] == 60
     f1 = 100 * result["test"]["conlleval"]["f1"]
-    for args in ((), ("--corpus", "my-corpus")):
+    same = ("--corpus", "my-corpus", "--data-dir", str(root))  # report takes the run's options (issue 9)
+    for args in (same, (*same, "--models", "bilstm-crf", "--languages", "en")):
         rep = invoke("report", "--table", "5", "--results", res, "--profile", "smoke", *args)
         assert rep.exit_code == 0, rep.output
         assert "data My Corpus 2026." in rep.output and "Data is My Corpus 2026, made by a test." in rep.output
         assert f"{f1:.2f}" in rep.output and "MMNERD" not in rep.output.split("\n\n")[-1]
-    tex = invoke("report", "--table", "5", "--results", res, "--profile", "smoke", "--format", "latex")
+    tex = invoke("report", "--table", "5", "--results", res, "--profile", "smoke", "--format", "latex", *same)
     assert "Data: My Corpus 2026 (test sets: en) (Data is My Corpus 2026, made by a test)" in tex.output
     assert corpus_display("my-corpus") == "My Corpus 2026"
-    other = invoke("report", "--table", "5", "--results", res, "--profile", "smoke", "--corpus", "mmnerd")
-    assert other.exit_code == 0 and f"{f1:.2f}" not in other.output  # another corpus's results stay out
+    other = CliRunner().invoke(main, ["report", "--table", "5", "--results", res, "--profile", "smoke",
+                                      "--corpus", "mmnerd", "--data-dir", str(root)])
+    assert other.exit_code == 2 and f"{f1:.2f}" not in other.output  # another corpus's results stay out
+    assert "no stored result" in other.output and "1 with corpus my-corpus" in other.output
 
 
 def test_label_map_changes_the_data_fingerprint(tiny_corpus):

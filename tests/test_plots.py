@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from benchmark.cli import main
 from benchmark.report.plots import plot_table
-from benchmark.report.render import build_frame
+from tests.report_cases import build_frame
 from benchmark.report.tables import get_table
 from tests.report_cases import fake, write_store
 
@@ -41,21 +41,26 @@ def test_table_plots_render(tmp_path):
 
 
 def test_cli_plot_report_and_table2(tmp_path, tiny_corpus):
-    results = [fake("2m-ner", ("all",), "all", True, 1, 0.70), fake("2m-ner-no-vit", ("all",), "all", True, 1, 0.69)]
-    write_store(tmp_path / "res", results)
+    from benchmark.run.plan import PlanOptions, make_plan
+    from tests.report_cases import fake_for
+
+    plan = make_plan(PlanOptions(table=9, data_dir=str(tiny_corpus.root)))
+    jobs = {p.job.model: p.job for p in plan.known}
+    write_store(tmp_path / "res", [fake_for(jobs["2m-ner"], 0.70), fake_for(jobs["2m-ner-no-vit"], 0.69)])
     runner = CliRunner()
+    same = ["--data-dir", str(tiny_corpus.root)]  # the options the runs were planned with
     out = runner.invoke(main, ["plot", "--table", "9", "--results", str(tmp_path / "res"),
-                               "--output-dir", str(tmp_path / "plots")])
+                               "--output-dir", str(tmp_path / "plots"), *same])
     assert out.exit_code == 0, out.output
     assert (tmp_path / "plots" / "table9.pdf").is_file()
-    empty = runner.invoke(main, ["plot", "--table", "5", "--results", str(tmp_path / "none")])
-    assert empty.exit_code == 2 and "no stored paper-profile results" in empty.output
-    rep = runner.invoke(main, ["report", "--table", "9", "--results", str(tmp_path / "res"), "--significance"])
+    empty = runner.invoke(main, ["plot", "--table", "5", "--results", str(tmp_path / "none"), *same])
+    assert empty.exit_code == 2 and "does not exist" in empty.output
+    rep = runner.invoke(main, ["report", "--table", "9", "--results", str(tmp_path / "res"), "--significance", *same])
     assert rep.exit_code == 0 and "Not tested (no stored predictions): -ViT." in rep.output
     t2 = runner.invoke(main, ["report", "--table", "2", "--data-dir", str(tiny_corpus.root), "--format", "csv"])
     assert t2.exit_code == 0 and t2.output.startswith("language,split,PER,PER_paper")
     run2 = runner.invoke(main, ["run", "--table", "2"])
-    assert run2.exit_code == 0 and "Table 2 has no jobs" in run2.output
+    assert run2.exit_code == 2 and "Table 2 has no jobs" in run2.output  # a run that would do nothing
 
 
 def test_job_stores_predictions_that_reproduce_its_metrics(tmp_path, tiny_corpus):

@@ -8,10 +8,10 @@ import subprocess
 
 import pytest
 
-from benchmark.report.render import SignificanceInfo, build_frame, latex_document, render, to_csv
+from benchmark.report.render import SignificanceInfo, latex_document, render, to_csv
 from benchmark.report.tables import ALL_TABLES, TABLES, extend_with, get_table
 from benchmark.run.plan import seeds_for
-from tests.report_cases import GOLDEN, fake, golden_cases, results_t5
+from tests.report_cases import GOLDEN, build_frame, fake, golden_cases, results_t5
 
 
 @pytest.mark.parametrize("name", sorted(golden_cases()))
@@ -34,13 +34,16 @@ def test_table5_frame_semantics():
     frame = build_frame(get_table(5), results_t5())
     rows = {(fr.row.group, fr.row.method): fr for fr in frame.rows}
     en = rows[("English", "BiLSTM-CRF")]
-    assert en.runs == 2 and en.cells["f1"].value == pytest.approx(63.5)
-    assert en.cells["f1"].std == pytest.approx(0.7071, abs=1e-3)
-    assert en.cells["f1"].paper == 62.68 and en.cells["f1"].delta == pytest.approx(0.82)
+    assert en.runs == 1 and en.cells["f1"].value == pytest.approx(63.0)  # seed 2 is not in a 1-seed plan
+    assert en.cells["f1"].paper == 62.68 and en.cells["f1"].delta == pytest.approx(0.32)
     assert rows[("English", "2M-NER")].cells["f1"].value == pytest.approx(71.0)  # image run, not text-only
     assert "f1" in rows[("English", "2M-NER")].best and "f1" not in en.best
     assert rows[("German", "BiLSTM-CRF")].cells["f1"].value is None  # smoke result not mixed in
     assert rows[("French", "BiLSTM-CRF")].cells["f1"].value is None  # fallback result not mixed in
+    two = {(fr.row.group, fr.row.method): fr for fr in build_frame(get_table(5), results_t5(), seeds=2).rows}
+    en2 = two[("English", "BiLSTM-CRF")]
+    assert en2.runs == 2 and en2.expected == 2 and en2.cells["f1"].value == pytest.approx(63.5)
+    assert en2.cells["f1"].std == pytest.approx(0.7071, abs=1e-3)
     strict = build_frame(get_table(5), results_t5(), mode="strict")
     assert {(fr.row.group, fr.row.method): fr for fr in strict.rows}[("All", "BiLSTM-CRF")].cells["f1"].value == pytest.approx(60.1)
 
@@ -62,7 +65,7 @@ def test_csv_has_paper_delta_and_in_paper_columns():
     assert {"f1_paper", "f1_delta", "in_paper", "runs"} <= set(header.split(","))
     assert len(lines) == 45
     en = next(line for line in lines if line.startswith("5,English,BiLSTM-CRF"))
-    assert ",63.5000," in en and ",62.68," in en
+    assert ",63.0000," in en and ",62.68," in en
 
 
 def test_test_max_selection_marks_every_value():
@@ -76,13 +79,13 @@ def test_test_max_selection_marks_every_value():
 
 
 def test_caption_names_corpus_protocol_and_spread():
-    tex = render(build_frame(get_table(5), results_t5()), "latex", True)
+    tex = render(build_frame(get_table(5), results_t5(), seeds=2), "latex", True)
     caption = tex[tex.index(r"\caption{"):].split("\n", 1)[0]
     assert "Data: MMNERD (test sets: all, en)" in caption
     assert "best dev F1 (the paper's protocol)" in caption
     assert r"$\pm$ is the sample standard deviation" in caption
-    fallback = render(build_frame(get_table(5), [fake("bilstm-crf", ("en",), "en", False, 1, 0.5, kind="fallback")]),
-                      "latex")
+    fallback = render(build_frame(get_table(5), [fake("bilstm-crf", ("en",), "en", False, 1, 0.5, kind="fallback")],
+                                  kind="fallback"), "latex")
     assert "fallback corpus, NOT MMNERD" in fallback
 
 

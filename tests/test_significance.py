@@ -9,7 +9,8 @@ import pytest
 
 from benchmark.corpora.reader import Sentence
 from benchmark.report.breakdown import attach_significance, by_source_frame, report_frame
-from benchmark.report.render import build_frame, render
+from benchmark.report.render import render
+from tests.report_cases import build_frame
 from benchmark.report.significance import (approximate_randomisation, column_scores, exact_randomisation,
                                            observed_delta, paired_bootstrap, sentence_counts)
 from benchmark.report.tables import get_table

@@ -8,7 +8,7 @@ import pytest
 from benchmark.run.plan import plan_table
 from benchmark.registry import get_model
 from benchmark.run.specs import JobSpec, Result, Setting
-from benchmark.run.store import ResultStore
+from benchmark.run.store import BadResult, ResultStore
 from benchmark.report.tables import get_table
 from benchmark.errors import ConfigError
 
@@ -51,7 +51,7 @@ def test_store_round_trip_is_atomic(tmp_path):
     assert (path / "train.log").read_text() == "epoch 1\n"
     back = store.get(job)
     assert back.job_id == job.job_id and back.test["conlleval"]["f1"] == 0.7
-    assert [r.job_id for r in store.all()] == [job.job_id]
+    assert [folder.name for folder, _ in store.scan()] == [job.job_id]
     assert not list(path.parent.glob(".*"))  # no temp folders left behind
     store.put(make_result(job, 0.8))  # overwrite replaces
     assert store.get(job).test["conlleval"]["f1"] == 0.8
@@ -64,7 +64,9 @@ def test_newer_schema_is_refused(tmp_path):
     d = json.loads(path.read_text())
     d["schema_version"] = 99
     path.write_text(json.dumps(d))
-    assert list(store.all()) == []  # skipped, not crashing
+    bad = store.read(job)
+    assert isinstance(bad, BadResult) and bad.path == path and "schema_version 99 is unknown" in bad.reason
+    assert not store.has(job)
 
 
 def test_plan_table5_counts(tiny_corpus):

@@ -5,10 +5,12 @@ have no stored predictions (runs made before predictions were stored) are named,
 """
 from __future__ import annotations
 
+import json
+
 import statistics
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -131,27 +133,40 @@ def by_source_frame(frame: Frame, results: Iterable[Result], root: str | Path) -
     return out, missing
 
 
-def report_frame(table_no: int, results: list[Result], root: str | Path, profile: str = "paper",
-                 data_kind: str | None = None, mode: str = "conlleval", selection: str = "dev",
+def report_frame(plan: Any, store: Any, mode: str = "conlleval", selection: str = "dev",
                  significance: str | None = None, alpha: float = 0.05, samples: int = 1000,
-                 by_source: bool = False) -> Frame:
-    """What ``bench report`` renders: the table (with extension rows for non-paper models found in
-    ``results``), optionally with significance marks or split by source."""
+                 by_source: bool = False, allow_empty: bool = False) -> tuple[Frame, list[Any]]:
+    """What ``bench report`` and ``bench plot`` render: the stored results of exactly ``plan``'s jobs
+    (``benchmark.run.plan.make_plan``), optionally with significance marks or split by source.
+    Returns the frame and the bad stored results left out. No matching result is an error unless
+    ``allow_empty`` (an empty table beside the paper's values)."""
     from benchmark.errors import ConfigError
-    from benchmark.report.render import build_frame
-    from benchmark.report.tables import extend_with, get_table
+    from benchmark.report.render import build_frame, describe_other_results
+    from benchmark.run.store import lookup
 
     if selection == "test_max" and (significance or by_source):
         raise ConfigError("--significance and --by-source use the stored predictions of the selected "
                           "(best-dev) epoch; they cannot be combined with --selection test_max")
-    mine = [r for r in results if r.job.profile == profile]  # extension rows only for models with such runs
-    table = extend_with(get_table(table_no), [r.job.model for r in mine],
-                        {r.job.model for r in mine if r.job.setting.use_image})
-    frame = build_frame(table, results, profile, data_kind, mode, selection)
+    jobs = [p.job for p in plan.known]
+    found, bad = lookup(store, jobs)
+    if not found and not allow_empty:
+        raise ConfigError(f"no stored result in {store.root} matches the {len(jobs)} job(s) of Table "
+                          f"{plan.table.number} ({plan.header()}); the folder holds: "
+                          f"{describe_other_results(jobs, store.scan())} (--allow-empty renders the empty table)")
+    notes = []
+    if plan.options.hp:
+        notes.append("Hyperparameter overrides: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in plan.options.hp)
+                     + " (not the paper's settings).")
+    if bad:
+        notes.append(f"{len(bad)} stored result(s) unreadable and left out: "
+                     + "; ".join(str(b.path) for b in bad) + ".")
+    frame = build_frame(plan.table, [(p.row, p.job) for p in plan.known], found, plan.options.profile,
+                        plan.corpus.kind, mode, selection, notes)
+    results = list(found.values())
     if significance:
-        frame = attach_significance(frame, results, root, significance, alpha, samples)
+        frame = attach_significance(frame, results, store.root, significance, alpha, samples)
     if by_source:
-        frame, missing = by_source_frame(frame, results, root)
+        frame, missing = by_source_frame(frame, results, store.root)
         if missing:
             frame.extra_notes.append("Not split (no stored predictions): " + ", ".join(missing) + ".")
-    return frame
+    return frame, bad

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import statistics
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from tabulate import tabulate
 
 from benchmark.corpora.registry import corpus_display, corpus_note
 from benchmark.metrics import headline
-from benchmark.run.specs import Result
+from benchmark.run.specs import JobSpec, Result, Setting
 from benchmark.report.tables import COLUMN_LABELS, COLUMNS, Row, TableSpec
 
 DASH = "–"
@@ -106,43 +107,44 @@ class Frame:
         return out + list(self.extra_notes)
 
 
-def _key(row: Row) -> tuple:
-    return (row.model, tuple(row.train_languages), row.test_language, row.use_image, row.fold)
+def image_note(rows: Iterable[FrameRow], results: Mapping[str, Result]) -> str | None:
+    """A footnote for rows whose runs used substituted images (or none at all)."""
+    parts = []
+    for fr in rows:
+        real = substituted = 0
+        no_folder = False
+        for job_id in fr.job_ids:
+            res = results[job_id]
+            if not res.job.setting.use_image:
+                continue
+            imgs = res.counts.get("images") or {}
+            real += int(imgs.get("loaded", 0))
+            substituted += int(imgs.get("default_used", 0)) + int(imgs.get("blank_used", 0))
+            no_folder = no_folder or res.job.image_source == "none"
+        if substituted or no_folder:
+            label = f"{fr.row.group + ' ' if fr.row.group else ''}{fr.row.method}"
+            why = ", no image folder" if no_folder else ""
+            parts.append(f"{label} ({substituted} of {real + substituted} image loads substituted{why})")
+    if not parts:
+        return None
+    return "Images substituted by the default/blank image: " + "; ".join(parts) + "."
 
 
-def _result_key(res: Result) -> tuple:
-    st = res.job.setting
-    return (res.job.model, tuple(st.train_languages), st.test_language, st.use_image, st.fold)
+def build_frame(table: TableSpec, jobs: Iterable[tuple[Row, JobSpec]], results: Mapping[str, Result],
+                profile: str = "paper", data_kind: str | None = None, mode: str = "conlleval",
+                selection: str = "dev", notes: Iterable[str] = ()) -> Frame:
+    """The table's cells from exactly the given jobs' stored results (``results`` keyed by job id).
 
-
-def choose_data_kind(results: Iterable[Result], profile: str) -> str | None:
-    """MMNERD if any of its results are stored, else the built-in corpus, else the only corpus stored."""
-    kinds = {r.job.data_kind for r in results if r.job.profile == profile}
-    for preferred in ("mmnerd", "fallback"):
-        if preferred in kinds:
-            return preferred
-    if len(kinds) > 1:
-        from benchmark.errors import ConfigError
-        raise ConfigError(f"results of several corpora ({', '.join(sorted(kinds))}): choose one with --corpus")
-    return next(iter(kinds), None)
-
-
-def build_frame(table: TableSpec, results: Iterable[Result], profile: str = "paper",
-                data_kind: str | None = None, mode: str = "conlleval", selection: str = "dev") -> Frame:
-    results = list(results)
-    data_kind = data_kind or choose_data_kind(results, profile)
-    # newest result per (coordinates, seed)
-    index: dict[tuple, dict[int, Result]] = {}
-    for res in results:
-        if res.job.profile != profile or res.job.data_kind != data_kind:
-            continue
-        per_seed = index.setdefault(_result_key(res), {})
-        old = per_seed.get(res.job.seed)
-        if old is None or str(res.environment.get("finished_at", "")) >= str(old.environment.get("finished_at", "")):
-            per_seed[res.job.seed] = res
+    ``jobs`` are ``(row, job)`` pairs from the plan (``benchmark.run.plan.make_plan``); a result
+    that is not one of them never reaches a cell, whatever else the results folder holds.
+    """
+    by_row: dict[Row, list[JobSpec]] = {}
+    for row, job in jobs:
+        by_row.setdefault(row, []).append(job)
     rows: list[FrameRow] = []
     for row in table.rows:
-        found = list(index.get(_key(row), {}).values())
+        planned = by_row.get(row, [])
+        found = [results[j.job_id] for j in planned if j.job_id in results]
         metrics = [headline(r.test_max if selection == "test_max" else r.test, mode) for r in found]
         cells = {}
         for col in COLUMNS:
@@ -150,11 +152,61 @@ def build_frame(table: TableSpec, results: Iterable[Result], profile: str = "pap
             value = statistics.fmean(vals) if vals else None
             std = statistics.stdev(vals) if len(vals) > 1 else None
             cells[col] = Cell(value, std, row.paper.get(col))
-        rows.append(FrameRow(row, table.label_of(row), cells, len(found), max(row.repeats, 1),
+        expected = len(planned) if planned else max(row.repeats, 1)
+        rows.append(FrameRow(row, table.label_of(row), cells, len(found), expected,
                              sorted(r.job_id for r in found)))
     if table.bold_best:
         mark_best(rows)
-    return Frame(table, rows, profile, data_kind, mode, selection)
+    extra = list(notes)
+    img = image_note(rows, results)
+    if img:
+        extra.append(img)
+    return Frame(table, rows, profile, data_kind, mode, selection, extra_notes=extra)
+
+
+def _differences(planned: JobSpec, stored: Mapping[str, Any]) -> list[str]:
+    """How a stored job description differs from a planned job of the same model and setting."""
+    out = []
+    for key, label in (("profile", "profile"), ("data_kind", "corpus"), ("data_fingerprint", "corpus files"),
+                       ("seed", "seed")):
+        if stored.get(key) != getattr(planned, key):
+            out.append(f"{label} {stored.get(key)}")
+    if planned.setting.use_image and stored.get("image_source", "unrecorded") != planned.image_source:
+        out.append(f"image source {stored.get('image_source', 'unrecorded')}")
+    hp = stored.get("hparams") or {}
+    changed = [k for k in sorted(set(hp) | set(planned.hparams)) if hp.get(k) != planned.hparams.get(k)]
+    if 0 < len(changed) <= 3:
+        out.append("hp " + ",".join(f"{k}={json.dumps(hp.get(k))}" for k in changed))
+    elif changed:
+        out.append(f"hp differing in {len(changed)} keys ({', '.join(changed[:3])}, ...)")
+    return out
+
+
+def describe_other_results(jobs: Iterable[JobSpec], stored: Iterable[tuple[Any, Mapping[str, Any] | None]]) -> str:
+    """What a results folder holds instead of the planned jobs (for 'no result matches')."""
+    planned = {}
+    for job in jobs:
+        planned.setdefault((job.model, json.dumps(job.setting.to_json(), sort_keys=True)), job)
+    counts: dict[str, int] = {}
+    others = 0
+    for _, job in stored:
+        if job is None:
+            continue
+        try:
+
+            key = (job["model"], json.dumps(Setting.from_json(job["setting"]).to_json(), sort_keys=True))
+        except (KeyError, TypeError, ValueError):
+            continue
+        match = planned.get(key)
+        if match is None:
+            others += 1
+            continue
+        for diff in _differences(match, job) or ["the same identity (unreadable result)"]:
+            counts[diff] = counts.get(diff, 0) + 1
+    parts = [f"{n} with {what}" for what, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:6]]
+    if others:
+        parts.append(f"{others} of other models/settings")
+    return "; ".join(parts) if parts else "no results at all"
 
 
 def mark_best(rows: list[FrameRow]) -> None:

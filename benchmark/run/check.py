@@ -33,6 +33,7 @@ from benchmark.corpora.reader import Corpus, Sentence
 from benchmark.errors import BenchError, ConfigError
 from benchmark.registry import MODELS, get_model
 from benchmark.run.specs import JobSpec, Setting
+from benchmark.util.io import write_json
 
 Echo = Callable[[str], None]
 BASELINE_FORMAT = 2
@@ -351,10 +352,7 @@ def merge_baseline(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dic
 def save_baseline(path: Path, kind: str, measured: dict[str, Any]) -> None:
     data = json.loads(path.read_text()) if path.is_file() else {}
     data[kind] = measured
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    tmp.replace(path)
+    write_json(path, data)
 
 
 def parse_tolerances(spec: str | None) -> dict[str, float]:

@@ -31,6 +31,7 @@ from benchmark.corpora.reader import Corpus
 from benchmark.errors import BenchError, ConfigError
 from benchmark.run.specs import JobSpec, Result
 from benchmark.run.store import ResultStore
+from benchmark.util.io import DISK_ERRNOS, write_error, write_text
 
 Echo = Callable[[str], None]
 WORKER_PAYLOAD = "payload.json"
@@ -50,29 +51,48 @@ class RunSummary:
 
 
 def execute_job(job: JobSpec, corpus: Corpus, store: ResultStore, device: str = "cpu",
-                cache_dir: Path | None = None, warn: Echo | None = None) -> Result:
+                cache_dir: Path | None = None, warn: Echo | None = None, overwrite: bool = False) -> Result | None:
     """Train + evaluate ``job`` and store its result; resumes from ``store.work_dir(job)``.
 
-    Every line goes to the job's ``train.log``; warnings (a discarded checkpoint, ...) also to ``warn``
-    (stderr by default).
+    Runs only while holding the job's lock: returns None without training when another process
+    holds it or stored its result meanwhile (unless ``overwrite``). Every line goes to the job's
+    ``train.log``; warnings (a discarded checkpoint, ...) also to ``warn`` (stderr by default).
     """
     from benchmark.run.train import run_job  # heavy imports only when a job really runs
 
-    work = store.work_dir(job)
-    log_file = work / "train.log"
     warn = warn or (lambda m: print(m, file=sys.stderr, flush=True))
+    lock = store.lock(job)
+    if not lock.acquire():
+        return None
+    try:
+        if not overwrite and store.has(job):
+            return None
+        work = store.work_dir(job)
+        log_file = work / "train.log"
+        if lock.took_over:
+            owner = lock.took_over
+            warn(f"bench: warning: took over the stale lock of job {job.job_id} "
+                 f"(pid {owner.get('pid')} on {owner.get('host')} is gone)")
 
-    def log(msg: str) -> None:
-        line = f"{time.strftime('%H:%M:%S')} {msg}"
-        with log_file.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-        if msg.startswith("WARNING"):
-            warn(f"{job.job_id}: {msg}")
+        def log(msg: str) -> None:
+            line = f"{time.strftime('%H:%M:%S')} {msg}"
+            with log_file.open("a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+            if msg.startswith("WARNING"):
+                warn(f"{job.job_id}: {msg}")
 
-    result = run_job(job, corpus, device=device, work_dir=work, cache_dir=cache_dir, log=log)
-    store.put(result, log_file, work / "predictions.conll")
-    store.clear_work(job)
-    return result
+        result = run_job(job, corpus, device=device, work_dir=work, cache_dir=cache_dir, log=log)
+        store.put(result, log_file, work / "predictions.conll")
+        store.clear_work(job)
+        return result
+    finally:
+        lock.release()
+
+
+def skipped_line(job: JobSpec, store: ResultStore) -> str:
+    owner = store.lock(job).owner() or {}
+    return (f"skipped, another process runs it (pid {owner.get('pid', '?')} on {owner.get('host', '?')}) "
+            "or has just stored it")
 
 
 def job_head(job: JobSpec) -> str:
@@ -185,7 +205,9 @@ class LocalExecutor:
     """Runs jobs on this machine: in-process on ``cpu``, else one worker process per device slot."""
 
     def __init__(self, device: str = "cpu", cache_dir: Path | None = None,
-                 devices: Sequence[str] | None = None, poll_s: float = 0.2, processes: bool | None = None) -> None:
+                 devices: Sequence[str] | None = None, poll_s: float = 0.2, processes: bool | None = None,
+                 overwrite: bool = False) -> None:
+        self.overwrite = overwrite
         self.devices = list(devices) if devices else [device]
         self.device = self.devices[0]
         self.cache_dir = cache_dir
@@ -212,29 +234,39 @@ class LocalExecutor:
         summary = RunSummary()
         for i, job in enumerate(jobs, start=1):
             head = f"[{i}/{len(jobs)}] {job_head(job)}"
-            if store.has(job):
+            if not self.overwrite and store.has(job):
                 summary.skipped.append(job.job_id)
                 progress.update(finished=0)
                 continue
             t0 = time.perf_counter()
             progress.update(running=1)
             try:
-                result = execute_job(job, corpus, store, self.device, self.cache_dir)
+                result = execute_job(job, corpus, store, self.device, self.cache_dir, overwrite=self.overwrite)
             except BenchError:
                 raise  # user-facing (missing weights, bad data): stop, keep what is stored
+            except OSError as exc:
+                if exc.errno not in DISK_ERRNOS:
+                    raise
+                raise write_error(exc) from None  # disk full / read-only: stop
             except KeyboardInterrupt:
                 progress.clear()
                 echo(f"{head}: interrupted; its checkpoint stays in {store.root / '.work' / job.job_id}")
                 raise
             except Exception as exc:  # noqa: BLE001 - one broken job must not lose the others
                 work = store.root / ".work" / job.job_id
-                (work / "error.txt").write_text(traceback.format_exc())
+                write_text(work / "error.txt", traceback.format_exc())
                 summary.failed.append((job.job_id, f"{type(exc).__name__}: {exc}"))
                 progress.update(failed=1, running=-1)
                 progress.clear()
                 echo(f"{head}: FAILED ({type(exc).__name__}: {exc}); traceback in {work / 'error.txt'}")
                 continue
             seconds = time.perf_counter() - t0
+            if result is None:  # another process holds the job or has just stored it
+                progress.update(running=-1)
+                progress.clear()
+                echo(f"{head}: {skipped_line(job, store)}")
+                summary.skipped.append(job.job_id)
+                continue
             progress.update(finished=1, running=-1, seconds=seconds)
             progress.clear()
             echo(f"{head}: {done_line(result, seconds, store)}")
@@ -252,7 +284,7 @@ class LocalExecutor:
         payload = {"job": job.to_json(), "corpus": corpus_payload(corpus), "results": str(store.root),
                    "cache_dir": str(self.cache_dir) if self.cache_dir else None,
                    "device": "cpu" if slot == "cpu" else "cuda:0", "slot": slot,
-                   "threads": torch.get_num_threads(), "plugins": plugin_refs(),
+                   "threads": torch.get_num_threads(), "plugins": plugin_refs(), "overwrite": self.overwrite,
                    "sys_path": [os.getcwd()] + [p for p in sys.path if p]}
         (work / WORKER_PAYLOAD).write_text(json.dumps(payload, indent=1))
         env = dict(os.environ, BENCH_PROGRESS="0", PYTHONUNBUFFERED="1")
@@ -302,7 +334,7 @@ class LocalExecutor:
                     if k in running or not pending or stop:
                         continue
                     i, job = pending.pop(0)
-                    if store.has(job):
+                    if not self.overwrite and store.has(job):
                         summary.skipped.append(job.job_id)
                         continue
                     running[k] = (self._start(job, slot, corpus, store), job, i, time.perf_counter())
@@ -510,11 +542,12 @@ class SlurmExecutor:
 
 
 def make_executor(kind: str, results: str | Path, device: str = "cpu", devices: str | None = None,
-                  cache_dir: Path | None = None, slurm: dict[str, Any] | None = None) -> LocalExecutor | SlurmExecutor:
+                  cache_dir: Path | None = None, slurm: dict[str, Any] | None = None,
+                  overwrite: bool = False) -> LocalExecutor | SlurmExecutor:
     """The executor ``bench run`` uses for ``--executor kind`` and its options."""
     if kind == "slurm":
         return SlurmExecutor(Path(results) / ".slurm", cache_dir=cache_dir, **(slurm or {}))
-    return LocalExecutor(device, cache_dir=cache_dir, devices=parse_devices(devices, device))
+    return LocalExecutor(device, cache_dir=cache_dir, devices=parse_devices(devices, device), overwrite=overwrite)
 
 
 def trainer_overrides(executor: str, device: str, devices: str | None, precision: str = "auto",

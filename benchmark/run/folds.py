@@ -21,7 +21,7 @@ from typing import Sequence
 
 from benchmark.corpora.reader import Sentence
 
-FOLD_SEED = 20240426
+from benchmark.run.specs import FOLD_SEED  # noqa: E402 - one definition, in the job spec
 RULE = f"random.Random({FOLD_SEED}).shuffle(positions); subset = shuffled index mod n + 1"
 
 
@@ -35,11 +35,12 @@ def fold_assignment(n_sentences: int, n_folds: int = 5, seed: int = FOLD_SEED) -
     return subset
 
 
-def fold_subset(sentences: Sequence[Sentence], fold: int, n_folds: int = 5) -> list[Sentence]:
+def fold_subset(sentences: Sequence[Sentence], fold: int, n_folds: int = 5,
+                seed: int = FOLD_SEED) -> list[Sentence]:
     """The training sentences of subset ``fold`` (1..n_folds), in corpus order."""
     if not 1 <= fold <= n_folds:
         raise ValueError(f"fold must be in 1..{n_folds}, got {fold}")
-    assignment = fold_assignment(len(sentences), n_folds)
+    assignment = fold_assignment(len(sentences), n_folds, seed)
     return [s for s, k in zip(sentences, assignment) if k == fold]
 
 

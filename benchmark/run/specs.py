@@ -1,8 +1,21 @@
 """Job and result records: what the runner executes and what the store keeps.
 
 A ``JobSpec`` is small, JSON-serialisable and deterministic: its ``job_id`` is the hash of its
-canonical JSON (model, resolved hyperparameters, setting, seed, profile, data fingerprint), so
-"resume" is simply "skip the job ids already in the store".
+canonical JSON, so "resume" is simply "skip the job ids already in the store". The identity covers
+everything that changes a number:
+
+- the model and its resolved hyperparameters (which include the epoch-selection protocol,
+  ``select_on``: best dev epoch or the authors' best test epoch);
+- the setting: training and test languages, modality (``use_image``), and for Table 8 the fold, the
+  number of folds and the seed of the fixed shuffle that assigns sentences to folds;
+- the seed and the profile (with its subset sizes);
+- the corpus: its name (``data_kind``: ``mmnerd``, ``fallback``, ...) and a fingerprint of the
+  contents of the files the setting reads;
+- the image source (``image_source``): a fingerprint of the image folder's listing (file names,
+  sizes and modification times) or ``"none"`` when no image folder was found.
+
+A field a job does not read is left out of the hash (the image source of a text-only job, the fold
+assignment of a job without a fold), so the ids of such jobs are unchanged from schema v1.
 """
 from __future__ import annotations
 
@@ -11,7 +24,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # v2: JobSpec.image_source; fold assignment in the identity
+SUPPORTED_SCHEMAS = (1, 2)
+FOLD_SEED = 20240426  # seed of the fixed shuffle that assigns training sentences to folds (Table 8)
+NO_IMAGES = "none"
 
 # Smoke profile = a small, deterministic slice of every split (per language, round-robin).
 PROFILE_LIMITS: dict[str, dict[str, int | None]] = {
@@ -27,8 +43,9 @@ class Setting:
     """Which data a job trains and tests on.
 
     ``train_languages`` are language codes or ``all``; ``fold`` (1..n_folds) trains on that one of
-    n disjoint subsets of the training split (Table 8, see ``benchmark.run.folds``); ``use_image``
-    False runs a multimodal model text-only.
+    n disjoint subsets of the training split (Table 8, see ``benchmark.run.folds``), the subsets being
+    assigned by a fixed shuffle seeded with ``fold_seed``; ``use_image`` False runs a multimodal model
+    text-only. Dev data always comes from the training languages, test data from ``test_language``.
     """
 
     train_languages: tuple[str, ...]
@@ -36,6 +53,7 @@ class Setting:
     use_image: bool = False
     fold: int | None = None
     n_folds: int = 5
+    fold_seed: int = FOLD_SEED
 
     def label(self) -> str:
         train = "+".join(self.train_languages)
@@ -46,6 +64,8 @@ class Setting:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["train_languages"] = list(self.train_languages)
+        if not self.fold:  # the fold assignment only matters to a job with a fold
+            d.pop("fold_seed")
         return d
 
     @classmethod
@@ -66,9 +86,15 @@ class JobSpec:
     hparams: dict[str, Any]
     data_kind: str  # the corpus entry name (benchmark.corpora.registry): "mmnerd", "fallback", ...
     data_fingerprint: str
+    image_source: str = NO_IMAGES  # fingerprint of the image folder's listing, or "none"
+
+    @property
+    def selection(self) -> str:
+        """Epoch selection protocol: ``dev`` (paper) or ``test_max`` (authors' code)."""
+        return str(self.hparams.get("select_on", "dev"))
 
     def identity(self) -> dict[str, Any]:
-        return {
+        ident: dict[str, Any] = {
             "model": self.model,
             "setting": self.setting.to_json(),
             "seed": self.seed,
@@ -78,6 +104,9 @@ class JobSpec:
             "data_kind": self.data_kind,
             "data_fingerprint": self.data_fingerprint,
         }
+        if self.setting.use_image:  # a text-only job reads no image: its id ignores the folder
+            ident["image_source"] = self.image_source
+        return ident
 
     @property
     def job_id(self) -> str:
@@ -85,13 +114,16 @@ class JobSpec:
         return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.identity(), "job_id": self.job_id}
+        return {**self.identity(), "image_source": self.image_source, "job_id": self.job_id}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "JobSpec":
-        return cls(model=d["model"], setting=Setting.from_json(d["setting"]), seed=d["seed"],
+        setting = Setting.from_json(d["setting"])
+        # schema v1 recorded no image source: "unrecorded" keeps such image jobs apart from new ones
+        image_source = d.get("image_source", NO_IMAGES if not setting.use_image else "unrecorded")
+        return cls(model=d["model"], setting=setting, seed=d["seed"],
                    profile=d["profile"], hparams=d["hparams"], data_kind=d["data_kind"],
-                   data_fingerprint=d["data_fingerprint"])
+                   data_fingerprint=d["data_fingerprint"], image_source=image_source)
 
 
 @dataclass
@@ -130,9 +162,151 @@ class Result:
 
 
 def upgrade(d: dict[str, Any]) -> dict[str, Any]:
-    """Bring an older result dict to the current schema (none older than v1 exists yet)."""
+    """Bring an older result dict to the current schema; a newer or unknown one is refused."""
     version = d.get("schema_version", 1)
-    if version > SCHEMA_VERSION:
+    if version not in SUPPORTED_SCHEMAS:
         from benchmark.errors import BenchError
-        raise BenchError(f"result schema v{version} is newer than this mmner-bench (v{SCHEMA_VERSION}); upgrade")
+        raise BenchError(f"result schema version {version!r} is unknown to this mmner-bench "
+                         f"(it reads {', '.join(map(str, SUPPORTED_SCHEMAS))})")
+    d["schema_version"] = SCHEMA_VERSION  # v1 -> v2: JobSpec.from_json fills image_source
     return d
+
+
+def _number(value: Any, where: str, lo: float = 0.0, hi: float = 1.0) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ValueError(f"{where} is {json.dumps(value)}, expected a number")
+    if not lo <= value <= hi:
+        raise ValueError(f"{where} is {value}, expected {lo}..{hi}")
+
+
+def _metrics(block: Any, where: str) -> None:
+    if not isinstance(block, dict):
+        raise ValueError(f"{where} is missing")
+    for mode in ("conlleval", "strict"):
+        m = block.get(mode)
+        if not isinstance(m, dict):
+            raise ValueError(f"{where}.{mode} is missing")
+        for key in ("precision", "recall", "f1"):
+            _number(m.get(key), f"{where}.{mode}.{key}")
+        per_type = m.get("per_type")
+        if not isinstance(per_type, dict):
+            raise ValueError(f"{where}.{mode}.per_type is missing")
+        for etype, pm in per_type.items():
+            _number(pm.get("f1") if isinstance(pm, dict) else None, f"{where}.{mode}.per_type.{etype}.f1")
+
+
+def check_result_dict(d: Any) -> None:
+    """Raise ``ValueError`` naming the first missing or ill-typed field of a stored result."""
+    if not isinstance(d, dict):
+        raise ValueError("not a JSON object")
+    version = d.get("schema_version")
+    if version not in SUPPORTED_SCHEMAS:
+        raise ValueError(f"schema_version {json.dumps(version)} is unknown "
+                         f"(this mmner-bench reads {', '.join(map(str, SUPPORTED_SCHEMAS))})")
+    job = d.get("job")
+    if not isinstance(job, dict):
+        raise ValueError("job is missing")
+    for key in ("model", "setting", "seed", "profile", "hparams", "data_kind", "data_fingerprint"):
+        if key not in job:
+            raise ValueError(f"job.{key} is missing")
+    if job["profile"] not in PROFILE_LIMITS:
+        raise ValueError(f"job.profile {job['profile']!r} is unknown")
+    _metrics(d.get("test"), "test")
+    _metrics(d.get("dev"), "dev")
+    _metrics(d.get("test_max"), "test_max")
+    for key in ("selected_epoch", "epochs_run"):
+        value = d.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{key} is {json.dumps(value)}, expected an integer >= 1")
+    if d["selected_epoch"] > d["epochs_run"]:
+        raise ValueError(f"selected_epoch {d['selected_epoch']} > epochs_run {d['epochs_run']}")
+    for key, kind in (("history", list), ("environment", dict)):
+        if not isinstance(d.get(key), kind):
+            raise ValueError(f"{key} is missing")
+    _number(d.get("wall_time_s"), "wall_time_s", 0.0, float("inf"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Hyperparameter checks (``--hp KEY=VALUE``), before any job starts
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HpRule:
+    """What a trainer-level hyperparameter accepts: a type, bounds, choices, or None."""
+
+    kind: type  # int, float or str
+    minimum: float | None = None  # value >= minimum
+    above: float | None = None  # value > above
+    choices: tuple[str, ...] = ()
+    nullable: bool = False
+
+    def describe(self) -> str:
+        text = {int: "an integer", float: "a number", str: "a string"}[self.kind]
+        if self.minimum is not None:
+            text += f" >= {self.minimum:g}"
+        if self.above is not None:
+            text += f" > {self.above:g}"
+        if self.choices:
+            text = "one of " + ", ".join(self.choices)
+        return text + (" or null" if self.nullable else "")
+
+    def accepts(self, value: Any) -> bool:
+        if value is None:
+            return self.nullable
+        if isinstance(value, bool):
+            return False
+        if self.kind is float:
+            if not isinstance(value, (int, float)) or value != value:
+                return False
+        elif not isinstance(value, self.kind):
+            return False
+        if self.choices and value not in self.choices:
+            return False
+        if self.minimum is not None and value < self.minimum:
+            return False
+        return not (self.above is not None and value <= self.above)
+
+
+TRAINER_HP_RULES: dict[str, HpRule] = {
+    "epochs": HpRule(int, minimum=1),
+    "batch_size": HpRule(int, minimum=1),
+    "eval_batch_size": HpRule(int, minimum=1),
+    "lr": HpRule(float, above=0),
+    "grad_clip": HpRule(float, above=0, nullable=True),
+    "select_on": HpRule(str, choices=("dev", "test_max")),
+    "num_workers": HpRule(int, minimum=0),
+    "patience": HpRule(int, minimum=1, nullable=True),
+    "length_buckets": HpRule(int, minimum=0),
+}
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return f"a {type(value).__name__}"
+
+
+def hp_problem(key: str, value: Any, default: Any) -> str | None:
+    """Why ``value`` is not acceptable for hyperparameter ``key`` (None when it is).
+
+    Trainer keys follow ``TRAINER_HP_RULES``; a model key must have the type of its default
+    (an integer is accepted where the default is a float; a None default accepts anything).
+    """
+    rule = TRAINER_HP_RULES.get(key)
+    if rule is not None:
+        return None if rule.accepts(value) else f"{key} must be {rule.describe()}, got {json.dumps(value)}"
+    if default is None:
+        return None
+    if isinstance(default, bool) or isinstance(value, bool):
+        ok = isinstance(default, bool) and isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float))
+    else:
+        ok = isinstance(value, type(default))
+    return None if ok else f"{key} must be {_type_name(default)} (like its default {json.dumps(default)}), got {json.dumps(value)}"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from benchmark.corpora.reader import Corpus
+from benchmark.util.io import write_json
 
 
 def machine() -> dict[str, Any]:
@@ -33,13 +34,9 @@ def machine() -> dict[str, Any]:
 def record(results: str | Path, name: str, payload: dict[str, Any]) -> Path:
     """Write ``results/benchmarks/<name>.json`` atomically, with machine facts and the command."""
     path = Path(results) / "benchmarks" / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"name": name, "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "command": shlex.join(["bench", *sys.argv[1:]]), "machine": machine(), **payload}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n")
-    tmp.replace(path)
-    return path
+    return write_json(path, doc)
 
 
 def time_table_grid(table_no: int, corpus: Corpus, profile: str = "smoke", device: str = "cpu",

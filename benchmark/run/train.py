@@ -74,7 +74,7 @@ def job_data(job: JobSpec, corpus: Corpus) -> tuple[list[Sentence], list[Sentenc
     limits = PROFILE_LIMITS[job.profile]
     train = corpus.load(st.train_languages, "train")
     if st.fold:  # Table 8: train on one of n disjoint subsets (see benchmark.run.folds)
-        train = fold_subset(train, st.fold, st.n_folds)
+        train = fold_subset(train, st.fold, st.n_folds, st.fold_seed)
     dev = corpus.load(st.train_languages, "dev")
     test = corpus.load([st.test_language], "test")
     return take(train, limits["train"]), take(dev, limits["dev"]), take(test, limits["test"])

@@ -41,12 +41,16 @@ def main(payload_path: str) -> int:
         torch.set_num_threads(int(payload["threads"]))
     job = JobSpec.from_json(payload["job"])
     store = ResultStore(payload["results"])
-    if store.has(job):
+    overwrite = bool(payload.get("overwrite"))
+    if not overwrite and store.has(job):
         _write_outcome(work, {"status": "skipped"})
         return 0
     try:
-        execute_job(job, corpus_from_payload(payload["corpus"]), store, payload["device"],
-                    Path(payload["cache_dir"]) if payload.get("cache_dir") else None)
+        result = execute_job(job, corpus_from_payload(payload["corpus"]), store, payload["device"],
+                             Path(payload["cache_dir"]) if payload.get("cache_dir") else None, overwrite=overwrite)
+        if result is None:  # another process holds the job's lock or has just stored it
+            _write_outcome(work, {"status": "skipped"})
+            return 0
     except BenchError as exc:
         _write_outcome(work, {"status": "bench-error", "error": str(exc)})
         return 2

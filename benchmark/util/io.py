@@ -1,0 +1,101 @@
+"""The one atomic-write helper of the harness: every file the suite writes goes through here.
+
+``write_text`` / ``write_bytes`` / ``write_json`` write to a temporary file in the target's folder,
+flush and ``fsync`` it, then ``os.replace`` it onto the target, so a reader sees either the old file
+or the complete new one, never a fragment. On any failure the temporary file is removed and the old
+file is left as it was. Disk full, read-only file system, permission denied and similar ``OSError``s
+become one-line ``StoreWriteError``s (a ``BenchError``: exit code 2, no traceback) naming the path.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BenchError
+
+# errno values that mean "the environment refuses the write", reported as one line.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EIO,
+                         errno.ENOTDIR})
+
+
+class StoreWriteError(BenchError):
+    """A file or folder could not be written (disk full, read-only, no permission, ...)."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: cannot write ({reason})")
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def write_error(exc: OSError, path: str | os.PathLike | None = None) -> StoreWriteError:
+    """The one-line ``StoreWriteError`` for an OSError met while writing ``path``."""
+    return StoreWriteError(path if path is not None else (exc.filename or "?"), _reason(exc))
+
+
+def ensure_dir(path: str | os.PathLike) -> Path:
+    """``mkdir -p path``; an OSError becomes a one-line ``StoreWriteError``."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(exc, path) from None
+    return path
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder + fsync + os.replace)."""
+    path = Path(path)
+    ensure_dir(path.parent)
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+        tmp = None
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise write_error(exc, path) from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically."""
+    return write_bytes(path, text.encode(encoding))
+
+
+def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 1, sort_keys: bool = True) -> Path:
+    """Write ``obj`` as JSON (plus a final newline) to ``path`` atomically; non-JSON values as str."""
+    return write_text(path, json.dumps(obj, indent=indent, sort_keys=sort_keys, default=str) + "\n")
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist the rename itself (best effort: some file systems refuse to open a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
