@@ -42,9 +42,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines.layers.crf import CRF
-from baselines.layers.text_encoder import load_text_encoder, rebuild_text_encoder
-from baselines.layers.xlabel import XLabelEncoder, word_tags_from_paths, xlabel_tags
-from benchmark.api import BuildContext, Tagger, tag_inventory
+from baselines.layers.xlabel import XLabelTagger
+from benchmark.api import BuildContext
 from benchmark.corpora.reader import Sentence
 from benchmark.errors import ConfigError
 from models.two_m_ner.encoders import build_vit, rebuild_vit, tiny_clip_processor
@@ -74,20 +73,16 @@ def _merge(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(b, n, h * hd)
 
 
-class MKGFormer(Tagger):
+class MKGFormer(XLabelTagger):
     """MKGFormer (MNER); text-only when the config says ``use_image`` False."""
+
+    label = "mkgformer"
 
     def __init__(self, config: dict[str, Any], ctx: BuildContext,
                  prebuilt: dict[str, Any] | None = None) -> None:
-        super().__init__(config, ctx)
+        super().__init__(config, ctx, prebuilt)
         prebuilt = prebuilt or {}
         c = self.config
-        self.use_image = bool(c["use_image"])
-        if "text" in prebuilt:
-            self.tokenizer, self.text = prebuilt["text"]
-        else:
-            self.tokenizer, self.text = rebuild_text_encoder(c["text_saved"], ctx)
-        self.encoder = XLabelEncoder(self.tokenizer, self.tags, int(c["text_saved"]["max_length"]))
         tcfg = self.text.config
         d, layers = int(tcfg.hidden_size), int(tcfg.num_hidden_layers)
         self.fusion_from = layers - int(c["fusion_layers"])
@@ -125,25 +120,19 @@ class MKGFormer(Tagger):
     # -- building ---------------------------------------------------------------------------------
     @classmethod
     def from_training_data(cls, hp: dict[str, Any], train: Sequence[Sentence], ctx: BuildContext) -> "MKGFormer":
-        use_image = ctx.images is not None
-        config = {k: v for k, v in hp.items() if isinstance(v, (int, float, str, bool, type(None)))}
-        config.update(tags=xlabel_tags(tag_inventory(train)), use_image=use_image)
-        tokenizer, text, config["text_saved"] = load_text_encoder(hp, train, ctx)
-        prebuilt: dict[str, Any] = {"text": (tokenizer, text)}
-        if use_image:
-            vit, processor, config["vit_saved"] = build_vit(str(hp["vision_encoder"]), text.config.num_hidden_layers,
+        config, prebuilt = cls.base_config(hp, train, ctx)
+        if config["use_image"]:
+            layers = prebuilt["text"][1].config.num_hidden_layers
+            vit, processor, config["vit_saved"] = build_vit(str(hp["vision_encoder"]), layers,
                                                             int(hp["image_size"]), ctx.log)
             prebuilt["vit"] = (vit, processor)
             ctx.log(f"mkgformer: crops = {hp['crops']}" + (" (regions of the image stand in for the grounding "
                                                            "and R-CNN crops)" if hp["crops"] == "substitute" else ""))
-        ctx.log(f"mkgformer: {'multimodal' if use_image else 'text-only (Table 7: vision stream removed)'} variant")
         return cls(config, ctx, prebuilt)
 
     # -- data -------------------------------------------------------------------------------------
     def collate(self, sentences: Sequence[Sentence]) -> dict[str, Any]:
-        batch: dict[str, Any] = self.encoder([s.tokens for s in sentences],
-                                             [[self.tag_to_id.get(t, self.tag_to_id["O"]) for t in s.tags]
-                                              for s in sentences])
+        batch = self.collate_text(sentences)
         if self.use_image:
             for kind in ("aux", "rcnn"):
                 batch[f"{kind}_pixels"], batch[f"{kind}_present"] = self._crops(kind, sentences)
@@ -159,7 +148,7 @@ class MKGFormer(Tagger):
             return pixels, present
         images, where = [], []
         if mode == "substitute":
-            store = self._store()
+            store = self.image_store()
             for b, s in enumerate(sentences):
                 img = store.load(s.image_id)
                 for k, (l, t, r, btm) in enumerate(SUBSTITUTE_REGIONS[kind]):
@@ -182,13 +171,6 @@ class MKGFormer(Tagger):
                 pixels[b, k] = px
                 present[b, k] = True
         return pixels, present
-
-    def _store(self) -> Any:
-        if self.ctx.images is None:  # a multimodal model loaded without a store: blank images, said once
-            from benchmark.corpora.images import ImageStore
-            self.ctx.images = ImageStore(None)
-            self.ctx.log("mkgformer: no image store; every image is a blank one")
-        return self.ctx.images
 
     # -- the two streams --------------------------------------------------------------------------
     def _vision_embeddings(self, batch: dict[str, Any]) -> torch.Tensor:
@@ -282,8 +264,7 @@ class MKGFormer(Tagger):
         return self.crf(self.emissions(batch), batch["labels"], batch["attention_mask"].bool())
 
     def decode(self, batch: dict[str, Any]) -> list[list[str]]:
-        paths = self.crf.decode(self.emissions(batch), batch["attention_mask"].bool())
-        return word_tags_from_paths(paths, batch, self.tags)
+        return self.decode_emissions(self.emissions(batch), batch, self.crf)
 
     def configure_optimizer(self, hp: dict[str, Any], total_steps: int):
         """AdamW (weight decay on every parameter); CRF and ``fc`` at ``head_lr``, the rest at ``lr``;
@@ -306,9 +287,7 @@ class MKGFormer(Tagger):
 
     @property
     def run_notes(self) -> dict[str, Any]:
-        notes: dict[str, Any] = {"variant": "multimodal" if self.use_image else "text-only",
-                                 "text_encoder": self.config["text_saved"]["source"],
-                                 "subword_scheme": f"A (X labels, max {self.encoder.max_length} wordpieces)"}
+        notes = self.base_notes()
         if self.use_image:
             mode = self.config["crops"]
             notes["vision_encoder"] = self.config["vit_saved"]["source"]

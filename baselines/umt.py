@@ -33,10 +33,9 @@ import torch
 from torch import nn
 
 from baselines.layers.crf import CRF
-from baselines.layers.text_encoder import load_text_encoder, rebuild_text_encoder
 from baselines.layers.vision import FrozenImageEncoder
-from baselines.layers.xlabel import XLabelEncoder, word_tags_from_paths, xlabel_tags
-from benchmark.api import BuildContext, Tagger, tag_inventory
+from baselines.layers.xlabel import XLabelTagger
+from benchmark.api import BuildContext
 from benchmark.corpora.reader import Sentence
 from benchmark.errors import ConfigError
 from models.two_m_ner.encoders import build_resnet, rebuild_resnet
@@ -125,20 +124,16 @@ def decay_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
 
 
-class UMT(Tagger):
+class UMT(XLabelTagger):
     """UMT with the CRF over scheme-A wordpieces; text-only when the config says ``use_image`` False."""
+
+    label = "umt"
 
     def __init__(self, config: dict[str, Any], ctx: BuildContext,
                  prebuilt: dict[str, Any] | None = None) -> None:
-        super().__init__(config, ctx)
+        super().__init__(config, ctx, prebuilt)
         prebuilt = prebuilt or {}
         c = self.config
-        self.use_image = bool(c["use_image"])
-        if "text" in prebuilt:
-            self.tokenizer, self.text = prebuilt["text"]
-        else:
-            self.tokenizer, self.text = rebuild_text_encoder(c["text_saved"], ctx)
-        self.encoder = XLabelEncoder(self.tokenizer, self.tags, int(c["text_saved"]["max_length"]))
         tcfg = self.text.config
         d, heads = int(tcfg.hidden_size), int(tcfg.num_attention_heads)
         ffn, eps, p = int(tcfg.intermediate_size), float(getattr(tcfg, "layer_norm_eps", 1e-12)), float(c["dropout"])
@@ -179,31 +174,17 @@ class UMT(Tagger):
         """mBERT (or the tiny BERT) and, when the job has images, the ResNet-152 grid encoder."""
         if float(hp["esd_weight"]) < 0 or not 0.0 <= float(hp["alpha"]) <= 1.0:
             raise ConfigError(f"umt: esd_weight must be >= 0 and alpha in [0, 1], got {hp['esd_weight']}, {hp['alpha']}")
-        use_image = ctx.images is not None
-        config = {k: v for k, v in hp.items() if isinstance(v, (int, float, str, bool, type(None)))}
-        config.update(tags=xlabel_tags(tag_inventory(train)), use_image=use_image)
-        tokenizer, text, config["text_saved"] = load_text_encoder(hp, train, ctx)
-        prebuilt: dict[str, Any] = {"text": (tokenizer, text)}
-        if use_image:
+        config, prebuilt = cls.base_config(hp, train, ctx)
+        if config["use_image"]:
             prebuilt["resnet"], config["resnet_saved"] = build_resnet(str(hp["resnet"]), ctx.log)
-        ctx.log(f"umt: {'multimodal' if use_image else 'text-only (Table 7: image streams removed)'} variant")
         return cls(config, ctx, prebuilt)
 
     # -- data -------------------------------------------------------------------------------------
     def collate(self, sentences: Sequence[Sentence]) -> dict[str, Any]:
-        batch: dict[str, Any] = self.encoder([s.tokens for s in sentences],
-                                             [[self.tag_to_id.get(t, self.tag_to_id["O"]) for t in s.tags]
-                                              for s in sentences])
+        batch = self.collate_text(sentences)
         if self.use_image:
-            batch.update(self.resnet.prepare(self._store(), [s.image_id for s in sentences]))
+            batch.update(self.resnet.prepare(self.image_store(), [s.image_id for s in sentences]))
         return batch
-
-    def _store(self) -> Any:
-        if self.ctx.images is None:  # a multimodal model loaded without a store: blank images, said once
-            from benchmark.corpora.images import ImageStore
-            self.ctx.images = ImageStore(None)
-            self.ctx.log("umt: no image store; every image is a blank one")
-        return self.ctx.images
 
     # -- model ------------------------------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -238,9 +219,7 @@ class UMT(Tagger):
         return main + weight * self.aux_crf(span, self.to_span[labels], mask)
 
     def decode(self, batch: dict[str, Any]) -> list[list[str]]:
-        emissions, _ = self(batch)
-        paths = self.crf.decode(emissions, batch["attention_mask"].bool())
-        return word_tags_from_paths(paths, batch, self.tags)
+        return self.decode_emissions(self(batch)[0], batch, self.crf)
 
     def configure_optimizer(self, hp: dict[str, Any], total_steps: int):
         """BertAdam + warm-up over ``warmup_ratio`` of the steps, then 1 - progress (stepped per batch)."""
@@ -252,9 +231,7 @@ class UMT(Tagger):
 
     @property
     def run_notes(self) -> dict[str, Any]:
-        notes: dict[str, Any] = {"variant": "multimodal" if self.use_image else "text-only",
-                                 "text_encoder": self.config["text_saved"]["source"],
-                                 "subword_scheme": "A (X labels, max %d wordpieces)" % self.encoder.max_length}
+        notes = self.base_notes()
         if self.use_image:
             notes["resnet"] = self.config["resnet_saved"]["source"]
             notes["resnet_feature_cache"] = self.resnet.summary()

@@ -305,8 +305,12 @@ def check(suite: str, baseline: str | None, tolerance: str | None, model_names: 
 @click.option("--name", help="Record name under results/benchmarks/ (default derived from the options).")
 @click.option("--viterbi", is_flag=True, help="Time CRF decoding + scoring of the English test set (both decoders).")
 @click.option("--model", "model_name", help="Parameters, sentences/s and peak memory of a model (e.g. 2m-ner).")
+@click.option("--random-weights", is_flag=True,
+              help="With --model and --profile paper: when pretrained weights are absent, profile the paper "
+                   "architectures with random weights of the real shapes (paper-size parameter counts).")
 def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fallback: bool, device: str,
-            threads: int | None, results: str, name: str | None, viterbi: bool, model_name: str | None) -> None:
+            threads: int | None, results: str, name: str | None, viterbi: bool, model_name: str | None,
+            random_weights: bool) -> None:
     """Measure and record performance figures in results/benchmarks/ (no timed tests)."""
     from benchmark.corpora.reader import resolve_corpus
     from benchmark.corpora.builtin import ensure_fallback_corpus
@@ -328,7 +332,7 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
         from benchmark.registry import get_model
         from models.two_m_ner.profile import profile_model
         spec = get_model(model_name)
-        out = profile_model(spec.name, run_profile, _device(device))
+        out = profile_model(spec.name, run_profile, _device(device), random_weights=random_weights)
         click.echo(json.dumps(out, indent=1, default=str))
         path = record(results, name or f"model_{spec.name}_{run_profile}_{out.get('device', device)}", out)
         click.echo(f"-> {path}")

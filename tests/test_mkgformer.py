@@ -11,14 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from baselines.mkgformer import MKGFormer
 from benchmark.api import BuildContext
 from benchmark.corpora.builtin import generate_fallback
 from benchmark.corpora.images import ImageStore
 from benchmark.errors import ConfigError, MissingArtifactError
 from benchmark.registry import get_model, load_factory
-from benchmark.run.train import fit, predict, seed_everything
-from tests.helpers import hand_made_sentences, image_vs_text_f1
+from benchmark.run.train import fit, seed_everything
+from tests.helpers import assert_round_trip, hand_made_sentences, image_vs_text_f1
 
 
 def _build(train, images: bool = True, image_dir=None, profile="smoke", **overrides):
@@ -107,13 +106,7 @@ def test_real_crop_files_are_used_and_absent_ones_are_zero(corpus, tmp_path):
 def test_save_load_round_trip_gives_identical_predictions(corpus, tmp_path):
     train, test = corpus.load(["en"], "train")[:48], corpus.load(["en"], "test")
     model, hp = _build(train, image_dir=corpus.image_dir, epochs=1)
-    fit(model, hp, train, test[:8], test[:8], seed=0)
-    before = predict(model, test)
-    model.save(tmp_path / "m")
-    loaded = MKGFormer.load(tmp_path / "m", BuildContext(images=ImageStore(corpus.image_dir)))
-    assert predict(loaded, test) == before
-    for key, value in model.state_dict().items():
-        assert torch.equal(value, loaded.state_dict()[key]), key
+    assert_round_trip(model, hp, train, test, tmp_path / "m", corpus.image_dir)
 
 
 def test_overfits_twenty_sentences():
@@ -143,3 +136,11 @@ def test_images_beat_the_text_only_variant_by_five_points(corpus):
     f1 = image_vs_text_f1("mkgformer", corpus, overrides={"epochs": 8})
     image, text = sum(f1["image"]) / 3, sum(f1["text"]) / 3
     assert image >= text + 5, f1
+
+
+def test_profile_reports_parameters_by_component():
+    from models.two_m_ner.profile import profile_model
+
+    out = profile_model("mkgformer", "smoke", "cpu", steps=1)
+    assert out["status"] == "ok" and set(out["parameters"]["components"]) == {"text", "vit"}
+    assert all(c["trainable"] == c["total"] > 0 for c in out["parameters"]["components"].values())  # fine-tuned

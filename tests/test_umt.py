@@ -16,9 +16,9 @@ from benchmark.corpora.images import ImageStore
 from benchmark.errors import ConfigError, MissingArtifactError
 from benchmark.registry import get_model, load_factory
 from benchmark.run.train import fit, predict, seed_everything
-from tests.helpers import hand_made_sentences, image_vs_text_f1
+from tests.helpers import assert_round_trip, hand_made_sentences, image_vs_text_f1
 
-from baselines.umt import SPAN_TAGS, UMT, BertAdam, conversion_matrix, warmup_linear
+from baselines.umt import SPAN_TAGS, BertAdam, conversion_matrix, warmup_linear
 
 
 def _build(train, images: bool = True, image_dir=None, cache_dir=None, profile="smoke", **overrides):
@@ -138,13 +138,7 @@ def test_auxiliary_span_loss_changes_the_shared_encoder_gradient(corpus):
 def test_save_load_round_trip_gives_identical_predictions(corpus, tmp_path):
     train, test = corpus.load(["en"], "train")[:48], corpus.load(["en"], "test")
     model, hp = _build(train, image_dir=corpus.image_dir, epochs=1)
-    fit(model, hp, train, test[:8], test[:8], seed=0)
-    before = predict(model, test)
-    model.save(tmp_path / "m")
-    loaded = UMT.load(tmp_path / "m", BuildContext(images=ImageStore(corpus.image_dir)))
-    assert predict(loaded, test) == before
-    for key, value in model.state_dict().items():
-        assert torch.equal(value, loaded.state_dict()[key]), key
+    assert_round_trip(model, hp, train, test, tmp_path / "m", corpus.image_dir)
 
 
 def test_overfits_twenty_sentences():
@@ -192,3 +186,15 @@ def test_images_beat_the_text_only_variant_by_five_points(corpus):
     f1 = image_vs_text_f1("umt", corpus, overrides={"epochs": 8})
     image, text = sum(f1["image"]) / 3, sum(f1["text"]) / 3
     assert image >= text + 5, f1
+
+
+def test_profile_reports_parameters_by_component():
+    from models.two_m_ner.profile import profile_model
+
+    out = profile_model("umt", "smoke", "cpu", steps=1)
+    assert out["status"] == "ok" and set(out["parameters"]["components"]) == {"text", "resnet"}
+    frozen = out["parameters"]["components"]["resnet"]
+    assert frozen["trainable"] == 0 and frozen["total"] > 0
+    text = out["parameters"]["components"]["text"]
+    assert text["trainable"] == text["total"] > 0  # BERT is fine-tuned
+    assert out["parameters"]["trainable"] <= out["parameters"]["total"] - frozen["total"]

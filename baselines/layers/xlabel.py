@@ -17,7 +17,9 @@ from typing import Any, Sequence
 
 import torch
 
-from baselines.layers.text_encoder import SubwordAligner
+from baselines.layers.text_encoder import SubwordAligner, load_text_encoder, rebuild_text_encoder
+from benchmark.api import BuildContext, Tagger, tag_inventory
+from benchmark.corpora.reader import Sentence
 
 PAD_TAG, X_TAG, CLS_TAG, SEP_TAG = "[PAD]", "X", "[CLS]", "[SEP]"
 SPECIAL_TAGS: tuple[str, ...] = (PAD_TAG, X_TAG, CLS_TAG, SEP_TAG)
@@ -104,3 +106,56 @@ def word_tags_from_paths(paths: Sequence[Sequence[int]], batch: dict[str, torch.
             row.append("O" if tag in SPECIAL_TAGS else tag)
         out.append(row)
     return out
+
+
+class XLabelTagger(Tagger):
+    """Base of the scheme-A models (UMT, MKGFormer): the text encoder, the wordpiece encoder, tags,
+    the image store, the variant (multimodal when the job has images, else text-only) and decoding.
+
+    Subclasses call ``super().__init__`` and then build their layers; ``from_training_data`` starts
+    from ``base_config``; ``emissions_and_decode`` is not imposed (each model has its own heads).
+    """
+
+    label = "xlabel"
+
+    def __init__(self, config: dict[str, Any], ctx: BuildContext, prebuilt: dict[str, Any] | None = None) -> None:
+        super().__init__(config, ctx)
+        self.use_image = bool(self.config["use_image"])
+        if prebuilt and "text" in prebuilt:
+            self.tokenizer, self.text = prebuilt["text"]
+        else:
+            self.tokenizer, self.text = rebuild_text_encoder(self.config["text_saved"], ctx)
+        self.encoder = XLabelEncoder(self.tokenizer, self.tags, int(self.config["text_saved"]["max_length"]))
+
+    @classmethod
+    def base_config(cls, hp: dict[str, Any], train: Sequence[Sentence], ctx: BuildContext
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(config, prebuilt)``: JSON-able hyperparameters, scheme-A tags, the variant, the text encoder."""
+        use_image = ctx.images is not None
+        config = {k: v for k, v in hp.items() if isinstance(v, (int, float, str, bool, type(None)))}
+        config.update(tags=xlabel_tags(tag_inventory(train)), use_image=use_image)
+        tokenizer, text, config["text_saved"] = load_text_encoder(hp, train, ctx)
+        ctx.log(f"{cls.label}: {'multimodal' if use_image else 'text-only (Table 7: image streams removed)'} variant")
+        return config, {"text": (tokenizer, text)}
+
+    def collate_text(self, sentences: Sequence[Sentence]) -> dict[str, Any]:
+        other = self.tag_to_id["O"]
+        return self.encoder([s.tokens for s in sentences],
+                            [[self.tag_to_id.get(t, other) for t in s.tags] for s in sentences])
+
+    def image_store(self) -> Any:
+        """The job's ``ImageStore``; a multimodal model loaded without one gets blank images (said once)."""
+        if self.ctx.images is None:
+            from benchmark.corpora.images import ImageStore
+            self.ctx.images = ImageStore(None)
+            self.ctx.log(f"{self.label}: no image store; every image is a blank one")
+        return self.ctx.images
+
+    def decode_emissions(self, emissions: torch.Tensor, batch: dict[str, Any], crf: Any) -> list[list[str]]:
+        paths = crf.decode(emissions, batch["attention_mask"].bool())
+        return word_tags_from_paths(paths, batch, self.tags)
+
+    def base_notes(self) -> dict[str, Any]:
+        return {"variant": "multimodal" if self.use_image else "text-only",
+                "text_encoder": self.config["text_saved"]["source"],
+                "subword_scheme": f"A (X labels, max {self.encoder.max_length} wordpieces)"}
