@@ -892,9 +892,12 @@ Examples:
 @click.option("--fit-steps", type=int, help="With --model: time N steps per epoch through the real trainer "
               "(2 epochs: cold, then warm feature cache; checkpoints written; stand-in weights when absent).")
 @click.option("--hp", "profile_hp", multiple=True, help="With --fit-steps: hyperparameter override KEY=VALUE.")
+@click.option("--random-weights", is_flag=True,
+              help="With --model and --profile paper: when pretrained weights are absent, profile the paper "
+                   "architectures with random weights of the real shapes (paper-size parameter counts).")
 def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fallback: bool, device: str,
             threads: int | None, results: str, name: str | None, viterbi: bool, model_name: str | None,
-            fit_steps: int | None, profile_hp: tuple[str, ...]) -> None:
+            fit_steps: int | None, profile_hp: tuple[str, ...], random_weights: bool) -> None:
     """Measure and record performance figures in results/benchmarks/ (no timed tests)."""
     from benchmark.corpora.resolve import resolve_corpus
     from benchmark.corpora.builtin import ensure_fallback_corpus
@@ -923,7 +926,7 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
         from benchmark.registry import get_model
         from models.two_m_ner.profile import profile_model
         spec = get_model(model_name)
-        out = profile_model(spec.name, run_profile, _device(device))
+        out = profile_model(spec.name, run_profile, _device(device), random_weights=random_weights)
         click.echo(json.dumps(out, indent=1, default=str))
         path = record(results, name or f"model_{spec.name}_{run_profile}_{out.get('device', device)}", out)
         click.echo(f"-> {path}")

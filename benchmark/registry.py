@@ -17,6 +17,33 @@ from typing import Any, Mapping
 from benchmark.errors import ConfigError
 from models.two_m_ner import hparams as _2mner  # torch-free dicts of 2M-NER hyperparameters
 
+# UMT (baselines/umt.py, design/baselines.md §6): paper values; the code's where the paper is silent.
+_UMT_PAPER: dict[str, Any] = {
+    "text_encoder": _2mner.TEXT_ARTIFACT, "extra_special_tokens": True, "max_length": 128,
+    "resnet": _2mner.RESNET_ARTIFACT, "image_size": 224, "dropout": 0.1,
+    "alpha": 0.5, "esd_weight": 0.5,  # E = 0.5 E_m + 0.5 E_a W_tr; loss = main + 0.5 aux
+    "lr": 5e-5, "warmup_ratio": 0.1, "weight_decay": 0.01, "max_grad_norm": 1.0,  # BertAdam
+    "batch_size": 16, "eval_batch_size": 32, "epochs": 12, "num_workers": 2,
+    "tiny_hidden": 32, "tiny_layers": 2, "tiny_heads": 2, "tiny_intermediate": 64,
+    "tiny_max_positions": 128, "tiny_vocab_size": 3000,
+}
+_UMT_SMOKE: dict[str, Any] = {"text_encoder": "tiny", "resnet": "tiny", "image_size": 32, "lr": 3e-3,
+                              "epochs": 10, "batch_size": 8, "eval_batch_size": 64, "num_workers": 0}
+
+# MKGFormer (baselines/mkgformer.py, design/baselines.md §8): the code's values (the paper gives few).
+_MKG_PAPER: dict[str, Any] = {
+    "text_encoder": _2mner.TEXT_ARTIFACT, "extra_special_tokens": True, "max_length": 128,
+    "vision_encoder": _2mner.VIT_ARTIFACT, "image_size": 224, "fusion_layers": 4,
+    "crops": "substitute", "crop_dir": None, "aux_size": 128, "rcnn_size": 64, "prefix_text_mask": False,
+    "dropout": 0.1, "lr": 3e-5, "head_lr": 5e-2, "weight_decay": 0.01, "warmup_ratio": 0.01,
+    "batch_size": 16, "eval_batch_size": 32, "epochs": 30, "num_workers": 2,
+    "tiny_hidden": 32, "tiny_layers": 2, "tiny_heads": 2, "tiny_intermediate": 64,
+    "tiny_max_positions": 128, "tiny_vocab_size": 3000,
+}
+_MKG_SMOKE: dict[str, Any] = {"text_encoder": "tiny", "vision_encoder": "tiny", "image_size": 32,
+                              "aux_size": 32, "rcnn_size": 16, "fusion_layers": 1, "lr": 3e-3,
+                              "epochs": 10, "batch_size": 8, "eval_batch_size": 64, "num_workers": 0}
+
 # Trainer-level defaults every model inherits (a model's defaults override them).
 TRAINER_DEFAULTS: dict[str, Any] = {
     "epochs": 10,
@@ -172,6 +199,23 @@ _SPECS: list[ModelSpec] = [
                     "collaboration FFN, loss x2, batch 32, random crops at test, best-test-epoch selection",
         defaults={**_2mner.PAPER_DEFAULTS, **_2mner.CODE_RECIPE}, smoke=_2mner.SMOKE,
         needs=(_2mner.TEXT_ARTIFACT, _2mner.VIT_ARTIFACT, _2mner.RESNET_ARTIFACT), recipe="code",
+    ),
+    # -- UMT and MKGFormer (text-only variant built when the job has no image: Table 7) ----------
+    ModelSpec(
+        name="umt", display="UMT", factory="baselines.umt:UMT",
+        modality="text+image", citation="Yu, Jiang, Yang & Xia 2020, ACL (jefferyYu/UMT)",
+        description="mBERT + frozen ResNet-152 7x7 grid; cross-modal transformers, visual gate; "
+                    "entity-span detection (W_tr, lambda 0.5); CRF over wordpieces (baselines/umt.md)",
+        defaults=_UMT_PAPER, smoke=_UMT_SMOKE,
+        needs=(_2mner.TEXT_ARTIFACT, _2mner.RESNET_ARTIFACT),
+    ),
+    ModelSpec(
+        name="mkgformer", display="MKGFormer", factory="baselines.mkgformer:MKGFormer",
+        modality="text+image", citation="Chen et al. 2022, SIGIR (zjunlp/MKGformer, MNER)",
+        description="CLIP ViT-B/32 and mBERT run layer by layer; prefix-guided interaction and "
+                    "correlation-aware fusion in the top 4 layers; CRF (crops substituted: baselines/mkgformer.md)",
+        defaults=_MKG_PAPER, smoke=_MKG_SMOKE,
+        needs=(_2mner.TEXT_ARTIFACT, _2mner.VIT_ARTIFACT),
     ),
 ]
 

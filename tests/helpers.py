@@ -72,3 +72,43 @@ def build_model(name: str, train: Sequence[Sentence], profile: str = "smoke", se
     seed_everything(seed)
     model = load_factory(spec).from_training_data(hp, train, BuildContext())
     return model, hp
+
+
+def image_vs_text_f1(name: str, corpus: Any, seeds: Sequence[int] = (1, 2, 3),
+                     overrides: dict[str, Any] | None = None) -> dict[str, list[float]]:
+    """Test F1 (%) per seed of ``name`` trained with its images and with none (the same registry name:
+    the model builds its text-only variant when the job has no image), smoke profile, English."""
+    from benchmark.registry import get_model
+    from benchmark.run.specs import JobSpec, Setting
+    from benchmark.run.train import run_job
+
+    spec = get_model(name)
+    out: dict[str, list[float]] = {"image": [], "text": []}
+    for use_image in (True, False):
+        for seed in seeds:
+            job = JobSpec(name, Setting(("en",), "en", use_image=use_image), seed, "smoke",
+                          spec.hparams("smoke", overrides), corpus.kind, corpus.fingerprint(["en"]))
+            result = run_job(job, corpus)
+            variant = result.counts["notes"]["variant"]
+            assert variant == ("multimodal" if use_image else "text-only"), variant
+            out["image" if use_image else "text"].append(100 * result.test["conlleval"]["f1"])
+    return out
+
+
+def assert_round_trip(model: Any, hp: dict[str, Any], train: Sequence[Sentence], test: Sequence[Sentence],
+                      directory: Any, image_dir: Any = None) -> None:
+    """Train ``model`` one epoch, save, load into a fresh instance (with an image store on
+    ``image_dir``): predictions and every state-dict tensor must be identical."""
+    import torch
+
+    from benchmark.api import BuildContext
+    from benchmark.corpora.images import ImageStore
+    from benchmark.run.train import fit, predict
+
+    fit(model, hp, train, test[:8], test[:8], seed=0)
+    before = predict(model, test)
+    model.save(directory)
+    loaded = type(model).load(directory, BuildContext(images=ImageStore(image_dir) if image_dir else None))
+    assert predict(loaded, test) == before
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
