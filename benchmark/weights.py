@@ -46,6 +46,11 @@ class Artifact:
     url: str | None = None  # download source (torchvision, embeddings)
     arch: str | None = None  # torchvision constructor name
 
+    @property
+    def for_images(self) -> bool:
+        """An image encoder (a text-only variant never loads it)."""
+        return self.kind == "torchvision" or self.id.startswith("openai/clip")
+
 
 ARTIFACTS: dict[str, Artifact] = {a.id: a for a in (
     Artifact("bert-base-multilingual-cased", "hf",

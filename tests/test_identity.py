@@ -276,3 +276,16 @@ def test_data_fingerprint_matches_committed_value(tmp_path):
     assert Corpus(tmp_path).fingerprint(["en"]) != "0e55694c8ebe00f1"
 
 
+
+
+def test_text_only_rows_need_no_image_encoder(monkeypatch):
+    """Table 7's text-only UMT row is not blocked by an absent ResNet; its Table 5 row is."""
+    from benchmark import weights
+    from benchmark.registry import get_model
+    from benchmark.run.plan import missing_weights
+
+    monkeypatch.setattr(weights, "locate", lambda a: ("/here", []) if a == "bert-base-multilingual-cased" else (None, []))
+    spec = get_model("umt")
+    hp = spec.hparams("paper")
+    assert missing_weights(spec.needs, hp, use_image=False) == []
+    assert missing_weights(spec.needs, hp, use_image=True) == ["torchvision/resnet152"]

@@ -217,14 +217,16 @@ def seeds_for(row: Row, seeds: int | None) -> list[int]:
     return list(range(FIRST_SEED, FIRST_SEED + max(1, n)))
 
 
-def missing_weights(needs: Iterable[str], hp: Mapping[str, Any]) -> list[str]:
-    """Artefacts a job would load (named by a hyperparameter value) that cannot be found locally."""
+def missing_weights(needs: Iterable[str], hp: Mapping[str, Any], use_image: bool = True) -> list[str]:
+    """Artefacts a job would load (named by a hyperparameter value) that cannot be found locally;
+    a text-only job (``use_image`` False) needs no image encoder."""
     if not needs:
         return []
     from benchmark import weights
 
     values = {v for v in hp.values() if isinstance(v, str)}
-    return [a for a in needs if a in values and weights.locate(a)[0] is None]
+    return [a for a in needs if a in values and weights.locate(a)[0] is None
+            and (use_image or not (a in weights.ARTIFACTS and weights.ARTIFACTS[a].for_images))]
 
 
 def row_matches(row: Row, models: Iterable[str] | None, languages: Iterable[str] | None) -> bool:
@@ -273,7 +275,7 @@ def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: 
             fingerprints[needed] = corpus.fingerprint(needed)
         setting = Setting(row.train_languages, row.test_language, row.use_image, row.fold)
         status, reason = "ready", ""
-        absent = missing_weights(spec.needs, hp)
+        absent = missing_weights(spec.needs, hp, row.use_image)
         if absent:
             status, reason = "no-weights", f"pretrained weights not found: {', '.join(absent)} (see `bench weights`)"
         elif row.use_image and images == NO_IMAGES and not allow_missing_images:
