@@ -635,10 +635,8 @@ def report(table_no: int, model_names: str | None, languages: str | None, profil
 
     plan, store = _report_plan(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
                                allow_missing_images, corpus_name, label_map, results, _execution)
-    frame, bad = report_frame(plan, store, mode, selection, sig_test if significance else None, alpha, samples,
-                              by_source, allow_empty)
-    for b in bad:
-        _warn(f"bad stored result {b.message()} (left out; `bench run` with the same options re-runs it)")
+    frame, _bad = report_frame(plan, store, mode, selection, sig_test if significance else None, alpha, samples,
+                               by_source, allow_empty, warn=_warn)
     _emit(render(frame, fmt, compare_paper), output)
 
 

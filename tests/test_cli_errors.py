@@ -149,7 +149,11 @@ def test_cuda_without_cuda(data):
 
 # -- nothing to run -------------------------------------------------------------------------------
 
-def test_zero_jobs_says_why(data):
+def test_zero_jobs_says_why(data, monkeypatch):
+    one_line_error(bench("run", "--table", "5", "--models", "umt", *data, "--dry-run"),
+                   "Table 5: 0 jobs can run", "pretrained weights not found: bert-base-multilingual-cased")
+    import benchmark.registry as registry
+    monkeypatch.delitem(registry.MODELS, "umt")  # a paper row whose model is not registered
     one_line_error(bench("run", "--table", "5", "--models", "umt", *data, "--dry-run"),
                    "Table 5: 0 jobs can run", "model 'umt' is not implemented")
     one_line_error(bench("run", "--table", "6", "--models", "bilstm-crf", *data, "--dry-run"),

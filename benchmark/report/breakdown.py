@@ -10,7 +10,7 @@ import json
 import statistics
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -135,7 +135,8 @@ def by_source_frame(frame: Frame, results: Iterable[Result], root: str | Path) -
 
 def report_frame(plan: Any, store: Any, mode: str = "conlleval", selection: str = "dev",
                  significance: str | None = None, alpha: float = 0.05, samples: int = 1000,
-                 by_source: bool = False, allow_empty: bool = False) -> tuple[Frame, list[Any]]:
+                 by_source: bool = False, allow_empty: bool = False,
+                 warn: Callable[[str], None] = lambda m: None) -> tuple[Frame, list[Any]]:
     """What ``bench report`` and ``bench plot`` render: the stored results of exactly ``plan``'s jobs
     (``benchmark.run.plan.make_plan``), optionally with significance marks or split by source.
     Returns the frame and the bad stored results left out. No matching result is an error unless
@@ -149,6 +150,8 @@ def report_frame(plan: Any, store: Any, mode: str = "conlleval", selection: str 
                           "(best-dev) epoch; they cannot be combined with --selection test_max")
     jobs = [p.job for p in plan.known]
     found, bad = lookup(store, jobs)
+    for b in bad:
+        warn(f"bad stored result {b.message()} (left out; `bench run` with the same options re-runs it)")
     if not found and not allow_empty:
         raise ConfigError(f"no stored result in {store.root} matches the {len(jobs)} job(s) of Table "
                           f"{plan.table.number} ({plan.header()}); the folder holds: "
