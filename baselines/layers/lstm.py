@@ -82,15 +82,16 @@ class LSTMCRFTagger(Tagger):
             vectors = load_keyed_vectors(hp["embeddings"])
             limit = int(hp.get("pretrained_vocab_limit", 100_000))
             extra = vectors.index_to_key[:limit]
+            vectored = vectors.key_to_index
             source = f"pretrained:{hp['embeddings']}"
         else:
             ctx.log(f"training word2vec ({dim}-d, skip-gram) on {len(train)} training sentences")
             vectors = train_word2vec(token_lists, dim, seed=seed, epochs=int(hp.get("w2v_epochs", 10)),
                                      window=int(hp.get("w2v_window", 5)),
                                      min_count=int(hp.get("w2v_min_count", 1)), normalize_digits=digits)
-            extra = ()
+            extra, vectored = (), vectors.key_to_index
             source = "word2vec:train"
-        vocab = WordVocab.build(token_lists, digits, extra=extra)
+        vocab = WordVocab.build(token_lists, digits, extra=extra, vectored=vectored)
         config = {k: v for k, v in hp.items() if isinstance(v, (int, float, str, bool, type(None)))}
         config.update(tags=tag_inventory(train), words=vocab.itos[2:], embedding_source=source)
         config.update(cls.extra_config(hp, train))
