@@ -34,3 +34,30 @@ def test_rendered_tables_are_up_to_date():
         for fmt, ext, compare in (("markdown", "md", True), ("latex", "tex", True), ("csv", "csv", False)):
             path = ROOT / "tables" / f"table{number}.{ext}"
             assert path.read_text(encoding="utf-8") == render(frame, fmt, compare), f"{path} is stale"
+
+
+def test_results_block_shows_only_clean_tree_runs_with_enough_seeds(tmp_path):
+    """Issue 11 item 8: a dirty-tree or commit-less run never reaches the README; rows need >= 3 seeds."""
+    from dataclasses import replace
+
+    from tests.test_render import fake
+
+    def stored(seed: int, f1: float, commit: str | None, dirty: bool | None, model: str = "bilstm-crf"):
+        r = fake(model, ("en",), "en", False, seed, f1)
+        return replace(r, environment={**r.environment, "commit": commit, "dirty": dirty,
+                                       "command": "bench run --table 5 --seeds 3"})
+
+    store = ResultStore(tmp_path)
+    for seed, f1 in ((1, 0.60), (2, 0.62), (3, 0.64)):
+        store.put(stored(seed, f1, "a" * 40, False))
+    store.put(stored(4, 0.99, "b" * 40, True))  # uncommitted changes: must be left out
+    store.put(stored(5, 0.99, None, None))  # no recorded commit: left out
+    for seed in (1, 2):  # clean, but only two seeds: no README row
+        store.put(stored(seed, 0.70, "c" * 40, False, model="hbilstm-crf"))
+    block = results_block(store)
+    assert "62.00±2.00" in block  # Table 5 cell: mean ± std of the three clean seeds only
+    run_rows = [line for line in block.splitlines() if line.startswith("| bilstm-crf")]
+    assert len(run_rows) == 1 and "| 3 " in run_rows[0] and "62.00 ± 2.00" in run_rows[0]
+    assert "aaaaaaa" in run_rows[0] and "bbbbbbb" not in block
+    assert "hbilstm-crf" not in block and "HBiLSTM" not in block
+    assert "4 stored paper-profile run(s) left out" in block
