@@ -65,6 +65,29 @@ class WordVocab:
         return cls(words, normalize_digits)
 
 
+AUTO = "auto"  # GloVe (``glove.6B.300d``) when it is in the weights folder, else word2vec on train
+AUTO_ARTIFACT = "glove.6B.300d"
+
+
+def resolve_word_vectors(setting: str | None) -> str | None:
+    """The vector file to load for the ``embeddings`` hyperparameter, or None to train word2vec.
+
+    ``None`` / ``""``: word2vec on the training split; ``"auto"``: ``glove.6B.300d`` if
+    ``benchmark.weights`` finds it, else word2vec; anything else: a path or artefact id that must
+    exist (one-line ``MissingArtifactError`` otherwise).
+    """
+    if not setting:
+        return None
+    from benchmark.weights import resolve_embeddings
+
+    if setting == AUTO:
+        try:
+            return resolve_embeddings(AUTO_ARTIFACT)
+        except MissingArtifactError:
+            return None
+    return resolve_embeddings(str(setting))
+
+
 def load_keyed_vectors(path: str | Path):
     """Load GloVe / word2vec vectors with gensim from a path or an artefact id (``glove.6B.300d``).
 
