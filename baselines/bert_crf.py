@@ -20,7 +20,7 @@ class BERTCRFTagger(BERTTagger):
 
     def build_head(self, config: dict[str, Any]) -> None:
         self.crf = CRF(self.tags, constrained=bool(config.get("crf_constrained", True)),
-                       reduction=str(config.get("crf_reduction", "mean")))
+                       reduction=str(config.get("crf_reduction", "mean")), init=str(config.get("crf_init", "allennlp")))
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:
         return self.crf(self.emissions(batch), batch["tags"], batch["word_mask"])

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from benchmark.errors import ConfigError
-from models.two_m_ner import hparams as _2mner  # torch-free dicts of 2M-NER hyperparameters
 
 # Trainer-level defaults every model inherits (a model's defaults override them).
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -27,6 +26,43 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     "patience": None,  # stop after this many epochs without dev improvement (None = never)
     "length_buckets": 0,  # >0: sort sentences by length within chunks of this many batches
 }
+
+
+class LazyDefaults(Mapping[str, Any]):
+    """Hyperparameters merged from ``"module:ATTR"`` dicts, imported on first use (later wins).
+
+    Lets a model package keep its own torch-free hyperparameter dicts without the registry
+    importing the package when it is loaded (data flows from the harness to the models, not back).
+    """
+
+    def __init__(self, *refs: str) -> None:
+        self.refs = refs
+        self._merged: dict[str, Any] | None = None
+
+    def _resolve(self) -> dict[str, Any]:
+        if self._merged is None:
+            merged: dict[str, Any] = {}
+            for ref in self.refs:
+                module_name, _, attr = ref.partition(":")
+                merged.update(getattr(importlib.import_module(module_name), attr))
+            self._merged = merged
+        return self._merged
+
+    def __getitem__(self, key: str) -> Any:
+        return self._resolve()[key]
+
+    def __iter__(self):
+        return iter(self._resolve())
+
+    def __len__(self) -> int:
+        return len(self._resolve())
+
+    def __repr__(self) -> str:
+        return f"LazyDefaults({', '.join(map(repr, self.refs))})"
+
+
+_HP = "models.two_m_ner.hparams:"  # the 2M-NER package's torch-free hyperparameter dicts
+_MBERT, _CLIP, _RESNET = "bert-base-multilingual-cased", "openai/clip-vit-base-patch32", "torchvision/resnet152"
 
 
 @dataclass(frozen=True)
@@ -94,7 +130,7 @@ _SPECS: list[ModelSpec] = [
                   "max_length": 512, "window_overlap": 0.5, "dropout": 0.1,
                   "lr": 5e-5, "warmup_ratio": 0.0, "batch_size": 16, "eval_batch_size": 32, "epochs": 8,
                   "tiny_hidden": 32, "tiny_layers": 2, "tiny_heads": 2, "tiny_intermediate": 64,
-                  "tiny_max_positions": 128, "tiny_vocab_size": 3000},
+                  "tiny_max_positions": 128, "tiny_vocab_size": 3000, "word_gather": "first"},
         smoke={"text_encoder": "tiny", "lr": 3e-3, "epochs": 10, "batch_size": 8, "eval_batch_size": 64},
         needs=("bert-base-multilingual-cased",),
     ),
@@ -107,7 +143,7 @@ _SPECS: list[ModelSpec] = [
                   "lr": 5e-5, "warmup_ratio": 0.0, "batch_size": 16, "eval_batch_size": 32, "epochs": 8,
                   "tiny_hidden": 32, "tiny_layers": 2, "tiny_heads": 2, "tiny_intermediate": 64,
                   "tiny_max_positions": 128, "tiny_vocab_size": 3000,
-                  "crf_reduction": "mean", "crf_constrained": True},
+                  "crf_reduction": "mean", "crf_constrained": True, "crf_init": "allennlp", "word_gather": "first"},
         smoke={"text_encoder": "tiny", "lr": 3e-3, "epochs": 10, "batch_size": 8, "eval_batch_size": 64},
         needs=("bert-base-multilingual-cased",),
     ),
@@ -117,37 +153,52 @@ _SPECS: list[ModelSpec] = [
         modality="text+image", citation="Wang, Feng, Liu & Wang 2024, 2M-NER (MMNERD)",
         description="mBERT + CLIP ViT-B/32 + ResNet-152; contrastive alignment; two cross-attention "
                     "collaboration modules; CRF (paper recipe; see models/two_m_ner/README.md)",
-        defaults=_2mner.PAPER_DEFAULTS, smoke=_2mner.SMOKE,
-        needs=(_2mner.TEXT_ARTIFACT, _2mner.VIT_ARTIFACT, _2mner.RESNET_ARTIFACT),
+        defaults=LazyDefaults(_HP + "PAPER_DEFAULTS"), smoke=LazyDefaults(_HP + "SMOKE"),
+        needs=(_MBERT, _CLIP, _RESNET),
     ),
     ModelSpec(
         name="2m-ner-no-resnet", display="-ResNet", factory="models.two_m_ner.model:TwoMNER",
         modality="text+image", citation="Wang et al. 2024, Table 9 ablation",
         description="2M-NER without the ResNet branch (and its contrastive loss)",
-        defaults={**_2mner.PAPER_DEFAULTS, **_2mner.NO_RESNET}, smoke=_2mner.SMOKE,
-        needs=(_2mner.TEXT_ARTIFACT, _2mner.VIT_ARTIFACT),
+        defaults=LazyDefaults(_HP + "PAPER_DEFAULTS", _HP + "NO_RESNET"), smoke=LazyDefaults(_HP + "SMOKE"),
+        needs=(_MBERT, _CLIP),
     ),
     ModelSpec(
         name="2m-ner-no-vit", display="-ViT", factory="models.two_m_ner.model:TwoMNER",
         modality="text+image", citation="Wang et al. 2024, Table 9 ablation",
         description="2M-NER without the ViT branch (and its contrastive loss)",
-        defaults={**_2mner.PAPER_DEFAULTS, **_2mner.NO_VIT}, smoke=_2mner.SMOKE,
-        needs=(_2mner.TEXT_ARTIFACT, _2mner.RESNET_ARTIFACT),
+        defaults=LazyDefaults(_HP + "PAPER_DEFAULTS", _HP + "NO_VIT"), smoke=LazyDefaults(_HP + "SMOKE"),
+        needs=(_MBERT, _RESNET),
     ),
     ModelSpec(
         name="2m-ner-text", display="2M-NER", factory="models.two_m_ner.model:TwoMNER",
         modality="text", citation="Wang et al. 2024, Table 7 (image encoders removed)",
         description="2M-NER with both image encoders removed: mBERT -> first-subword gather -> CRF",
-        defaults={**_2mner.PAPER_DEFAULTS, **_2mner.TEXT_ONLY}, smoke=_2mner.SMOKE,
-        needs=(_2mner.TEXT_ARTIFACT,),
+        defaults=LazyDefaults(_HP + "PAPER_DEFAULTS", _HP + "TEXT_ONLY"), smoke=LazyDefaults(_HP + "SMOKE"),
+        needs=(_MBERT,),
     ),
     ModelSpec(
         name="2m-ner-code", display="2M-NER (code)", factory="models.two_m_ner.model:TwoMNER",
         modality="text+image", citation="wangdsh/MMNERD @ dda173b (authors' code)",
         description="2M-NER as the authors' code runs it: frozen pooled ResNet, NT-Xent, W_k queries, no "
                     "collaboration FFN, loss x2, batch 32, random crops at test, best-test-epoch selection",
-        defaults={**_2mner.PAPER_DEFAULTS, **_2mner.CODE_RECIPE}, smoke=_2mner.SMOKE,
-        needs=(_2mner.TEXT_ARTIFACT, _2mner.VIT_ARTIFACT, _2mner.RESNET_ARTIFACT),
+        defaults=LazyDefaults(_HP + "PAPER_DEFAULTS", _HP + "CODE_RECIPE"), smoke=LazyDefaults(_HP + "SMOKE"),
+        needs=(_MBERT, _CLIP, _RESNET),
+    ),
+    ModelSpec(
+        name="bert-crf-code", display="BERT-CRF (code)", factory="baselines.bert_crf:BERTCRFTagger",
+        modality="text", citation="wangdsh/MMNERD @ dda173b, --use_image off (authors' code)",
+        description="BERT-CRF as the authors' text-only path runs it: off-by-one word gather, pytorch-crf "
+                    "uniform init, unconstrained Viterbi, batch 32, best-test-epoch selection",
+        defaults={"text_encoder": "bert-base-multilingual-cased", "extra_special_tokens": True,
+                  "max_length": 512, "window_overlap": 0.5, "dropout": 0.1,
+                  "lr": 5e-5, "warmup_ratio": 0.0, "batch_size": 32, "eval_batch_size": 32, "epochs": 8,
+                  "tiny_hidden": 32, "tiny_layers": 2, "tiny_heads": 2, "tiny_intermediate": 64,
+                  "tiny_max_positions": 128, "tiny_vocab_size": 3000,
+                  "crf_reduction": "mean", "crf_constrained": False, "crf_init": "uniform",
+                  "word_gather": "authors_off_by_one", "select_on": "test_max"},
+        smoke={"text_encoder": "tiny", "lr": 3e-3, "epochs": 10, "batch_size": 8, "eval_batch_size": 64},
+        needs=("bert-base-multilingual-cased",),
     ),
 ]
 
