@@ -54,7 +54,7 @@ PAPER_DEFAULTS: dict[str, Any] = {
     "dropout": 0.1,
     "crf_constrained": False,  # "standard CRF" (paper) / torchcrf (code): no BIO constraints
     "crf_reduction": "mean",  # torchcrf reduction='mean' (code)
-    "crf_init": "allennlp",  # paper silent: suite's CRF (N(0,1) start/end, xavier transitions); code: "uniform"
+    "crf_init": "uniform",  # paper silent -> the code's pytorch-crf U(-0.1, 0.1); "allennlp": N(0,1) + xavier
     "alpha": 0.8,
     "loss_scale": 1.0,  # code multiplies Eq. 18 by 2
     # -- optimisation (Table 4) ------------------------------------------------------------------
