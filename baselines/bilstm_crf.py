@@ -23,8 +23,8 @@ Departures from Huang et al.'s stated settings (SENNA 50-d vectors, hidden 300, 
 1/(1+0.05e) decay): without GloVe the embeddings must be learnt from 20k sentences, where
 the SGD recipe reached 59.4 test F1 in 23 epochs (``results/reference`` before issue 11) and an Adam
 probe 61; Adam converges in fewer epochs, which keeps a seed within ~15 minutes on 2 CPU cores.
-A BiLSTM of 200 per direction costs over 2 CPU-minutes an epoch here (dense Adam updates of the
-word table included), beyond the 15-minute budget. Every setting is an ``--hp`` switch
+A first attempt with 200 per direction had not finished its first epoch after 190 CPU-seconds
+(word2vec included), too slow for the 15-minute budget. Every setting is an ``--hp`` switch
 (``optimizer=sgd lr=0.015 lr_decay=0.05 embedding_dim=300 w2v_epochs=10 epochs=30 patience=8``
 restores the former recipe).
 """
