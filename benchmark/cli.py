@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +35,43 @@ class BenchGroup(click.Group):
             ctx.exit(130)
 
 
-@click.group(cls=BenchGroup)
+def _load_plugins(ctx: click.Context, param: click.Parameter, refs: tuple[str, ...]) -> None:
+    """Option callback: register the models of each ``--plugin module:attribute``."""
+    from benchmark.registry import load_plugin
+
+    if ctx.resilient_parsing:
+        return
+    try:
+        for ref in refs:
+            load_plugin(ref)
+    except BenchError as exc:  # raised while parsing options, outside BenchGroup.invoke
+        click.echo(f"bench: {exc}", err=True)
+        ctx.exit(exc.exit_code)
+
+
+def plugin_option(func: Any) -> Any:
+    """``--plugin module:attribute`` (repeatable): register a model from your own package."""
+    return click.option("--plugin", "plugins", multiple=True, expose_value=False, callback=_load_plugins,
+                        metavar="MODULE:ATTR",
+                        help="Register model(s) from your package: a ModelSpec, a list of them or a "
+                             "callable returning them (repeatable).")(func)
+
+
+@click.group(cls=BenchGroup, epilog="""\b
+Examples:
+  bench run --table 5 --models bilstm-crf --languages en --threads 1
+  bench report --table 5 --compare-paper
+  bench --plugin my_tagger:SPEC models""")
 @click.version_option(package_name="mmner-bench")
+@plugin_option
 def main() -> None:
     """mmner-bench: reproduce Tables 2 and 5-9 of the 2M-NER paper on MMNERD."""
     # OpenMP threads that spin while waiting make small CPU models many times slower when another
     # process shares the cores; passive waiting costs nothing measurable otherwise. Set before
     # torch is imported (subcommands import it lazily); an explicit user setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from benchmark.registry import load_entry_points
+    load_entry_points()  # models that installed packages advertise (group mmner_bench.models)
 
 
 def _parse_hp(items: tuple[str, ...]) -> dict[str, Any]:
@@ -77,57 +108,140 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def _corpus_options(func: Any) -> Any:
+    """``--corpus NAME`` and ``--label-map TYPE=TYPE`` (shared by run, stats and validate)."""
+    func = click.option("--label-map", "label_map", multiple=True,
+                        help="Read an entity type as another, e.g. OTHER=MISC (target O drops it); repeatable.")(func)
+    return click.option("--corpus", "corpus_name", default="mmnerd", show_default=True,
+                        help="Registered corpus (layout, types, tag scheme): mmnerd, twitter2017, ... "
+                             "Without --data-dir and $MMNERD_DIR the built-in corpus is used.")(func)
+
+
 def _cache_dir() -> Path:
     from benchmark.corpora.builtin import default_root
     return default_root().parent / "features"
 
 
 # ---------------------------------------------------------------------------------------------
-@main.command()
+@main.command(epilog="""\b
+Example:
+  bench validate $MMNERD_DIR/train_valid_test_en/train_conll_format.txt""")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--max-warnings", default=10, show_default=True, help="Warnings printed per file.")
-def validate(files: tuple[str, ...], max_warnings: int) -> None:
+@click.option("--scheme", type=click.Choice(["iob2", "iob1", "bioes"]),
+              help="Tag scheme of the files (default: the corpus's, IOB2 for MMNERD).")
+@_corpus_options
+def validate(files: tuple[str, ...], max_warnings: int, scheme: str | None, corpus_name: str,
+             label_map: tuple[str, ...]) -> None:
     """Check MMNERD/CoNLL files: counts, or the first error as FILE:LINE: message (exit 2)."""
+    from benchmark.corpora.labels import check_label_map, parse_label_map
     from benchmark.corpora.reader import ReadReport, read_conll
+    from benchmark.corpora.registry import get_corpus_entry
 
+    entry = get_corpus_entry(corpus_name)
+    labels = {**entry.label_map, **parse_label_map(label_map)}
+    check_label_map(labels, entry.entity_types, entry.name)
     for path in files:
         report = ReadReport(path)
-        read_conll(path, report=report)
+        read_conll(path, report=report, scheme=scheme or entry.tag_scheme, label_map=labels,
+                   entity_types=entry.entity_types)
         warn = f", {len(report.warnings)} warning(s)" if report.warnings else ""
         click.echo(f"{path}: {report.sentences} sentences, {report.tokens} tokens, {report.entities} entities{warn}")
         for w in report.warnings[:max_warnings]:
             click.echo(f"  warning: {w}")
         if len(report.warnings) > max_warnings:
             click.echo(f"  ... {len(report.warnings) - max_warnings} more warning(s)")
+        for note in report.notes:
+            click.echo(f"  note: {note}")
 
 
-@main.command()
+@main.command(epilog="""\b
+Example:
+  bench stats --data-dir ../shared/data/MMNERD --format latex""")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="MMNERD root (default: $MMNERD_DIR).")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
-def stats(data_dir: str | None, fmt: str, output: str | None) -> None:
+@_corpus_options
+def stats(data_dir: str | None, fmt: str, output: str | None, corpus_name: str, label_map: tuple[str, ...]) -> None:
     """Reproduce Table 2 (entities per type, sentences) from the files, beside the paper's values."""
-    from benchmark.corpora.reader import resolve_corpus
+    from benchmark.corpora.labels import parse_label_map
+    from benchmark.corpora.resolve import resolve_corpus
     from benchmark.corpora.stats import dataset_stats, render_stats
 
-    corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True))
+    corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True), corpus=corpus_name,
+                            label_map=parse_label_map(label_map))
     text = render_stats(dataset_stats(corpus), fmt, corpus.kind)
     _emit(text, output)
 
 
-@main.command()
-def models() -> None:
-    """List registered models with modality, defaults and citation."""
+@main.command(epilog="""\b
+Examples:
+  bench models
+  bench --plugin my_tagger:SPEC models    # your own model listed beside the nine""")
+@click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False),
+              help="Where recorded parameter counts are looked up (RESULTS/benchmarks, RESULTS/reference).")
+@plugin_option
+def models(results: str) -> None:
+    """List registered models: modality, recipe, variants, parameters, pretrained weights, source."""
     from tabulate import tabulate
 
-    from benchmark.registry import MODELS
+    from benchmark.registry import MODELS, PLUGIN_SOURCES, variant_base
 
-    rows = [[s.name, s.display, s.modality, s.citation, ", ".join(s.needs) or "-"] for s in MODELS.values()]
-    click.echo(tabulate(rows, headers=["name", "method", "modality", "reference", "pretrained artefacts"],
-                        tablefmt="github"))
+    counts = recorded_parameters(Path(results))
+    rows = []
+    for s in MODELS.values():
+        base = variant_base(s)
+        rows.append([s.name, s.display, s.modality, s.recipe, base or "-", counts.get(s.name, "-"),
+                     ", ".join(s.needs) or "-", PLUGIN_SOURCES.get(s.name, "built-in")])
+    click.echo(tabulate(rows, headers=["name", "method", "modality", "recipe", "variant of", "parameters",
+                                       "pretrained weights", "source"], tablefmt="github", disable_numparse=True))
+    variants: dict[str, list[str]] = {}
+    for s in MODELS.values():
+        base = variant_base(s)
+        if base:
+            variants.setdefault(base, []).append(s.name + (f" ({s.recipe} recipe)" if s.recipe != "paper" else ""))
+    for base, names in variants.items():
+        click.echo(f"variants of {base}: {', '.join(names)}")
+    click.echo("parameters: a recorded count (`bench profile --model NAME`, or a stored paper-profile run), "
+               "with its profile; '-' when none is recorded. `bench weights` says which weights are present.")
 
 
-@main.command()
+def _human(n: int) -> str:
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.0f}k" if n >= 1e3 else str(n)
+
+
+def recorded_parameters(results: Path) -> dict[str, str]:
+    """Model name -> recorded parameter count with its source; nothing is built to count them.
+
+    Paper-size figures first: a paper-profile ``bench profile --model`` record in
+    ``results/benchmarks``, then ``counts.parameters`` of a stored paper-profile run in
+    ``results/reference``, then a smoke-profile ``bench profile`` record.
+    """
+    candidates: list[tuple[int, str, int, str]] = []  # (priority, model, count, source)
+    for path in sorted((results / "benchmarks").glob("model_*.json")):
+        try:
+            rec = json.loads(path.read_text(encoding="utf-8"))
+            paper = rec["profile"] == "paper"
+            candidates.append((0 if paper else 2, rec["model"], int(rec["parameters"]["total"]),
+                               f"{rec['profile']} profile, bench profile"))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    from benchmark.run.store import ResultStore
+    for res in ResultStore(results / "reference").all():
+        total = res.counts.get("parameters")
+        if res.job.profile == "paper" and isinstance(total, int):
+            candidates.append((1, res.job.model, total, f"paper run on {res.job.data_kind}"))
+    found: dict[str, str] = {}
+    for _, model, total, source in sorted(candidates):
+        found.setdefault(model, f"{_human(total)} ({source})")
+    return found
+
+
+@main.command(epilog="""\b
+Examples:
+  bench run --table 5 --models bilstm-crf --languages en --threads 1   # ~13 min on one CPU thread
+  bench run --table 5 --profile smoke --dry-run                        # the plan only
+  bench --plugin my_tagger:SPEC run --table 5 --models my-tagger --languages en""")
 @click.option("--table", "table_no", type=int, required=True, help="Paper table number (5-9).")
 @click.option("--models", "model_names", help="Comma-separated registry names (default: all rows).")
 @click.option("--languages", help="Comma-separated test languages: all,en,fr,es,de.")
@@ -146,25 +260,33 @@ def models() -> None:
               help="CPU threads for torch (default: torch's choice). 1 is often as fast for the LSTM "
                    "models and avoids slow-downs when other processes share the cores.")
 @click.option("--dry-run", is_flag=True, help="Only print the plan.")
+@_corpus_options
+@plugin_option
 def run(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
         device: str, data_dir: str | None, image_dir: str | None, results: str, overwrite: str,
         hp: tuple[str, ...], executor: str, slurm_partition: str | None, threads: int | None,
-        dry_run: bool) -> None:
+        dry_run: bool, corpus_name: str, label_map: tuple[str, ...]) -> None:
     """Run the jobs of a table; finished jobs are skipped, interrupted ones resume."""
     _set_threads(threads)
-    from benchmark.corpora.reader import resolve_corpus
+    from benchmark.corpora.labels import parse_label_map
+    from benchmark.corpora.resolve import resolve_corpus
     from benchmark.run.plan import plan_table
     from benchmark.registry import get_model
     from benchmark.run.executors import LocalExecutor, SlurmExecutor
     from benchmark.run.store import ResultStore
-    from benchmark.report.tables import get_table
+    from benchmark.report.tables import extend_with, get_table
 
+    if table_no == 2:
+        click.echo("Table 2 has no jobs: it is counted from the data files (`bench stats` or `bench report --table 2`)")
+        return
     table = get_table(table_no)
     names = _split(model_names)
     if names:  # a table's row names may be models not implemented yet; others must be registered
         row_models = {r.model for r in table.rows}
         names = [n if n in row_models else get_model(n).name for n in names]
-    corpus = resolve_corpus(data_dir, image_dir, echo=lambda m: click.echo(m, err=True))
+        table = extend_with(table, names)  # a model outside the paper gets rows of its own
+    corpus = resolve_corpus(data_dir, image_dir, echo=lambda m: click.echo(m, err=True), corpus=corpus_name,
+                            label_map=parse_label_map(label_map))
     planned = plan_table(table, corpus, profile, seeds, names, _split(languages), _parse_hp(hp))
     store = ResultStore(results)
     todo, stored = [], 0
@@ -180,48 +302,173 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
         if p.status != "ready":
             blocked.setdefault(p.reason, []).append(f"{p.row.group} {p.row.method}".strip())
     click.echo(f"Table {table.number}: {len(planned)} planned, {stored} already stored, {len(todo)} to run "
-               f"(profile {profile}, data {corpus.kind} at {corpus.root})")
+               f"(profile {profile}, data {corpus.display} at {corpus.root})")
     for reason, rows in blocked.items():
         click.echo(f"  skipped {len(rows)} row(s): {reason}")
-    if dry_run or not todo:
+    if dry_run:
         for job in todo:
             click.echo(f"  would run {job.job_id} {job.model} {job.setting.label()} seed {job.seed}")
         return
-    if executor == "slurm":
-        runner = SlurmExecutor(Path(results) / ".slurm", partition=slurm_partition, cache_dir=_cache_dir())
-    else:
-        runner = LocalExecutor(_device(device), cache_dir=_cache_dir())
-    summary = runner.run(todo, corpus, store, echo=click.echo)
-    if summary.failed:
+    summary, started = None, time.perf_counter()
+    if todo:
+        if executor == "slurm":
+            runner = SlurmExecutor(Path(results) / ".slurm", partition=slurm_partition, cache_dir=_cache_dir())
+        else:
+            runner = LocalExecutor(_device(device), cache_dir=_cache_dir())
+        summary = runner.run(todo, corpus, store, echo=click.echo)
+    click.echo(render_selected_rows(table, rows_to_show(table, planned), store, profile, corpus.kind))
+    report_cmd = f"bench report --table {table.number} --compare-paper" + (
+        f" --results {results}" if results != DEFAULT_RESULTS else "") + (
+        f" --profile {profile}" if profile != "paper" else "")
+    for line in run_summary_lines(planned, stored, summary, report_cmd, executor, time.perf_counter() - started):
+        click.echo(line)
+    if summary is not None and summary.failed:
         click.echo(f"{len(summary.failed)} job(s) failed; the others are stored.", err=True)
         sys.exit(1)
 
 
-@main.command()
-@click.option("--table", "table_no", type=int, required=True)
+# Why a planned row could not run, as the end-of-run summary words it (status -> short reason).
+SKIP_LABELS: dict[str, str] = {
+    "no-data": "language absent", "no-weights": "no weights", "no-images": "no images",
+    "no-gpu": "no GPU", "not-implemented": "not implemented",
+}
+
+
+def render_selected_rows(table: Any, rows: list[Any], store: Any, profile: str, data_kind: str) -> str:
+    """The selected rows of ``table`` from ``store``, each cell beside the paper's (Markdown)."""
+    from dataclasses import replace
+
+    from benchmark.report.render import build_frame, render
+
+    results = [r for r in store.all() if r.job.profile == profile and r.job.data_kind == data_kind]
+    if not rows or not results:
+        return ""
+    frame = build_frame(replace(table, rows=tuple(rows)), results, profile, data_kind)
+    return render(frame, "markdown", compare_paper=True)
+
+
+def rows_to_show(table: Any, planned: list[Any]) -> list[Any]:
+    """The rows a run renders: those it could run, plus the paper's rows of the settings where it ran
+    a model that is not a paper row (so such a model is seen beside the paper's values)."""
+    ready = {p.row for p in planned if p.status == "ready"}
+    paper_models = {r.model for r in table.rows if not r.extension}
+    settings = {(r.group, r.train_languages, r.test_language, r.fold) for r in ready if r.model not in paper_models}
+    return [r for r in table.rows
+            if r in ready or (r.model in paper_models and (r.group, r.train_languages, r.test_language, r.fold) in settings)]
+
+
+def run_summary_lines(planned: list[Any], reused: int, summary: Any, report_cmd: str,
+                      executor: str = "local", seconds: float | None = None) -> list[str]:
+    """The end of ``bench run``: jobs run, reused, failed, skipped (grouped by why) and what to do next."""
+    done = len(summary.done) if summary is not None else 0
+    failed = list(summary.failed) if summary is not None else []
+    skipped: dict[tuple[str, str], int] = {}
+    for p in planned:
+        if p.status != "ready":
+            key = (SKIP_LABELS.get(p.status, p.status), p.reason)
+            skipped[key] = skipped.get(key, 0) + 1
+    verb = "submitted" if executor == "slurm" else "ran"
+    took = f" in {seconds / 60:.1f} min" if done and seconds is not None else ""
+    lines = ["", "Summary:", f"  {verb} {done} job(s){took}, reused {reused} already stored, {len(failed)} failed, "
+             f"skipped {sum(skipped.values())} row(s)"]
+    for (label, reason), n in sorted(skipped.items()):
+        lines.append(f"  skipped {n} row(s) ({label}): {reason}")
+    for job_id, error in failed:
+        lines.append(f"  failed {job_id}: {error} (bench show {job_id[:8]})")
+    statuses = {p.status for p in planned if p.status != "ready"}
+    if done or reused:
+        lines.append(f"Next: {report_cmd}    (the whole table beside the paper)")
+    elif "no-weights" in statuses:
+        lines.append("Next: bench weights    (what is missing and where it is looked for)")
+    elif "no-data" in statuses:
+        lines.append("Next: bench stats    (which languages your data has), then --languages with one of them")
+    else:
+        lines.append("Next: bench models    (the registered models), then --models with one of them")
+    return lines
+
+
+@main.command(epilog="""\b
+Examples:
+  bench report --table 5 --compare-paper                 # your runs (results/local)
+  bench report --table 5 --results results/reference      # the committed reference runs
+  bench report --table 5 --format latex --output tables/table5.tex""")
+@click.option("--table", "table_no", type=int, required=True, help="2 or 5-9.")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown")
 @click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False))
 @click.option("--compare-paper", is_flag=True, help="Print the paper's value and the difference beside ours.")
 @click.option("--profile", type=click.Choice(["paper", "smoke"]), default="paper", show_default=True)
-@click.option("--data-kind", type=click.Choice(["mmnerd", "fallback"]),
-              help="Which corpus's results (default: MMNERD if any are stored).")
+@click.option("--corpus", "--data-kind", "data_kind",
+              help="Which corpus's results, a registered name (default: MMNERD if any are stored, else "
+                   "the built-in corpus, else the only corpus stored).")
 @click.option("--mode", type=click.Choice(["conlleval", "strict"]), default="conlleval", show_default=True,
               help="conlleval = seqeval mode=None (the paper); strict = IOB2 strict.")
 @click.option("--selection", type=click.Choice(["dev", "test_max"]), default="dev", show_default=True,
-              help="Epoch selection: best dev (paper) or best test (authors' code).")
+              help="Epoch selection: best dev (paper) or best test (authors' code; every value marked †).")
+@click.option("--significance", is_flag=True,
+              help="Test every row against its block's reference row (2M-NER) on the stored test predictions.")
+@click.option("--test", "sig_test", type=click.Choice(["bootstrap", "randomisation"]), default="bootstrap",
+              show_default=True, help="With --significance: paired bootstrap or approximate randomisation.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
+              show_default=True, help="With --significance: p-value threshold for the * mark.")
+@click.option("--samples", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="With --significance: bootstrap resamples / randomisation shuffles.")
+@click.option("--by-source", is_flag=True, help="Split each row's test metrics into Twitter-2017 and CC12M sentences.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Table 2 only: MMNERD root (default: $MMNERD_DIR).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+@plugin_option
 def report(table_no: int, fmt: str, results: str, compare_paper: bool, profile: str, data_kind: str | None,
-           mode: str, selection: str, output: str | None) -> None:
-    """Render a table from stored results in the paper's layout."""
-    from benchmark.report.render import build_frame, render
-    from benchmark.run.store import ResultStore
-    from benchmark.report.tables import get_table
+           mode: str, selection: str, significance: bool, sig_test: str, alpha: float, samples: int,
+           by_source: bool, data_dir: str | None, output: str | None) -> None:
+    """Render a table from stored results in the paper's layout (Table 2: from the data files)."""
+    if table_no == 2:
+        from benchmark.corpora.resolve import resolve_corpus
+        from benchmark.corpora.stats import dataset_stats, render_stats
 
-    frame = build_frame(get_table(table_no), ResultStore(results).all(), profile, data_kind, mode, selection)
+        corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True),
+                                corpus=data_kind or "mmnerd")
+        _emit(render_stats(dataset_stats(corpus), fmt, corpus.kind, compare_paper), output)
+        return
+    from benchmark.report.breakdown import report_frame
+    from benchmark.report.render import render
+    from benchmark.run.store import ResultStore
+
+    if data_kind:
+        from benchmark.corpora.registry import get_corpus_entry
+        data_kind = get_corpus_entry(data_kind).name
+    frame = report_frame(table_no, list(ResultStore(results).all()), results, profile, data_kind, mode, selection,
+                         sig_test if significance else None, alpha, samples, by_source)
     _emit(render(frame, fmt, compare_paper), output)
 
 
-@main.command()
+@main.command(epilog="""\b
+Example:
+  bench plot --table 5 --results results/reference --curves""")
+@click.option("--table", "table_no", type=int, required=True, help="5-9.")
+@click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False))
+@click.option("--output-dir", default="plots", show_default=True, type=click.Path(file_okay=False))
+@click.option("--profile", type=click.Choice(["paper", "smoke"]), default="paper", show_default=True)
+@click.option("--data-kind", type=click.Choice(["mmnerd", "fallback"]))
+@click.option("--mode", type=click.Choice(["conlleval", "strict"]), default="conlleval", show_default=True)
+@click.option("--selection", type=click.Choice(["dev", "test_max"]), default="dev", show_default=True)
+@click.option("--curves", is_flag=True, help="Also a learning-curve figure (F1 and loss by epoch) per stored job.")
+def plot(table_no: int, results: str, output_dir: str, profile: str, data_kind: str | None, mode: str,
+         selection: str, curves: bool) -> None:
+    """Figures (PNG and PDF) of a table's stored results: bars, heat map (6), per-subset spread (8)."""
+    from benchmark.report.breakdown import report_frame
+    from benchmark.report.plots import plot_table
+    from benchmark.run.store import ResultStore
+
+    stored = list(ResultStore(results).all())
+    frame = report_frame(table_no, stored, results, profile, data_kind, mode, selection)
+    if not any(fr.runs for fr in frame.rows):
+        raise ConfigError(f"no stored {profile}-profile results for Table {table_no} in {results}")
+    for path in plot_table(frame, stored, Path(output_dir), curves):
+        click.echo(f"wrote {path}")
+
+
+@main.command(epilog="""\b
+Example:
+  bench readme           # refresh README.md from results/reference""")
 @click.option("--results", default=REFERENCE_RESULTS, show_default=True, type=click.Path(file_okay=False))
 @click.option("--readme", default="README.md", show_default=True, type=click.Path(dir_okay=False))
 def readme(results: str, readme: str) -> None:
@@ -233,6 +480,93 @@ def readme(results: str, readme: str) -> None:
     click.echo(f"{readme}: results section {'updated' if changed else 'already up to date'}")
 
 
+SHOW_SEARCH = (DEFAULT_RESULTS, REFERENCE_RESULTS, "results/experiments")
+
+
+@main.command(epilog="""\b
+Examples:
+  bench show 886bdf61                      # a prefix of the job id is enough
+  bench show 886b --results results/reference --log-lines 30""")
+@click.argument("job_id")
+@click.option("--results", "results_dirs", multiple=True, type=click.Path(file_okay=False),
+              help=f"Results folder(s) to search (default: {', '.join(SHOW_SEARCH)}).")
+@click.option("--log-lines", default=12, show_default=True, help="Lines of train.log to print.")
+def show(job_id: str, results_dirs: tuple[str, ...], log_lines: int) -> None:
+    """A job's settings, metrics per epoch and the tail of its log (finished or unfinished)."""
+    folder = find_job(job_id, results_dirs or SHOW_SEARCH)
+    click.echo(describe_job(folder, log_lines))
+
+
+def find_job(prefix: str, roots: "tuple[str, ...] | list[str]") -> Path:
+    """The one job folder whose id starts with ``prefix`` (finished runs and unfinished work folders)."""
+    prefix = prefix.strip().lower()
+    if len(prefix) < 4 or any(c not in "0123456789abcdef" for c in prefix):
+        raise ConfigError(f"bench show: {prefix!r} is not a job id prefix (at least 4 hex digits)")
+    hits: list[Path] = []
+    for root in roots:
+        base = Path(root)
+        hits += sorted(p for p in base.glob(f"runs/*/{prefix}*") if (p / "job.json").is_file())
+        hits += sorted(p for p in base.glob(f".work/{prefix}*") if (p / "job.json").is_file())
+    if not hits:
+        raise ConfigError(f"bench show: no job {prefix}* in {', '.join(map(str, roots))}")
+    ids = sorted({p.name for p in hits})
+    if len(ids) > 1:
+        raise ConfigError(f"bench show: {prefix} is ambiguous: {', '.join(ids[:8])}{' ...' if len(ids) > 8 else ''}")
+    return hits[0]  # a finished run is listed before the same job's work folder
+
+
+def describe_job(folder: Path, log_lines: int = 12) -> str:
+    """Settings, per-epoch metrics and the log tail of the job stored in ``folder``."""
+    from tabulate import tabulate
+
+    from benchmark.run.specs import JobSpec
+
+    try:
+        job = JobSpec.from_json(json.loads((folder / "job.json").read_text(encoding="utf-8")))
+        result_file = folder / "result.json"
+        res = json.loads(result_file.read_text(encoding="utf-8")) if result_file.is_file() else None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BenchError(f"{folder}: unreadable job record ({exc})") from None
+    out = [f"job {job.job_id}  {'finished' if res else 'UNFINISHED (resumes on the next bench run)'}  {folder}",
+           f"  model      {job.model}",
+           f"  setting    {job.setting.label()}",
+           f"  seed       {job.seed}    profile {job.profile}    data {job.data_kind} ({job.data_fingerprint[:12]})",
+           textwrap.fill(", ".join(f"{k}={v}" for k, v in sorted(job.hparams.items())), width=100,
+                         initial_indent="  hparams    ", subsequent_indent=" " * 13)]
+    history: list[dict[str, Any]] = []
+    if res:
+        env, test = res.get("environment", {}), res["test"]["conlleval"]
+        dirty = " (uncommitted changes)" if env.get("dirty") else ""
+        out += [f"  command    {env.get('command', '?')}",
+                f"  commit     {str(env.get('commit', '?'))[:12]}{dirty}    finished {env.get('finished_at', '?')}",
+                f"  machine    {env.get('device', '?')}, {env.get('torch_threads', '?')} thread(s), "
+                f"{res.get('wall_time_s', 0) / 60:.1f} min, peak {res.get('peak_memory_mb', 0):.0f} MB",
+                f"  test       F1 {100 * test['f1']:.2f}  P {100 * test['precision']:.2f}  R {100 * test['recall']:.2f}"
+                f"  (epoch {res['selected_epoch']} of {res['epochs_run']}, best {job.hparams.get('select_on', 'dev')})"
+                f"; strict F1 {100 * res['test']['strict']['f1']:.2f}",
+                "  counts     " + ", ".join(f"{k}={v}" for k, v in res.get("counts", {}).items())]
+        history = res.get("history", [])
+        selected = res["selected_epoch"]
+    else:
+        selected = None
+    if history:
+        rows = [[("* " if h["epoch"] == selected else "  ") + str(h["epoch"]), f"{h['loss']:.4f}",
+                 f"{100 * h['dev']['conlleval']['f1']:.2f}", f"{100 * h['test']['conlleval']['f1']:.2f}",
+                 f"{h.get('train_time_s', 0):.1f}"] for h in history]
+        out += ["", "metrics per epoch (* = selected):",
+                tabulate(rows, headers=["epoch", "loss", "dev F1", "test F1", "train s"], tablefmt="simple",
+                         disable_numparse=True)]
+    log = folder / "train.log"
+    if log.is_file() and log_lines > 0:
+        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-log_lines:]
+        out += ["", f"{log} (last {len(tail)} lines):", *("  " + line for line in tail)]
+    error = folder / "error.txt"
+    if error.is_file():
+        out += ["", f"{error} (last lines):",
+                *("  " + line for line in error.read_text(encoding="utf-8", errors="replace").splitlines()[-6:])]
+    return "\n".join(out)
+
+
 def _emit(text: str, output: str | None) -> None:
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
@@ -242,46 +576,65 @@ def _emit(text: str, output: str | None) -> None:
         click.echo(text, nl=False)
 
 
-@main.command()
+@main.command(epilog="""\b
+Examples:
+  bench check --threads 1
+  bench check --models bilstm-crf --tolerance test_f1=1""")
 @click.option("--suite", type=click.Choice(["smoke"]), default="smoke", show_default=True)
 @click.option("--baseline", type=click.Path(dir_okay=False),
               help="Baseline JSON (default: results/baselines/<suite>.json).")
-@click.option("--tolerance", help="Allowed drop per metric, e.g. test_f1=0.5,final_loss=0.1 or all=2.")
+@click.option("--tolerance", help="Override the measured allowed drop per metric, e.g. test_f1=0.5,final_loss=0.1 "
+                                  "or all=2 (default: the tolerances stored in the baseline).")
 @click.option("--models", "model_names", help="Comma-separated registry names (default: every registered model).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="MMNERD root (default: $MMNERD_DIR).")
-@click.option("--update", is_flag=True, help="Rewrite the baseline with the current metrics (and show what changed).")
-@click.option("--threads", type=int, envvar="BENCH_THREADS", help="CPU threads for torch.")
+@click.option("--update", is_flag=True,
+              help="Re-measure the baseline: seeds 1-3 at one thread and seed 1 at two threads per model; "
+                   "stores seed 1's metrics, the spread and the tolerances derived from it (shows what changed).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes training models side by side (each pinned to its own thread count, "
+                   "so the figures do not change; 2 halves the wall time on a 2-core machine).")
 @click.option("--show-all", is_flag=True, help="List unchanged metrics too.")
+@plugin_option
 def check(suite: str, baseline: str | None, tolerance: str | None, model_names: str | None, data_dir: str | None,
-          update: bool, threads: int | None, show_all: bool) -> None:
-    """Regression check: every model on a small fixed subset vs the committed baseline (exit 1 on regression)."""
-    from benchmark.run.check import (FAILING, baseline_path, compare, load_baseline, measure, parse_tolerances,
-                                 render_findings, save_baseline)
-    from benchmark.corpora.reader import resolve_corpus
-    from benchmark.registry import get_model
+          update: bool, workers: int, show_all: bool) -> None:
+    """Regression check: every model on a fixed subset vs the committed baseline (exit 1 on regression).
 
-    _set_threads(threads)
+    The check always trains with one torch thread and deterministic algorithms (the baseline's
+    conditions), whatever --threads / BENCH_THREADS say elsewhere.
+
+    \b
+    Examples:
+      bench check                               # what CI runs
+      bench check --models bilstm-crf,2m-ner    # a subset
+      bench check --update                      # re-measure; commit results/baselines/smoke.json alone
+    """
+    from benchmark.corpora.resolve import resolve_corpus
+    from benchmark.registry import get_model
+    from benchmark.run.check import (FAILING, baseline_path, compare, load_baseline, measure, measure_baseline,
+                                     merge_baseline, parse_tolerances, render_findings, save_baseline)
+
     tolerances = parse_tolerances(tolerance)
     corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True))
     path = Path(baseline) if baseline else baseline_path("results", suite)
     names = [get_model(n).name for n in _split(model_names) or []] or None
-    base = load_baseline(path, corpus.kind)
-    if base is None and not update:
-        click.echo(f"bench: no baseline for data '{corpus.kind}' in {path}; create it with `bench check --update`", err=True)
-        sys.exit(2)
-    click.echo(f"bench check ({suite}, data {corpus.kind}): training {len(names) if names else 'every'} model(s)...")
-    current = measure(corpus, suite, names, echo=click.echo)
+    full = load_baseline(path, corpus.kind)
+    if full is None and not update:
+        raise BenchError(f"no baseline for data '{corpus.kind}' in {path}; create it with `bench check --update`")
+    base = full
     if base is not None and names:
         base = {**base, "models": {k: v for k, v in base["models"].items() if k in names}}
+    what = f"{len(names)} model(s)" if names else "every model"
     if update:
+        click.echo(f"bench check --update ({suite}, data {corpus.kind}): measuring {what} over seeds and threads...")
+        measured = measure_baseline(corpus, suite, names, echo=click.echo, command=" ".join(["bench", *sys.argv[1:]]),
+                                    workers=workers)
         if base is not None:
-            click.echo(render_findings(compare(base, current, tolerances), show_all=True))
-        if names and base is not None:  # partial update keeps the other models' baselines
-            full = load_baseline(path, corpus.kind) or {"models": {}}
-            current = {**current, "models": {**full["models"], **current["models"]}}
-        save_baseline(path, corpus.kind, current)
+            click.echo(render_findings(compare(base, measured, tolerances), show_all=True))
+        save_baseline(path, corpus.kind, merge_baseline(full, measured) if names else measured)
         click.echo(f"baseline written: {path} [{corpus.kind}]")
         return
+    click.echo(f"bench check ({suite}, data {corpus.kind}): training {what}...")
+    current = measure(corpus, suite, names, echo=click.echo, workers=workers)
     findings = compare(base, current, tolerances)
     click.echo(render_findings(findings, show_all))
     failed = [f for f in findings if f.status in FAILING]
@@ -292,7 +645,10 @@ def check(suite: str, baseline: str | None, tolerance: str | None, model_names: 
     click.echo("OK: no regression")
 
 
-@main.command()
+@main.command(epilog="""\b
+Examples:
+  bench profile --model 2m-ner --threads 1
+  bench profile --grid 5 --fallback --threads 1""")
 @click.option("--grid", "grid_table", type=int, help="Time a table's whole grid (every job, one seed).")
 @click.option("--profile", "run_profile", type=click.Choice(["paper", "smoke"]), default="smoke", show_default=True)
 @click.option("--data-dir", type=click.Path(file_okay=False),
@@ -305,10 +661,11 @@ def check(suite: str, baseline: str | None, tolerance: str | None, model_names: 
 @click.option("--name", help="Record name under results/benchmarks/ (default derived from the options).")
 @click.option("--viterbi", is_flag=True, help="Time CRF decoding + scoring of the English test set (both decoders).")
 @click.option("--model", "model_name", help="Parameters, sentences/s and peak memory of a model (e.g. 2m-ner).")
+@plugin_option
 def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fallback: bool, device: str,
             threads: int | None, results: str, name: str | None, viterbi: bool, model_name: str | None) -> None:
     """Measure and record performance figures in results/benchmarks/ (no timed tests)."""
-    from benchmark.corpora.reader import resolve_corpus
+    from benchmark.corpora.resolve import resolve_corpus
     from benchmark.corpora.builtin import ensure_fallback_corpus
     from benchmark.run.timing import record, time_table_grid
 
@@ -341,10 +698,14 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
         click.echo(f"  not run: {reason}")
 
 
-@main.command()
+@main.command(epilog="""\b
+Examples:
+  bench weights
+  bench weights --download bert-base-multilingual-cased   # where a network exists""")
 @click.option("--models", "model_names", help="Comma-separated registry names (default: all).")
 @click.option("--download", is_flag=True, help="Fetch what is missing (needs network; e.g. on a login node).")
 @click.argument("artifacts", nargs=-1)
+@plugin_option
 def weights(model_names: str | None, download: bool, artifacts: tuple[str, ...]) -> None:
     """What pretrained artefacts each model needs, and whether they are present (or --download them)."""
     from tabulate import tabulate

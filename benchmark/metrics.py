@@ -15,6 +15,8 @@ from seqeval.metrics import classification_report
 from seqeval.metrics.sequence_labeling import get_entities
 from seqeval.scheme import IOB2, Entities
 
+from benchmark.corpora.labels import ENTITY_TYPES
+
 MODES = ("conlleval", "strict")
 
 
@@ -91,9 +93,10 @@ def evaluate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
     return {mode: report(gold, pred, mode) for mode in MODES}
 
 
-def headline(metrics: dict[str, Any], mode: str = "conlleval") -> dict[str, float]:
-    """Flat percentages for tables: PER/LOC/ORG/MISC F1, precision, recall, f1."""
+def headline(metrics: dict[str, Any], mode: str = "conlleval",
+             entity_types: Sequence[str] = ENTITY_TYPES) -> dict[str, float]:
+    """Flat percentages for tables: F1 per entity type (PER/LOC/ORG/MISC), precision, recall, f1."""
     m = metrics[mode]
-    out = {t: 100.0 * m["per_type"].get(t, {}).get("f1", 0.0) for t in ("PER", "LOC", "ORG", "MISC")}
+    out = {t: 100.0 * m["per_type"].get(t, {}).get("f1", 0.0) for t in entity_types}
     out.update(precision=100.0 * m["precision"], recall=100.0 * m["recall"], f1=100.0 * m["f1"])
     return out

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -77,15 +79,20 @@ class ModelSpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     smoke: Mapping[str, Any] = field(default_factory=dict)
     needs: tuple[str, ...] = ()  # pretrained artefact ids (see benchmark.weights)
+    check: Mapping[str, Any] = field(default_factory=dict)  # `bench check` overrides on top of smoke
     description: str = ""
+    recipe: str = "paper"  # "paper" (the original paper's recipe) or e.g. "code" (its authors' code)
+    variant_of: str | None = None  # the model this one varies (default: the first spec sharing its factory)
 
     def hparams(self, profile: str = "paper", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Resolved hyperparameters: trainer defaults < paper defaults < smoke (if profile) < overrides."""
-        if profile not in ("paper", "smoke"):
+        if profile not in ("paper", "smoke", "check"):
             raise ConfigError(f"unknown profile {profile!r}; expected 'paper' or 'smoke'")
         hp = {**TRAINER_DEFAULTS, **self.defaults}
-        if profile == "smoke":
+        if profile in ("smoke", "check"):  # check = smoke models on the larger `bench check` slice
             hp.update(self.smoke)
+        if profile == "check":
+            hp.update(self.check)
         if overrides:
             unknown = sorted(set(overrides) - set(hp))
             if unknown:
@@ -183,7 +190,7 @@ _SPECS: list[ModelSpec] = [
         description="2M-NER as the authors' code runs it: frozen pooled ResNet, NT-Xent, W_k queries, no "
                     "collaboration FFN, loss x2, batch 32, random crops at test, best-test-epoch selection",
         defaults=LazyDefaults(_HP + "PAPER_DEFAULTS", _HP + "CODE_RECIPE"), smoke=LazyDefaults(_HP + "SMOKE"),
-        needs=(_MBERT, _CLIP, _RESNET),
+        needs=(_MBERT, _CLIP, _RESNET), recipe="code",
     ),
     ModelSpec(
         name="bert-crf-code", display="BERT-CRF (code)", factory="baselines.bert_crf:BERTCRFTagger",
@@ -198,7 +205,7 @@ _SPECS: list[ModelSpec] = [
                   "crf_reduction": "mean", "crf_constrained": False, "crf_init": "uniform",
                   "word_gather": "authors_off_by_one", "select_on": "test_max"},
         smoke={"text_encoder": "tiny", "lr": 3e-3, "epochs": 10, "batch_size": 8, "eval_batch_size": 64},
-        needs=("bert-base-multilingual-cased",),
+        needs=("bert-base-multilingual-cased",), recipe="code", variant_of="bert-crf",
     ),
 ]
 
@@ -221,8 +228,106 @@ def get_model(name: str) -> ModelSpec:
 def load_factory(spec: ModelSpec) -> Any:
     """Import and return the model class named by ``spec.factory``."""
     module_name, _, attr = spec.factory.partition(":")
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):  # the factory's own module, not one it imports
+            raise ConfigError(f"{spec.name}: factory module {module_name!r} not found "
+                              "(install its package or put it on PYTHONPATH)") from None
+        raise
     try:
         return getattr(module, attr)
     except AttributeError:
         raise ConfigError(f"{spec.name}: factory {spec.factory!r} not found") from None
+
+
+def variant_base(spec: ModelSpec) -> str | None:
+    """The model ``spec`` is a variant of: its ``variant_of``, else the first spec sharing its factory."""
+    if spec.variant_of:
+        return spec.variant_of
+    first = next((s for s in MODELS.values() if s.factory == spec.factory), spec)
+    return None if first.name == spec.name else first.name
+
+
+# ---------------------------------------------------------------------------------------------
+# Plugins: models from the user's own packages, loaded explicitly when the CLI starts
+# ---------------------------------------------------------------------------------------------
+
+ENTRY_POINT_GROUP = "mmner_bench.models"
+PLUGIN_SOURCES: dict[str, str] = {}  # model name -> where it came from ("--plugin mod:attr", "entry point ...")
+
+
+def _specs_from(obj: Any, source: str) -> list[ModelSpec]:
+    """A ModelSpec, a list of them, or a callable returning either -> list of specs."""
+    if callable(obj) and not isinstance(obj, ModelSpec):
+        try:
+            obj = obj()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin is one line, not a traceback
+            raise ConfigError(f"plugin {source}: calling it failed ({type(exc).__name__}: {exc})") from None
+    specs = [obj] if isinstance(obj, ModelSpec) else list(obj) if isinstance(obj, (list, tuple)) else None
+    if not specs or not all(isinstance(s, ModelSpec) for s in specs):
+        raise ConfigError(f"plugin {source}: expected a ModelSpec, a list of them or a callable returning them, "
+                          f"got {type(obj).__name__}")
+    return specs
+
+
+def register(spec: ModelSpec, source: str, origin: str | None = None) -> None:
+    """Add a plugin's spec to ``MODELS`` (re-registering the same spec is a no-op).
+
+    ``source`` names the plugin in error messages; ``origin`` (default: ``source``) is what
+    ``bench models`` shows as where the model came from.
+    """
+    if not spec.name or spec.name != spec.name.strip().lower() or " " in spec.name:
+        raise ConfigError(f"plugin {source}: model name {spec.name!r} must be lower case without spaces")
+    if spec.modality not in ("text", "text+image"):
+        raise ConfigError(f"plugin {source}: {spec.name}: modality must be 'text' or 'text+image', "
+                          f"got {spec.modality!r}")
+    if spec.factory.count(":") != 1 or not all(spec.factory.split(":")):
+        raise ConfigError(f"plugin {source}: {spec.name}: factory must be 'module:Class', got {spec.factory!r}")
+    old = MODELS.get(spec.name)
+    if old is not None and old != spec:
+        where = PLUGIN_SOURCES.get(spec.name, "the built-in registry")
+        raise ConfigError(f"plugin {source}: model name {spec.name!r} is already registered by {where}")
+    MODELS[spec.name] = spec
+    PLUGIN_SOURCES.setdefault(spec.name, origin or source)
+
+
+def load_plugin(ref: str) -> list[ModelSpec]:
+    """Register the model(s) at ``ref`` = ``"module:attribute"`` (a ModelSpec, list, or callable)."""
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"--plugin expects module:attribute (e.g. my_package.models:SPEC), got {ref!r}")
+    here = os.getcwd()
+    if here not in sys.path and "" not in sys.path:  # like `python -m`: a module in the current folder is found
+        sys.path.append(here)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - ImportError, SyntaxError, or an error the module raises
+        raise ConfigError(f"plugin {ref}: cannot import {module_name!r} ({type(exc).__name__}: {exc})") from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ConfigError(f"plugin {ref}: {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    specs = _specs_from(obj, ref)
+    for spec in specs:
+        register(spec, ref, origin=f"--plugin {ref}")
+    return specs
+
+
+def load_entry_points() -> list[ModelSpec]:
+    """Register every model advertised by installed packages in the ``mmner_bench.models`` group."""
+    from importlib.metadata import entry_points
+
+    specs: list[ModelSpec] = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        source = f"entry point {ep.name} = {ep.value}" + (f" ({ep.dist.name})" if getattr(ep, "dist", None) else "")
+        try:
+            obj = ep.load()
+        except Exception as exc:  # noqa: BLE001
+            raise ConfigError(f"plugin {source}: cannot load ({type(exc).__name__}: {exc}); "
+                              "fix or uninstall that package") from None
+        for spec in _specs_from(obj, source):
+            register(spec, source)
+            specs.append(spec)
+    return specs

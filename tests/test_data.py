@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from benchmark.corpora.images import ImageStore
 from benchmark.corpora.reader import ReadReport, expand_languages, read_conll, source_of
 from benchmark.errors import ConfigError, DataError
 
@@ -45,7 +46,9 @@ def test_orphan_inside_tag_is_a_warning_not_an_error(write):
 @pytest.mark.parametrize("content, line, fragment", [
     ("IMGID:1\nx\tB-PER\ny\tPER\n\n", 3, "bad tag 'PER'"),
     ("IMGID:1\nx\tB-PER\ny\tO\textra\n\n", 3, "expected 2 tab-separated columns"),
-    ("IMGID:1\nx\tB-PER\n\nlonely\n", 4, "expected at least 2 columns"),
+    # a TAB file splits every line on TAB (before: any whitespace, "expected at least 2 columns")
+    ("IMGID:1\nx\tB-PER\n\nlonely\n", 4, "expected 2 tab-separated columns (token, label), found 1"),
+    ("x B-PER\n\nlonely\n", 3, "expected at least 2 columns"),
     ("IMGID:1\nx\tb-per\n", 2, "bad tag"),
 ])
 def test_bad_input_names_file_and_line(write, content, line, fragment):
@@ -89,3 +92,135 @@ def test_real_mmnerd_counts(mmnerd):
     assert len(mmnerd.load(["en"], "train")) == 19968
     assert len(mmnerd.load(["en"], "dev")) == 2463
     assert len(mmnerd.load(["en"], "test")) == 2533
+
+
+# --- real corpora (Twitter-2015/2017): what a token may hold, what a line may not ------------------
+
+def test_nbsp_token_is_a_token_in_tab_and_space_files(write):
+    """Twitter-2015 has an NBSP token: one sentence of 3 tokens, not "empty token"."""
+    sents = read_conll(write("nbsp.txt", "IMGID:1\nRT\tO\n\u00a0\tO\nObama\tB-PER\n\n"))
+    assert len(sents) == 1 and sents[0].tokens == ("RT", "\u00a0", "Obama")
+    plain = read_conll(write("nbsp_space.txt", "RT O\n\u00a0 O\nObama B-PER\n"))
+    assert len(plain) == 1 and plain[0].tokens == ("RT", "\u00a0", "Obama")
+
+
+@pytest.mark.parametrize("token", ["\u200b", "\u200d", "\u2066", "\ufe0f", "\u00ad"])
+def test_zero_width_and_format_character_tokens_stay_accepted(write, token):
+    """Twitter-2017 holds 154 such tokens: 1 sentence of 3 tokens each time."""
+    sents = read_conll(write("zw.txt", f"IMGID:1\nhello\tO\n{token}\tO\nParis\tB-LOC\n\n"))
+    assert len(sents) == 1 and sents[0].tokens == ("hello", token, "Paris")
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\u0085", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e"])
+def test_unicode_line_separators_inside_a_token_do_not_end_the_line(write, char):
+    """2 sentences, the token keeps the character, and line numbers count \\n only (error at :6)."""
+    text = f"IMGID:1\nab{char}cd\tB-PER\nx\tO\n\nIMGID:2\ny\tO\n\n"
+    sents = read_conll(write("sep.txt", text))
+    assert len(sents) == 2 and sents[0].tokens == (f"ab{char}cd", "x") and sents[0].tags == ("B-PER", "O")
+    path = write("sep_bad.txt", text.replace("y\tO", "y\tBAD"))
+    with pytest.raises(DataError, match=r"sep_bad.txt:6: bad tag 'BAD'"):
+        read_conll(path)
+
+
+def test_nul_byte_is_rejected_at_its_line(write):
+    path = write("nul.txt", "IMGID:1\nx\tO\ny\x00\tO\n\n")
+    with pytest.raises(DataError, match=r"nul.txt:3: NUL byte"):
+        read_conll(path)
+
+
+def test_empty_image_id_is_rejected_at_its_line(write):
+    path = write("imgid.txt", "IMGID:1\nx\tO\n\nIMGID:  \ny\tO\n\n")
+    with pytest.raises(DataError, match=r"imgid.txt:4: image id '  ' is empty"):
+        read_conll(path)
+
+
+@pytest.mark.parametrize("image_id", ["../../x", "/etc/passwd", "a/b", "..\\x", "C:x", ".."])
+def test_image_id_that_would_leave_the_image_folder_is_rejected(write, tmp_path, image_id):
+    """At its line in the reader (FILE:5), and refused by the ImageStore even when built by hand."""
+    path = write("escape.txt", f"IMGID:ok\nx\tO\n\n\nIMGID:{image_id}\ny\tO\n\n")
+    with pytest.raises(DataError, match=r"escape.txt:5: image id .* (leave the image folder|is a path)"):
+        read_conll(path)
+    (tmp_path / "x.jpg").write_bytes(b"")  # a target the id would reach
+    store = ImageStore(tmp_path / "images")
+    with pytest.raises(ConfigError, match="refused"):
+        store.load(image_id)
+    assert not store.summary()  # nothing was opened or counted
+
+
+def test_real_image_ids_with_colons_and_percent_signs_are_file_names(write):
+    """MMNERD has ids like 03736561---2017%2010:48:00 (1 sentence)."""
+    sents = read_conll(write("colon.txt", "IMGID:03736561---2017%2010:48:00\nx\tO\n\n"))
+    assert len(sents) == 1 and sents[0].image_id == "03736561---2017%2010:48:00"
+
+
+def test_stray_carriage_return_is_rejected_at_its_line(write):
+    path = write("cr.txt", b"IMGID:1\r\nx\tO\r\ny\rz\tO\r\n")
+    with pytest.raises(DataError, match=r"cr.txt:3: carriage return inside a line"):
+        read_conll(path)
+
+
+def test_token_with_a_space_in_a_tab_file(write):
+    """TAB splits columns: 1 sentence whose first token is "New York"."""
+    sents = read_conll(write("space.txt", "IMGID:1\nNew York\tB-LOC\nrocks\tO\n\n"))
+    assert len(sents) == 1 and sents[0].tokens == ("New York", "rocks")
+    with pytest.raises(DataError, match=r"spaceonly.txt:2: empty token"):
+        read_conll(write("spaceonly.txt", "IMGID:1\n  \tO\n\n"))
+
+
+# --- tag schemes ----------------------------------------------------------------------------------
+
+BIOES = "IMGID:1\nObama\tS-PER\nvisits\tO\nNew\tB-LOC\nYork\tI-LOC\nCity\tE-LOC\n\nIMGID:2\nhi\tO\n\n"
+
+
+def test_bioes_without_a_declared_scheme_is_rejected_at_the_first_such_tag(write):
+    path = write("bioes.txt", BIOES)
+    with pytest.raises(DataError, match=r"bioes.txt:2: tag 'S-PER' is BIOES but the declared scheme is iob2"):
+        read_conll(path)
+
+
+def test_bioes_declared_is_read_as_iob2(write):
+    report = ReadReport("b")
+    sents = read_conll(write("bioes.txt", BIOES), scheme="bioes", report=report)
+    assert len(sents) == 2
+    assert sents[0].tags == ("B-PER", "O", "B-LOC", "I-LOC", "I-LOC")
+    assert report.entities == 2 and not report.warnings
+
+
+def test_iob1_declared_is_read_as_iob2(write):
+    """IOB1: I- starts an entity, B- only splits two adjacent entities of one type (1 sentence)."""
+    text = "IMGID:1\nJohn\tI-PER\nSmith\tI-PER\nMary\tB-PER\nin\tO\nParis\tI-LOC\nUN\tI-ORG\n\n"
+    report = ReadReport("i")
+    sents = read_conll(write("iob1.txt", text), scheme="iob1", report=report)
+    assert len(sents) == 1
+    assert sents[0].tags == ("B-PER", "I-PER", "B-PER", "O", "B-LOC", "B-ORG")
+    assert report.entities == 4 and not report.warnings
+    with pytest.raises(DataError, match=r"iob1_bad.txt:3: tag 'E-PER' is BIOES but the declared scheme is iob1"):
+        read_conll(write("iob1_bad.txt", text.replace("Smith\tI-PER", "Smith\tE-PER")), scheme="iob1")
+
+
+def test_iob1_undeclared_reads_with_orphan_warnings_and_a_note(write):
+    text = "IMGID:1\nJohn\tI-PER\nin\tO\nParis\tI-LOC\n\n"
+    report = ReadReport("i")
+    sents = read_conll(write("iob1.txt", text), report=report)
+    assert sents[0].tags == ("I-PER", "O", "I-LOC") and report.orphans == 2 and len(report.warnings) == 2
+    assert "declare it (--scheme iob1" in report.notes[0]
+
+
+# --- entity types and label maps ------------------------------------------------------------------
+
+OTHER = "IMGID:1\nRT\tO\nSuper\tB-OTHER\nBowl\tI-OTHER\nin\tO\nHouston\tB-LOC\n\n"
+
+
+def test_other_type_is_read_through_a_label_map(write):
+    sents = read_conll(write("t15.txt", OTHER), label_map={"OTHER": "MISC"})
+    assert len(sents) == 1 and sents[0].tags == ("O", "B-MISC", "I-MISC", "O", "B-LOC")
+    dropped = read_conll(write("t15.txt", OTHER), label_map={"OTHER": "O"})
+    assert dropped[0].tags == ("O", "O", "O", "O", "B-LOC")
+
+
+def test_other_type_without_a_label_map_is_rejected_naming_types_and_option(write):
+    path = write("t15.txt", OTHER)
+    with pytest.raises(DataError) as err:
+        read_conll(path)
+    assert str(err.value).startswith(f"{path}:3: unknown entity type 'OTHER'")
+    assert "PER, LOC, ORG, MISC" in str(err.value) and "--label-map OTHER=" in str(err.value)

@@ -25,12 +25,14 @@ def test_results_section_is_generated_from_results_dir():
 
 def test_rendered_tables_are_up_to_date():
     """tables/tableN.{md,tex,csv} are `bench report --compare-paper` renders of results/ (see README)."""
-    from benchmark.report.render import build_frame, render
-    from benchmark.report.tables import TABLES, get_table
+    from benchmark.report.breakdown import report_frame
+    from benchmark.report.render import render
+    from benchmark.report.tables import TABLES
 
-    results = list(ResultStore(ROOT / "results" / "reference").all())
+    root = ROOT / "results" / "reference"
+    results = list(ResultStore(root).all())
     for number in TABLES:
-        frame = build_frame(get_table(number), results, "paper")
+        frame = report_frame(number, results, root, "paper")
         for fmt, ext, compare in (("markdown", "md", True), ("latex", "tex", True), ("csv", "csv", False)):
             path = ROOT / "tables" / f"table{number}.{ext}"
             assert path.read_text(encoding="utf-8") == render(frame, fmt, compare), f"{path} is stale"
@@ -61,3 +63,104 @@ def test_results_block_shows_only_clean_tree_runs_with_enough_seeds(tmp_path):
     assert "aaaaaaa" in run_rows[0] and "bbbbbbb" not in block
     assert "hbilstm-crf" not in block and "HBiLSTM" not in block
     assert "4 stored paper-profile run(s) left out" in block
+
+
+def _section(title: str) -> str:
+    readme = (ROOT / "README.md").read_text()
+    body = readme.split(f"\n## {title}\n", 1)[1]
+    return body.split("\n## ", 1)[0]
+
+
+def _bench_script(folder: Path) -> Path:
+    """A `bench` like the installed console script (sys.path[0] is its own folder, not the cwd)."""
+    import sys
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "bench"
+    script.write_text(f"#!{sys.executable}\nimport sys\nfrom benchmark.cli import main\nsys.exit(main())\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_add_your_model_section_runs_literally(tiny_corpus, tmp_path):
+    """The README's model file and its commands, copied out and run as written (plugin path, entry point)."""
+    import os
+    import subprocess
+    import tomllib
+
+    section = _section("Add your model")
+    code = next(b for b in re.findall(r"```python\n(.*?)```", section, flags=re.S) if b.startswith("# my_tagger.py"))
+    commands = [line for b in re.findall(r"```bash\n(.*?)```", section, flags=re.S) for line in b.splitlines()
+                if line.startswith("bench ")]
+    assert len(commands) == 2 and all("--plugin my_tagger:SPEC" in c for c in commands)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "my_tagger.py").write_text(code)
+    bin_dir = tmp_path / "bin"
+    _bench_script(bin_dir)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT),
+           "MMNERD_DIR": str(tiny_corpus.root), "MMNER_BENCH_CACHE": str(tmp_path / "cache")}
+    outs = [subprocess.run(c, shell=True, cwd=work, env=env, capture_output=True, text=True, timeout=300)
+            for c in commands]
+    assert outs[0].returncode == 0, outs[0].stderr
+    assert re.search(r"^\| my-tagger +\| MyTagger +\| text .*\| --plugin my_tagger:SPEC +\|$", outs[0].stdout, re.M)
+    assert outs[1].returncode == 0, outs[1].stderr
+    assert "ran 1 job(s)" in outs[1].stdout
+    stored = list((work / "results" / "local" / "runs" / "my-tagger").glob("*/result.json"))
+    assert len(stored) == 1
+    import json
+    f1 = 100 * json.loads(stored[0].read_text())["test"]["conlleval"]["f1"]
+    assert f1 > 5  # it learned something on the built-in corpus (a constant-O tagger scores 0)
+    rows = [line.split("|")[2].strip() for line in outs[1].stdout.splitlines() if line.startswith("| ")][1:]
+    assert rows[0] == "BiLSTM-CRF" and rows[-1] == "MyTagger" and len(rows) == 10  # beside the 9 paper rows
+    assert re.search(rf"^\| +\| MyTagger +\| Text +\| .*\| +{f1:.2f} \(–\) \|$", outs[1].stdout, re.M)
+
+    # the entry-point snippet: the same module, installed as a distribution instead of --plugin
+    toml = next(b for b in re.findall(r"```toml\n(.*?)```", section, flags=re.S))
+    eps = tomllib.loads(toml)["project"]["entry-points"]["mmner_bench.models"]
+    site = tmp_path / "site"
+    info = site / "my_tagger-0.1.dist-info"
+    info.mkdir(parents=True)
+    (site / "my_tagger.py").write_text(code)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-tagger\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[mmner_bench.models]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()))
+    env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{site}"
+    out = subprocess.run("bench models", shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"^\| my-tagger .*\| entry point my-tagger = my_tagger:SPEC \(my-tagger\) +\|$", out.stdout, re.M)
+
+
+def test_readme_main_command_plans_one_english_job(tiny_corpus, tmp_path):
+    """The main command is a valid `bench run` that plans exactly the English BiLSTM-CRF row."""
+    import shlex
+
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
+
+    section = _section("The two commands")
+    line = next(b for b in re.findall(r"```bash\n(.*?)\n```", section, flags=re.S) if "bench run" in b)
+    args = shlex.split(line.split("bench ", 1)[1])
+    assert args[:2] == ["run", "--table"]
+    out = CliRunner().invoke(main, args + ["--dry-run", "--data-dir", str(tiny_corpus.root), "--results", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert "Table 5: 1 planned, 0 already stored, 1 to run" in out.output
+    assert re.search(r"would run [0-9a-f]{16} bilstm-crf train en -> test en \(text\) seed 1", out.output)
+
+
+def test_readme_reference_report_command_shows_the_committed_runs():
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
+
+    section = _section("The two commands")
+    line = next(b for b in re.findall(r"```bash\n(.*?)\n```", section, flags=re.S) if "bench report" in b)
+    import os
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # the README's relative path results/reference
+    try:
+        out = CliRunner().invoke(main, line.split()[1:])
+    finally:
+        os.chdir(cwd)
+    assert out.exit_code == 0, out.output
+    row = next(r for r in out.output.splitlines() if "| BiLSTM-CRF" in r and "English" in r)
+    assert row.rstrip("| ").endswith("59.44 (62.68, −3.24)")  # results/reference/runs/bilstm-crf/886bdf61...

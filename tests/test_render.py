@@ -1,62 +1,33 @@
-"""Report layout: golden Markdown/LaTeX renders from fixed fake results; LaTeX compiles."""
+"""Report layout: golden renders of every table and format; the LaTeX compiles in a plain article
+and fits its text width; marks, n, extension rows and job counts per table spec."""
 from __future__ import annotations
 
-import os
+import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from benchmark.report.render import build_frame, latex_document, render, to_csv
-from benchmark.run.specs import JobSpec, Result, Setting
-from benchmark.report.tables import get_table
-
-GOLDEN = Path(__file__).parent / "golden"
-TYPES = ("PER", "LOC", "ORG", "MISC")
+from benchmark.report.render import SignificanceInfo, build_frame, latex_document, render, to_csv
+from benchmark.report.tables import ALL_TABLES, TABLES, extend_with, get_table
+from benchmark.run.plan import seeds_for
+from tests.report_cases import GOLDEN, fake, golden_cases, results_t5
 
 
-def fake(model: str, train: tuple[str, ...], test: str, image: bool, seed: int, f1: float,
-         fold: int | None = None, profile: str = "paper", kind: str = "mmnerd") -> Result:
-    """A stored result whose every metric is derived from ``f1`` (a fraction)."""
-    per = {t: {"precision": f1, "recall": f1, "f1": round(f1 - 0.01 * i, 6), "support": 5} for i, t in enumerate(TYPES)}
-    m = {"precision": f1 + 0.01, "recall": f1 - 0.01, "f1": f1, "support": 20, "per_type": per}
-    metrics = {"conlleval": m, "strict": {**m, "f1": f1 - 0.02}}
-    job = JobSpec(model, Setting(train, test, image, fold), seed, profile,
-                  {"epochs": 1}, kind, "fp")
-    return Result(job=job, test=metrics, dev=metrics, selected_epoch=1, epochs_run=1,
-                  test_max={"epoch": 1, **metrics}, history=[], wall_time_s=1.0, peak_memory_mb=1.0,
-                  environment={"finished_at": f"2026-01-0{seed}T00:00:00"})
-
-
-def results_t5() -> list[Result]:
-    return [
-        fake("bilstm-crf", ("all",), "all", False, 1, 0.6210),
-        fake("bilstm-crf", ("en",), "en", False, 1, 0.6300),
-        fake("bilstm-crf", ("en",), "en", False, 2, 0.6400),  # two seeds -> mean ± std
-        fake("hbilstm-crf", ("en",), "en", False, 1, 0.6500),
-        fake("2m-ner", ("en",), "en", True, 1, 0.7100),
-        fake("2m-ner", ("en",), "en", False, 1, 0.9900),  # text-only run: must not land in Table 5
-        fake("bilstm-crf", ("de",), "de", False, 1, 0.5000, profile="smoke"),  # other profile: ignored
-        fake("bilstm-crf", ("fr",), "fr", False, 1, 0.4000, kind="fallback"),  # other corpus: ignored
-    ]
-
-
-def check_golden(name: str, text: str) -> None:
+@pytest.mark.parametrize("name", sorted(golden_cases()))
+def test_golden(name):
+    """Each render equals its committed golden file (refresh: `python -m tests.refresh_golden`)."""
     path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
-        path.write_text(text, encoding="utf-8")
-    assert path.is_file(), f"golden file {path} missing (run with UPDATE_GOLDEN=1 once)"
-    assert text == path.read_text(encoding="utf-8")
+    assert path.is_file(), f"golden file {path} missing: run `python -m tests.refresh_golden`"
+    assert golden_cases()[name]() == path.read_text(encoding="utf-8"), \
+        f"{name} differs from its golden render; if intended, `python -m tests.refresh_golden` and commit"
 
 
-@pytest.mark.parametrize("fmt, compare, name", [
-    ("markdown", False, "table5.md"), ("markdown", True, "table5_compare.md"),
-    ("latex", False, "table5.tex"), ("latex", True, "table5_compare.tex"),
-])
-def test_table5_golden(fmt, compare, name):
-    frame = build_frame(get_table(5), results_t5())
-    check_golden(name, render(frame, fmt, compare))
+def test_every_table_has_goldens_in_every_format():
+    names = set(golden_cases())
+    for number in ALL_TABLES:
+        assert {f"table{number}.csv", f"table{number}_compare.md" if number != 2 else "table2.md",
+                f"table{number}_compare.tex" if number != 2 else "table2.tex"} <= names
 
 
 def test_table5_frame_semantics():
@@ -74,43 +45,113 @@ def test_table5_frame_semantics():
     assert {(fr.row.group, fr.row.method): fr for fr in strict.rows}[("All", "BiLSTM-CRF")].cells["f1"].value == pytest.approx(60.1)
 
 
-def test_table8_flags_missing_repeats():
+def test_cells_show_n_and_incomplete_rows():
     res = [fake("2m-ner", ("all",), "all", True, 1, 0.69, fold=1), fake("2m-ner", ("all",), "all", True, 2, 0.70, fold=1),
            fake("2m-ner", ("all",), "all", True, 1, 0.68, fold=2)]
-    frame = build_frame(get_table(8), res)
-    md = render(frame, "markdown")
-    check_golden("table8.md", md)
-    assert "K-fold-2 (1/2 runs)" in md
-    assert "69.50±0.71" in md
+    md = render(build_frame(get_table(8), res), "markdown")
+    assert re.search(r"\| K-fold-1 +\| 2 +\|", md)  # n column
+    assert re.search(r"\| K-fold-2 +\| 1/2 +\|", md)  # 1 of the 2 planned runs
+    assert "K-fold-2 (1/2 runs)" in md and "69.50±0.71" in md
+    tex = render(build_frame(get_table(8), res), "latex")
+    assert "± is the sample standard deviation" in md and r"$\pm$ is the sample standard deviation" in tex
 
 
-def test_csv_has_paper_and_delta_columns():
+def test_csv_has_paper_delta_and_in_paper_columns():
     text = to_csv(build_frame(get_table(5), results_t5()))
     header, *lines = text.splitlines()
-    assert "f1_paper" in header.split(",") and "f1_delta" in header.split(",")
+    assert {"f1_paper", "f1_delta", "in_paper", "runs"} <= set(header.split(","))
     assert len(lines) == 45
     en = next(line for line in lines if line.startswith("5,English,BiLSTM-CRF"))
     assert ",63.5000," in en and ",62.68," in en
 
 
+def test_test_max_selection_marks_every_value():
+    frame = build_frame(get_table(9), [fake("2m-ner", ("all",), "all", True, 1, 0.7049)], selection="test_max")
+    md, tex = render(frame, "markdown"), render(frame, "latex")
+    row = next(line for line in md.splitlines() if line.startswith("| 2M-NER"))
+    assert row.count("†") == 7  # every measured value of the row
+    assert "best TEST epoch" in md and r"\dagger" in tex and "best TEST F1" in tex
+    dev = render(build_frame(get_table(9), [fake("2m-ner", ("all",), "all", True, 1, 0.7049)]), "markdown")
+    assert "†" not in dev
+
+
+def test_caption_names_corpus_protocol_and_spread():
+    tex = render(build_frame(get_table(5), results_t5()), "latex", True)
+    caption = tex[tex.index(r"\caption{"):].split("\n", 1)[0]
+    assert "Data: MMNERD (test sets: all, en)" in caption
+    assert "best dev F1 (the paper's protocol)" in caption
+    assert r"$\pm$ is the sample standard deviation" in caption
+    fallback = render(build_frame(get_table(5), [fake("bilstm-crf", ("en",), "en", False, 1, 0.5, kind="fallback")]),
+                      "latex")
+    assert "fallback corpus, NOT MMNERD" in fallback
+
+
+def test_extension_rows_follow_each_block_and_leave_paper_rows_alone():
+    results = results_t5() + [fake("my-ner", ("en",), "en", True, 1, 0.80), fake("my-ner", ("all",), "all", True, 1, 0.6)]
+    table = extend_with(get_table(5), [r.job.model for r in results], {"my-ner"})
+    order = [(r.group, r.method) for r in table.rows]
+    for group in ("All", "English", "French", "Spanish", "German"):
+        i = order.index((group, "my-ner"))
+        assert order[i - 1] == (group, "2M-NER")  # appended after the paper's rows of the block
+    assert [r for r in table.rows if not r.extension] == list(get_table(5).rows)
+    frame = build_frame(table, results)
+    mine = next(fr for fr in frame.rows if fr.row.group == "English" and fr.row.model == "my-ner")
+    assert mine.cells["f1"].value == pytest.approx(80.0) and mine.row.use_image and mine.cells["f1"].paper is None
+    assert "Rows not in the paper: my-ner." in render(frame, "markdown")
+    assert ",my-ner,my-ner,Text + Image," in to_csv(frame) and ",False," in to_csv(frame).splitlines()[10]
+    # paper-only tables take no extension rows; models of any paper table never become extensions
+    assert extend_with(get_table(9), ["my-ner"]).rows == get_table(9).rows
+    assert extend_with(get_table(5), ["2m-ner-text", "umt"]).rows == get_table(5).rows
+    assert len(extend_with(get_table(7), ["my-ner"], {"my-ner"}).rows) == 30
+    assert len(extend_with(get_table(7), ["text-only-ner"]).rows) == 25  # a text model has no "Only Text" row
+
+
+@pytest.mark.parametrize("number, jobs", [(5, 45), (6, 16), (7, 25), (8, 11), (9, 3)])
+def test_job_count_per_table_spec(number, jobs):
+    """Jobs a table plans once every row's model exists (5 x 2 fold runs + ALL in Table 8)."""
+    table = get_table(number)
+    assert sum(len(seeds_for(r, None)) for r in table.rows) == jobs
+    assert sum(len(seeds_for(r, 3)) for r in table.rows) == 3 * len(table.rows)
+    assert len({(r.model, r.train_languages, r.test_language, r.use_image, r.fold) for r in table.rows}) == len(table.rows)
+
+
+def _full_results() -> list:
+    """Three seeds for every row of every table, with the widest realistic cells: 100.00, a two-digit
+    std, a two-digit negative delta."""
+    spreads = ((0.30, 0.75, 1.0), (1.0, 1.0, 1.0), (0.01, 0.02, 0.99))
+    out = []
+    for number in TABLES:
+        for r in get_table(number).rows:
+            for seed, f1 in enumerate(spreads[len(r.method) % 3], 1):
+                out.append(fake(r.model, r.train_languages, r.test_language, r.use_image, seed, f1, fold=r.fold))
+    return out
+
+
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
-@pytest.mark.parametrize("compare", [False, True])
-def test_latex_compiles(tmp_path, compare):
-    body = render(build_frame(get_table(5), results_t5()), "latex", compare)
+def test_latex_compiles_and_fits_a_plain_article(tmp_path):
+    """Every table, with and without the paper comparison, in a default-margin article: no overfull
+    box, no float taller than its page."""
+    from tests.report_cases import table2_records
+    from benchmark.corpora.stats import render_stats
+
+    results = _full_results()
+    bodies = {"2": render_stats(table2_records(), "latex", "mmnerd", True)}
+    for number in TABLES:
+        for compare in (False, True):
+            bodies[f"{number}{'c' if compare else ''}"] = render(build_frame(get_table(number), results), "latex", compare)
+    for number in (5, 6, 7):  # every mark on every value: test-selected (†) and significant (*)
+        frame = build_frame(get_table(number), results, selection="test_max")
+        frame.significance = SignificanceInfo("bootstrap", 0.05, 1000, "2M-NER")
+        for fr in frame.rows:
+            for cell in fr.cells.values():
+                cell.p = 0.001
+        bodies[f"{number}m"] = render(frame, "latex", True)
+    body = "\n\\clearpage\n".join(bodies.values())
     (tmp_path / "t.tex").write_text(latex_document(body), encoding="utf-8")
     proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300)
+    log = (tmp_path / "t.log").read_text(errors="replace")
     assert proc.returncode == 0, proc.stdout[-2000:]
-    assert (tmp_path / "t.pdf").stat().st_size > 1000
-
-
-@pytest.mark.parametrize("number, results", [
-    (6, [fake("2m-ner", ("en", "de"), "en", True, 1, 0.7012), fake("2m-ner", ("fr",), "fr", True, 1, 0.6433)]),
-    (7, [fake("2m-ner-text", ("es",), "es", False, 1, 0.7021), fake("umt", ("all",), "all", False, 1, 0.6990)]),
-    (9, [fake("2m-ner", ("all",), "all", True, 1, 0.7049), fake("2m-ner-no-vit", ("all",), "all", True, 1, 0.6923)]),
-])
-def test_other_tables_golden(number, results):
-    frame = build_frame(get_table(number), results)
-    check_golden(f"table{number}.md", render(frame, "markdown", compare_paper=True))
-    check_golden(f"table{number}.tex", render(frame, "latex"))
-    assert sum(fr.runs for fr in frame.rows) == len(results)
+    bad = re.findall(r"Overfull \\hbox \([\d.]+pt too wide\)[^\n]*|Float too large for page by [\d.]+pt[^\n]*", log)
+    assert not bad, bad
+    assert (tmp_path / "t.pdf").stat().st_size > 10000

@@ -15,13 +15,17 @@ import random
 from pathlib import Path
 from typing import Sequence
 
-from benchmark.corpora.reader import Corpus, LANGUAGES
+from benchmark.corpora.labels import ENTITY_TYPES
+from benchmark.corpora.reader import Corpus
+from benchmark.corpora.registry import BUILTIN_CORPUS, get_corpus_entry
 
 FALLBACK_VERSION = 1
-MARKER = "FALLBACK_CORPUS"  # file that marks a generated corpus (so it is never reported as MMNERD)
-TYPE_COLOURS: dict[str, tuple[int, int, int]] = {
-    "PER": (220, 40, 40), "LOC": (40, 70, 220), "ORG": (40, 180, 60), "MISC": (230, 210, 40),
-}
+ENTRY = get_corpus_entry(BUILTIN_CORPUS)  # name, languages and marker of this corpus
+MARKER = ENTRY.marker or "FALLBACK_CORPUS"  # file that marks a generated corpus (never reported as MMNERD)
+LANGUAGES: tuple[str, ...] = ENTRY.languages
+# Image colour per entity type, in ENTITY_TYPES order (PER red, LOC blue, ORG green, MISC yellow).
+TYPE_COLOURS: dict[str, tuple[int, int, int]] = dict(zip(ENTITY_TYPES, [
+    (220, 40, 40), (40, 70, 220), (40, 180, 60), (230, 210, 40)]))
 
 # Unambiguous entity names (shared across languages; names travel) and ambiguous ones.
 NAMES: dict[str, list[str]] = {
@@ -68,7 +72,7 @@ TEMPLATES: dict[str, dict[str, list[str]]] = {
         "neutral": ["Schau dir {} an !", "{} auf dem Foto", "So viel {} heute", "Foto : {}"],
     },
 }
-TYPES = ("PER", "LOC", "ORG", "MISC")
+TYPES = ENTITY_TYPES
 CONJUNCTION = {"en": "and", "fr": "et", "es": "y", "de": "und"}
 
 
@@ -145,14 +149,14 @@ def generate_fallback(root: str | Path, sizes: Sequence[int] = (400, 100, 100), 
                 lines.append("")
             (folder / f"{split}_conll_format.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (root / MARKER).write_text(f"mmner-bench fallback corpus v{FALLBACK_VERSION} seed={seed} sizes={list(sizes)}\n")
-    return Corpus(root, images, kind="fallback")
+    return Corpus(root, images, kind=ENTRY.name)
 
 
 def ensure_fallback_corpus(root: str | Path | None = None) -> Corpus:
     """The default fallback corpus, generated on first use (atomically) under the user cache."""
     root = Path(root) if root else default_root()
     if (root / MARKER).is_file():
-        return Corpus(root, root / "images", kind="fallback")
+        return Corpus(root, root / "images", kind=ENTRY.name)
     tmp = root.with_name(root.name + f".tmp{os.getpid()}")
     generate_fallback(tmp)
     try:
@@ -160,4 +164,4 @@ def ensure_fallback_corpus(root: str | Path | None = None) -> Corpus:
     except OSError:  # another process won the race
         import shutil
         shutil.rmtree(tmp, ignore_errors=True)
-    return Corpus(root, root / "images", kind="fallback")
+    return Corpus(root, root / "images", kind=ENTRY.name)

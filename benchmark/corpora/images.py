@@ -12,6 +12,9 @@ from pathlib import Path
 
 from PIL import Image, ImageFile
 
+from benchmark.corpora.reader import image_id_problem
+from benchmark.errors import ConfigError
+
 DEFAULT_IMAGE_ID = "17_06_4705"
 ImageFile.LOAD_TRUNCATED_IMAGES = True  # as the authors' loader: accept truncated JPEGs
 
@@ -32,9 +35,14 @@ class ImageStore:
         self._lock = threading.Lock()
 
     def path(self, image_id: str | None) -> Path | None:
+        """``<image_dir>/<image_id>.jpg``; an id that would leave the folder raises ``ConfigError``."""
         if not image_id or self.image_dir is None:
             return None
-        return self.image_dir / f"{image_id}.jpg"
+        problem = image_id_problem(image_id)
+        path = self.image_dir / f"{image_id}.jpg"
+        if problem or path.parent != self.image_dir:
+            raise ConfigError(f"image id {image_id!r} {problem or 'would leave the image folder'}: refused")
+        return path
 
     def _open(self, path: Path | None) -> Image.Image | None:
         if path is None or not path.is_file():
@@ -46,7 +54,10 @@ class ImageStore:
             return None
 
     def load(self, image_id: str | None) -> Image.Image:
-        """The image for ``image_id``, or the default image, or a blank one; never raises."""
+        """The image for ``image_id``, or the default image, or a blank one.
+
+        Raises only for an id that is a path (``../x``, ``/x``): the reader rejects those at their line.
+        """
         path = self.path(image_id)
         img = self._open(path)
         with self._lock:

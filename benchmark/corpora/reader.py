@@ -2,33 +2,45 @@
 
 The MMNERD format (authors' ``dataset/data.py``): each sentence starts with ``IMGID:<id>``, then one
 ``token<TAB>label`` line per word, and ends with a blank line. Plain CoNLL files (no ``IMGID`` line,
-whitespace-separated columns, first = token, last = label, ``-DOCSTART-`` skipped) are read too.
+first column = token, last = label, ``-DOCSTART-`` skipped) are read too.
 
-Directory layout: ``<root>/train_valid_test_<lang>/{train,valid,test}_conll_format.txt``.
+Reading rules (the standard multimodal NER sets, Twitter-2015/2017, are written this way too):
+
+- lines end at ``\n`` or ``\r\n`` only, so a token may hold U+2028, U+0085, ``\x0b``, ``\x0c``, ...;
+- columns are split on TAB; only a file without any TAB is split on runs of ASCII spaces, so a
+  token may be NBSP, zero-width, or (in a TAB file) contain a space;
+- NUL, an empty ``IMGID:`` and an image id that is a path (``../x``, ``/x``) are errors at their line;
+- tags are read in the declared scheme (IOB2 by default; IOB1 and BIOES converted to IOB2), entity
+  types through the label map, and must be one of the corpus's types (``benchmark.corpora.labels``).
+
+Which files form a corpus is the corpus entry's ``Layout`` (``benchmark.corpora.registry``).
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
+from benchmark.corpora.labels import ENTITY_TYPES, TagConverter, TagError
+from benchmark.corpora.registry import CORPORA, SPLITS, CorpusEntry, get_corpus_entry
 from benchmark.errors import ConfigError, DataError
 
-LANGUAGES: tuple[str, ...] = ("en", "fr", "es", "de")
+__all__ = ["ENTITY_TYPES", "SPLITS", "LANGUAGES", "Sentence", "ReadReport", "read_conll", "Corpus",
+           "count_entities", "expand_languages", "find_corpus", "image_id_problem", "source_of"]
+
+LANGUAGES: tuple[str, ...] = ("en", "fr", "es", "de")  # MMNERD's; a corpus entry lists its own
 LANGUAGE_NAMES: dict[str, str] = {"en": "English", "fr": "French", "es": "Spanish", "de": "German", "all": "All"}
-SPLITS: tuple[str, ...] = ("train", "dev", "test")
-SPLIT_FILES: dict[str, str] = {"train": "train", "dev": "valid", "test": "test"}
-ENTITY_TYPES: tuple[str, ...] = ("PER", "LOC", "ORG", "MISC")
-TAG_RE = re.compile(r"^(O|[BI]-[^\s]+)$")
 TWITTER_ID_RE = re.compile(r"^\d{2}_\d{2}_\d+(_\d+)?$")
+_SPACES = re.compile(" +")
 
 
 @dataclass(frozen=True)
 class Sentence:
-    """One annotated sentence. ``sid`` is ``file:line`` of its first token, for messages."""
+    """One annotated sentence (IOB2 tags). ``sid`` is ``file:line`` of its first line, for messages."""
 
     tokens: tuple[str, ...]
     tags: tuple[str, ...]
@@ -56,6 +68,23 @@ def source_of(image_id: str | None) -> str:
     return "unknown"
 
 
+def image_id_problem(image_id: str) -> str | None:
+    """Why ``image_id`` cannot name a file inside the image folder, or None when it can.
+
+    An id is a file name: not empty, no NUL, no path separator, no drive (``C:``), not ``.``/``..``.
+    Colons elsewhere are kept (MMNERD has ids like ``03736561---2017%2010:48:00``).
+    """
+    if not image_id:
+        return "is empty"
+    if "\0" in image_id:
+        return "contains a NUL byte"
+    if "/" in image_id or "\\" in image_id or re.match(r"^[A-Za-z]:", image_id):
+        return "is a path, not a file name (it would leave the image folder)"
+    if image_id in (".", ".."):
+        return "would leave the image folder"
+    return None
+
+
 @dataclass
 class ReadReport:
     """Counts and warnings gathered while reading one file."""
@@ -64,12 +93,15 @@ class ReadReport:
     sentences: int = 0
     tokens: int = 0
     entities: int = 0
+    orphans: int = 0  # I- (or E-) tags that continue no entity, kept and counted
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # hints that are not problems (e.g. "looks like IOB1")
 
 
-def count_entities(tags_list: Iterable[Sequence[str]]) -> dict[str, int]:
+def count_entities(tags_list: Iterable[Sequence[str]],
+                   entity_types: Sequence[str] = ENTITY_TYPES) -> dict[str, int]:
     """Entities per type under conlleval chunking (a B- or a type change starts an entity)."""
-    counts = {t: 0 for t in ENTITY_TYPES}
+    counts = {t: 0 for t in entity_types}
     for tags in tags_list:
         prev = None
         for tag in tags:
@@ -84,16 +116,18 @@ def count_entities(tags_list: Iterable[Sequence[str]]) -> dict[str, int]:
 
 
 def _entities(tags: Sequence[str]) -> int:
-    return sum(count_entities([tags]).values())
+    return sum(count_entities([tags], ()).values())
 
 
-def read_conll(path: str | os.PathLike, language: str = "xx",
-               report: ReadReport | None = None) -> list[Sentence]:
-    """Read an MMNERD or plain CoNLL file into sentences.
+def read_conll(path: str | os.PathLike, language: str = "xx", report: ReadReport | None = None,
+               scheme: str = "iob2", label_map: Mapping[str, str] | None = None,
+               entity_types: Sequence[str] | None = ENTITY_TYPES) -> list[Sentence]:
+    """Read an MMNERD or plain CoNLL file into sentences with IOB2 tags.
 
-    Raises ``DataError`` (``FILE:LINE: message``) on undecodable bytes, a wrong column count, a tag
-    that is not ``O``/``B-X``/``I-X``, or a file without sentences. An ``I-X`` that does not continue
-    an ``X`` entity is accepted and recorded as a warning in ``report``.
+    Raises ``DataError`` (``FILE:LINE: message``) on undecodable bytes, NUL, a stray carriage
+    return, an empty or unsafe image id, a wrong column count, an empty token, a tag the declared
+    ``scheme`` does not allow, an entity type not in ``entity_types`` after ``label_map`` (None =
+    any type), or a file without sentences. An orphan ``I-X`` is accepted and recorded as a warning.
     """
     path = Path(path)
     report = report if report is not None else ReadReport(str(path))
@@ -108,13 +142,19 @@ def read_conll(path: str | os.PathLike, language: str = "xx",
         raise DataError(str(path), line, f"undecodable bytes (not UTF-8) at byte {exc.start}") from None
     if text.startswith("\ufeff"):
         text = text[1:]
+    if "\0" in text:
+        raise DataError(str(path), text[: text.index("\0")].count("\n") + 1,
+                        "NUL byte (a binary or corrupted file?)")
+    tabbed = "\t" in text  # columns: TAB; runs of ASCII spaces only in a file without any TAB
+    converter = TagConverter(scheme, entity_types, label_map)
 
     sentences: list[Sentence] = []
     tokens: list[str] = []
     tags: list[str] = []
     image_id: str | None = None
     start_line = 0
-    mmnerd_format: bool | None = None
+    imgid_format = False
+    b_tags = 0
 
     def close() -> None:
         nonlocal tokens, tags, image_id
@@ -126,50 +166,63 @@ def read_conll(path: str | os.PathLike, language: str = "xx",
         elif image_id is not None:
             report.warnings.append(f"{path}:{start_line}: IMGID:{image_id} has no tokens (skipped)")
         tokens, tags, image_id = [], [], None
+        converter.reset()
 
-    prev_tag = "O"
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        line = line.rstrip("\r\n")
-        if not line.strip():
+    # split("\n"), not splitlines(): U+2028, U+0085, \x0b, \x0c, \x1c-\x1e do not end a line here
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if line.endswith("\r"):
+            line = line[:-1]
+        if "\r" in line:
+            raise DataError(str(path), lineno, "carriage return inside a line (lines end at \\n or \\r\\n)")
+        if not line.strip(" \t"):
             close()
-            prev_tag = "O"
             continue
         if line.startswith("IMGID:"):
             close()
-            image_id = line[len("IMGID:"):].strip()
+            image_id = line[len("IMGID:"):].strip(" \t")
+            problem = image_id_problem(image_id)
+            if problem:
+                raise DataError(str(path), lineno, f"image id {line[len('IMGID:'):]!r} {problem}")
             start_line = lineno
-            mmnerd_format = True
-            prev_tag = "O"
+            imgid_format = True
             continue
-        if mmnerd_format is None:
-            mmnerd_format = "\t" in line
-        if "\t" in line and mmnerd_format:
+        if tabbed:
             cols = line.split("\t")
-            if len(cols) != 2:
+            if imgid_format and len(cols) != 2:
                 raise DataError(str(path), lineno,
                                 f"expected 2 tab-separated columns (token, label), found {len(cols)}")
+            if len(cols) < 2:
+                raise DataError(str(path), lineno,
+                                "expected at least 2 tab-separated columns (token ... label), found 1")
+            token, tag = cols[0].strip(" "), cols[-1].strip(" ")
         else:
-            cols = line.split()
+            cols = _SPACES.split(line.strip(" "))
             if len(cols) < 2:
                 raise DataError(str(path), lineno,
                                 f"expected at least 2 columns (token ... label), found {len(cols)}")
-        token, tag = cols[0], cols[-1].strip()
+            token, tag = cols[0], cols[-1]
         if token == "-DOCSTART-":
             continue
-        if not token.strip():
+        if not token:
             raise DataError(str(path), lineno, "empty token")
-        if not TAG_RE.match(tag):
-            raise DataError(str(path), lineno, f"bad tag {tag!r}: expected O, B-<type> or I-<type>")
-        if tag.startswith("I-") and (prev_tag == "O" or prev_tag[2:] != tag[2:]):
-            report.warnings.append(f"{path}:{lineno}: {tag} does not continue a {tag[2:]} entity")
-        if not tokens:
-            start_line = start_line if image_id is not None else lineno
+        try:
+            iob2, orphan = converter.convert(tag)
+        except TagError as exc:
+            raise DataError(str(path), lineno, str(exc)) from None
+        if orphan:
+            report.orphans += 1
+            report.warnings.append(f"{path}:{lineno}: {tag} does not continue a {iob2[2:]} entity")
+        b_tags += iob2.startswith("B-")
+        if not tokens and image_id is None:
+            start_line = lineno
         tokens.append(token)
-        tags.append(tag)
-        prev_tag = tag
+        tags.append(iob2)
     close()
     if not sentences:
         raise DataError(str(path), None, "no sentences found")
+    if scheme == "iob2" and report.orphans > b_tags:
+        report.notes.append(f"{path}: {report.orphans} orphan I- tags vs {b_tags} B- tags: if the file is "
+                               "IOB1, declare it (--scheme iob1, or tag_scheme='iob1' in the corpus entry)")
     report.sentences = len(sentences)
     return sentences
 
@@ -180,43 +233,77 @@ def read_conll(path: str | os.PathLike, language: str = "xx",
 
 @dataclass(frozen=True)
 class Corpus:
-    """A dataset root in the authors' layout, with an optional image folder."""
+    """A corpus root read as the registered corpus ``kind`` (its entry gives layout, types, tags).
+
+    ``label_map`` holds extra ``(type, target)`` pairs (``--label-map``) on top of the entry's own.
+    """
 
     root: Path
     image_dir: Path | None = None
-    kind: str = "mmnerd"  # "mmnerd" or "fallback"
+    kind: str = "mmnerd"  # a CorpusEntry name (benchmark.corpora.registry); stored as JobSpec.data_kind
+    label_map: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def entry(self) -> CorpusEntry:
+        return get_corpus_entry(self.kind)
+
+    @property
+    def display(self) -> str:
+        return self.entry.display
+
+    def labels(self) -> dict[str, str]:
+        """The entry's label map updated with this run's ``label_map``."""
+        return {**self.entry.label_map, **dict(self.label_map)}
 
     def split_path(self, language: str, split: str) -> Path:
-        return self.root / f"train_valid_test_{language}" / f"{SPLIT_FILES[split]}_conll_format.txt"
+        return self.entry.layout.path(self.root, language, split)
 
     def available_languages(self) -> tuple[str, ...]:
-        return tuple(lang for lang in LANGUAGES
+        return tuple(lang for lang in self.entry.languages
                      if all(self.split_path(lang, s).is_file() for s in SPLITS))
 
     def has_language(self, language: str) -> bool:
-        langs = expand_languages(language)
+        """Whether every language of ``language`` (``all``, ``en+de``, ``en``) has its three files.
+
+        ``all`` needs a corpus with more than one language (it would repeat the single one otherwise).
+        """
+        if language == "all" and len(self.entry.languages) < 2:
+            return False
+        try:
+            langs = self.expand(language)
+        except ConfigError:  # a language this corpus does not have
+            return False
         return all(lang in self.available_languages() for lang in langs)
 
+    def expand(self, language: str) -> tuple[str, ...]:
+        return expand_languages(language, self.entry.languages)
+
+    def read(self, path: str | os.PathLike, language: str = "xx", report: ReadReport | None = None) -> list[Sentence]:
+        """``read_conll`` with this corpus's tag scheme, entity types and label map."""
+        entry = self.entry
+        return read_conll(path, language, report, entry.tag_scheme, self.labels(), entry.entity_types)
+
     def load(self, languages: Iterable[str], split: str) -> list[Sentence]:
-        """Sentences of ``split`` for the union of ``languages`` (``all`` = en+fr+es+de)."""
+        """Sentences of ``split`` for the union of ``languages`` (``all`` = every language of the corpus)."""
         out: list[Sentence] = []
-        for lang in _expand_many(languages):
+        for lang in _expand_many(languages, self.entry.languages):
             path = self.split_path(lang, split)
             if not path.is_file():
-                raise DataError(str(path), None,
-                                f"missing: language {lang!r} is not in {self.root} "
-                                "(MMNERD fr/es/de are shared by the authors on request)")
-            out.extend(read_conll(path, language=lang))
+                hint = " (MMNERD fr/es/de are shared by the authors on request)" if self.kind == "mmnerd" else ""
+                raise DataError(str(path), None, f"missing: language {lang!r} is not in {self.root}{hint}")
+            out.extend(self.read(path, language=lang))
         return out
 
     def fingerprint(self, languages: Iterable[str]) -> str:
-        """Hash of the text files a setting reads (content, not paths)."""
+        """Hash of the text files a setting reads (content, not paths), and of non-default reading options."""
         h = hashlib.sha256()
-        for lang in _expand_many(languages):
+        for lang in _expand_many(languages, self.entry.languages):
             for split in SPLITS:
                 path = self.split_path(lang, split)
                 h.update(f"{lang}/{split}:".encode())
                 h.update(_file_digest(path).encode())
+        if self.label_map:  # the entry's own options are part of its name; extra ones change the numbers
+            h.update(("label_map:" + json.dumps(sorted(self.label_map))).encode())
         return h.hexdigest()[:16]
 
 
@@ -231,66 +318,66 @@ def _file_digest(path: Path) -> str:
     return _DIGEST_CACHE[key]
 
 
-def expand_languages(language: str) -> tuple[str, ...]:
-    """``all`` -> the four languages; ``en+de`` -> (en, de); a single code -> itself."""
+def expand_languages(language: str, known: Sequence[str] = LANGUAGES) -> tuple[str, ...]:
+    """``all`` -> every known language; ``en+de`` -> (en, de); a single code -> itself."""
     if language == "all":
-        return LANGUAGES
+        return tuple(known)
     parts = tuple(p for p in re.split(r"[+,&]", language) if p)
     for p in parts:
-        if p not in LANGUAGES:
-            raise ConfigError(f"unknown language {p!r}; expected one of {', '.join(LANGUAGES)} or 'all'")
+        if p not in known:
+            raise ConfigError(f"unknown language {p!r}; expected one of {', '.join(known)} or 'all'")
     return parts
 
 
-def _expand_many(languages: Iterable[str]) -> tuple[str, ...]:
+def _expand_many(languages: Iterable[str], known: Sequence[str] = LANGUAGES) -> tuple[str, ...]:
     seen: list[str] = []
     for lang in languages:
-        for code in expand_languages(lang):
+        for code in expand_languages(lang, known):
             if code not in seen:
                 seen.append(code)
     return tuple(seen)
 
 
-def find_corpus(data_dir: str | os.PathLike | None = None,
-                image_dir: str | os.PathLike | None = None) -> Corpus | None:
-    """The MMNERD root from ``data_dir`` or ``$MMNERD_DIR``; None when neither has any language."""
-    candidates = [data_dir] if data_dir else [os.environ.get("MMNERD_DIR")]
-    for cand in candidates:
-        if not cand:
-            continue
-        root = Path(cand).expanduser()
-        if (root / "train_valid_test").is_dir():  # the authors' repo layout one level up
-            root = root / "train_valid_test"
-        kind = "fallback" if (root / "FALLBACK_CORPUS").is_file() else "mmnerd"
-        corpus = Corpus(root, _image_dir(root, image_dir), kind)
-        if corpus.available_languages():
-            return corpus
-        if data_dir:
-            raise ConfigError(f"{root}: no train_valid_test_<lang>/{{train,valid,test}}_conll_format.txt found")
-    return None
+def find_corpus(data_dir: str | os.PathLike | None = None, image_dir: str | os.PathLike | None = None,
+                kind: str = "mmnerd", label_map: Mapping[str, str] | None = None) -> Corpus | None:
+    """The corpus ``kind`` at ``data_dir`` (or the entry's ``data_env``); None when no root is given.
+
+    A root holding a registered corpus's ``marker`` file is read as that corpus (a generated corpus
+    is never reported as MMNERD). A root given but without any language's split files raises
+    ``ConfigError``. The authors' repository layout (``<repo>/train_valid_test``) is accepted too.
+    """
+    entry = get_corpus_entry(kind)
+    source = "--data-dir"
+    if not data_dir and entry.data_env:
+        data_dir, source = os.environ.get(entry.data_env) or None, f"${entry.data_env}"
+    if not data_dir:
+        return None
+    root = Path(data_dir).expanduser()
+    if (root / "train_valid_test").is_dir():  # the authors' repo layout one level up
+        root = root / "train_valid_test"
+    kind = _marked_kind(root) or kind
+    corpus = Corpus(root, _image_dir(root, image_dir, get_corpus_entry(kind)), kind,
+                    tuple(sorted((label_map or {}).items())))
+    if not root.is_dir():
+        raise ConfigError(f"{source} {root}: no such folder")
+    if not corpus.available_languages():
+        layout = corpus.entry.layout
+        raise ConfigError(f"{source} {root}: no {corpus.entry.display} files found (expected "
+                          f"{layout.describe()} for {'/'.join(corpus.entry.languages)}; --corpus picks another layout)")
+    return corpus
 
 
-def _image_dir(root: Path, image_dir: str | os.PathLike | None) -> Path | None:
+def _marked_kind(root: Path) -> str | None:
+    return next((e.name for e in CORPORA.values() if e.marker and (root / e.marker).is_file()), None)
+
+
+def _image_dir(root: Path, image_dir: str | os.PathLike | None, entry: CorpusEntry) -> Path | None:
     if image_dir:
         return Path(image_dir).expanduser()
-    env = os.environ.get("MMNERD_IMAGE_DIR")
+    env = os.environ.get(entry.image_env) if entry.image_env else None
     if env:
         return Path(env).expanduser()
-    for name in ("images", "twitter_and_image_caption_images"):
+    for name in entry.image_dirs:
         if (root / name).is_dir():
             return root / name
     return None
-
-
-def resolve_corpus(data_dir: str | os.PathLike | None = None,
-                   image_dir: str | os.PathLike | None = None,
-                   echo=print) -> Corpus:
-    """MMNERD if found, else the built-in fallback corpus (with a notice)."""
-    corpus = find_corpus(data_dir, image_dir)
-    if corpus is not None:
-        return corpus
-    from benchmark.corpora.builtin import ensure_fallback_corpus
-    corpus = ensure_fallback_corpus()
-    echo(f"notice: MMNERD not found (set MMNERD_DIR or --data-dir); using the built-in fallback corpus "
-         f"at {corpus.root}")
-    return corpus

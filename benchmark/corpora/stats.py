@@ -1,74 +1,106 @@
 """Table 2: entity counts per type, total entities and sentences, per language and split."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from tabulate import tabulate
 
-from benchmark.corpora.reader import (ENTITY_TYPES, LANGUAGE_NAMES, LANGUAGES, SPLITS, Corpus, ReadReport,
-                            count_entities, read_conll)
+from benchmark.corpora.labels import ENTITY_TYPES
+from benchmark.corpora.reader import LANGUAGE_NAMES, SPLITS, Corpus, ReadReport, count_entities
+from benchmark.corpora.registry import DEFAULT_CORPUS, corpus_display, corpus_note
 from benchmark.report.tables import reference_rows
 
-STAT_COLUMNS = (*ENTITY_TYPES, "total_entities", "sentences")
+
+def stat_columns(entity_types: Sequence[str] = ENTITY_TYPES) -> tuple[str, ...]:
+    return (*entity_types, "total_entities", "sentences")
+
+
+STAT_COLUMNS = stat_columns()
 
 
 def dataset_stats(corpus: Corpus) -> list[dict[str, Any]]:
-    """One record per available (language, split) plus an ``All/all`` total, with paper values."""
-    paper = {(r["language"], r["split"]): r for r in reference_rows("table2_dataset_stats")}
+    """One record per available (language, split) plus an ``All/all`` total; paper values for MMNERD."""
+    types = corpus.entry.entity_types
+    columns = stat_columns(types)
+    paper = ({(r["language"], r["split"]): r for r in reference_rows("table2_dataset_stats")}
+             if corpus.entry.paper_values else {})
     records = []
-    totals = {c: 0 for c in STAT_COLUMNS}
+    totals = {c: 0 for c in columns}
     for lang in corpus.available_languages():
         for split in SPLITS:
-            sents = read_conll(corpus.split_path(lang, split), lang, ReadReport(""))
-            counts = count_entities(s.tags for s in sents)
-            rec: dict[str, Any] = {"language": LANGUAGE_NAMES[lang], "split": split,
-                                   **{t: counts.get(t, 0) for t in ENTITY_TYPES}}
+            sents = corpus.read(corpus.split_path(lang, split), lang, ReadReport(""))
+            counts = count_entities((s.tags for s in sents), types)
+            rec: dict[str, Any] = {"language": LANGUAGE_NAMES.get(lang, lang), "split": split,
+                                   **{t: counts.get(t, 0) for t in types}}
             rec["total_entities"] = sum(counts.values())
             rec["sentences"] = len(sents)
             ref = paper.get((rec["language"], split), {})
-            for c in STAT_COLUMNS:
+            for c in columns:
                 rec[f"{c}_paper"] = int(ref[c]) if ref.get(c) else None
                 totals[c] += rec[c]
             records.append(rec)
-    if len(corpus.available_languages()) == len(LANGUAGES):
+    if len(corpus.available_languages()) == len(corpus.entry.languages) > 1:
         ref = paper.get(("All", "all"), {})
         rec = {"language": "All", "split": "all", **totals}
-        for c in STAT_COLUMNS:
+        for c in columns:
             rec[f"{c}_paper"] = int(ref[c]) if ref.get(c) else None
         records.append(rec)
     return records
 
 
-def render_stats(records: list[dict[str, Any]], fmt: str = "markdown", data_kind: str = "mmnerd") -> str:
-    """Ours beside the paper's: ``ours (paper)`` per cell; CSV keeps both as separate columns."""
+def render_stats(records: list[dict[str, Any]], fmt: str = "markdown", data_kind: str = DEFAULT_CORPUS,
+                 compare_paper: bool = True) -> str:
+    """Table 2 by its spec (``benchmark.report.tables.table2``): ours, and with ``compare_paper`` the
+    paper's count (``(=)`` when identical); CSV keeps both as separate columns. A corpus with other
+    entity types than the spec's gets its own type columns."""
+    from benchmark.report.tables import table2
+
+    spec = table2()
+    fixed = {"language", "split", "total_entities", "sentences"}
+    types = [k for k in records[0] if k not in fixed and not k.endswith("_paper")] if records else list(ENTITY_TYPES)
+    columns = stat_columns(types)
+    labels = (*types, *spec.labels[-2:])  # ... "Total", "Sentences"
     if fmt == "csv":
         import csv
         import io
         buf = io.StringIO()
-        fields = ["language", "split"] + [f for c in STAT_COLUMNS for f in (c, f"{c}_paper")]
+        fields = ["language", "split"] + [f for c in columns for f in (c, f"{c}_paper")]
         w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
         w.writeheader()
         w.writerows(records)
         return buf.getvalue()
-    headers = ["Language", "Split", "PER", "LOC", "ORG", "MISC", "Total", "Sentences"]
+    headers = ["Language", "Split", *labels]
+    name = corpus_display(data_kind)
+    compared = compare_paper and any(r.get(f"{c}_paper") is not None for r in records for c in columns)
+    note = f"Counted from the {name} files found."
+    if compared:
+        note += " Each cell: ours (paper); (=) means identical to the paper's Table 2."
+    elif compare_paper:
+        note += " The paper's Table 2 counts MMNERD, so no paper values are shown."
+    if corpus_note(data_kind):
+        note += " " + corpus_note(data_kind)
 
-    def cell(rec: dict[str, Any], c: str) -> str:
+    def cell(rec: dict[str, Any], c: str, tex: bool = False) -> str:
         ours, ref = rec[c], rec.get(f"{c}_paper")
-        if ref is None:
+        if not compare_paper or ref is None:
             return f"{ours:,}"
-        return f"{ours:,} ({ref:,})" if ours != ref else f"{ours:,} (=)"
+        paper = "(=)" if ours == ref else f"({ref:,})"
+        return rf"\begin{{tabular}}[t]{{@{{}}r@{{}}}}{ours:,}\\[-1pt]{{\tiny {paper}}}\end{{tabular}}" if tex \
+            else f"{ours:,} {paper}"
 
-    body = [[r["language"], r["split"]] + [cell(r, c) for c in STAT_COLUMNS] for r in records]
-    note = "Each cell: ours (paper); (=) means identical to the paper's Table 2."
-    if data_kind == "fallback":
-        note += " Data: the built-in synthetic fallback corpus, not MMNERD."
     if fmt == "latex":
         from benchmark.report.render import tex_escape
-        lines = [r"\begin{table}[t]", r"\centering", r"\caption{Dataset statistics (Table 2): ours (paper)}",
-                 r"\begin{tabular}{llrrrrrr}", r"\toprule", " & ".join(headers) + r" \\", r"\midrule"]
-        lines += [" & ".join(tex_escape(x) for x in row) + r" \\" for row in body]
-        lines += [r"\bottomrule", r"\end{tabular}", r"\par\smallskip\footnotesize " + tex_escape(note),
-                  r"\end{table}"]
+        lines = ["% Generated by `bench stats --format latex` (mmner-bench). Requires \\usepackage{booktabs}.",
+                 r"\begin{table}[tbp]", r"\centering",
+                 r"\caption{" + tex_escape(f"{spec.caption} {note}") + "}", r"\label{tab:mmner-bench-2}",
+                 r"\small\setlength{\tabcolsep}{4pt}",
+                 r"\begin{tabular}{@{}ll" + "r" * len(columns) + "@{}}", r"\toprule",
+                 " & ".join(tex_escape(h) for h in headers) + r" \\", r"\midrule"]
+        for r in records:
+            lines.append(" & ".join([tex_escape(r["language"]), tex_escape(r["split"])]
+                                    + [cell(r, c, tex=True) for c in columns]) + r" \\")
+        lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
         return "\n".join(lines) + "\n"
-    return "**Table 2.** MMNERD statistics.\n\n" + tabulate(body, headers=headers, tablefmt="github",
-                                                            disable_numparse=True) + f"\n\n- {note}\n"
+    body = [[r["language"], r["split"]] + [cell(r, c) for c in columns] for r in records]
+    return (f"**Table {spec.number}.** {spec.caption} Data: {name}.\n\n"
+            + tabulate(body, headers=headers, tablefmt="github", disable_numparse=True) + f"\n\n- {note}\n")

@@ -11,15 +11,38 @@ import csv
 import io
 import statistics
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from tabulate import tabulate
 
+from benchmark.corpora.registry import corpus_display, corpus_note
 from benchmark.metrics import headline
 from benchmark.run.specs import Result
 from benchmark.report.tables import COLUMN_LABELS, COLUMNS, Row, TableSpec
 
 DASH = "–"
+SELECTION_MARK = "†"  # a value selected on the test set (--selection test_max)
+SIGNIFICANCE_MARK = "*"  # differs significantly from the block's reference row
+
+
+@dataclass(frozen=True)
+class SignificanceInfo:
+    """How ``Cell.p`` was computed (for the caption)."""
+
+    test: str  # "bootstrap" or "randomisation"
+    alpha: float
+    samples: int
+    reference: str  # printed name of the reference row, e.g. "2M-NER"
+    skipped: tuple[str, ...] = ()  # rows without stored predictions
+
+    def note(self) -> str:
+        name = ("paired bootstrap over test sentences" if self.test == "bootstrap"
+                else "approximate randomisation (paired, sentence-level swaps)")
+        text = (f"{SIGNIFICANCE_MARK} differs from {self.reference} of the same block on the same test sentences: "
+                f"{name}, {self.samples} samples, two-sided p < {self.alpha:g} (runs pooled over seeds).")
+        if self.skipped:
+            text += " Not tested (no stored predictions): " + ", ".join(self.skipped) + "."
+        return text
 
 
 @dataclass
@@ -27,6 +50,7 @@ class Cell:
     value: float | None
     std: float | None
     paper: float | None
+    p: float | None = None  # p-value of the difference to the block's reference row (--significance)
 
     @property
     def delta(self) -> float | None:
@@ -52,14 +76,16 @@ class Frame:
     data_kind: str | None
     mode: str
     selection: str
+    significance: "SignificanceInfo | None" = None
+    extra_notes: list[str] = field(default_factory=list)
 
     def notes(self) -> list[str]:
         out = [f"Ours: entity-level micro P/R/F1 and per-type F1 (%), seqeval "
                f"{'mode=None, scheme=IOB2 (conlleval-style, as the paper)' if self.mode == 'conlleval' else 'strict IOB2'}; "
                f"test score at the {'best dev epoch' if self.selection == 'dev' else 'best test epoch (authors code)'}; "
-               f"profile {self.profile}; data {self.data_kind or 'none'}."]
-        if self.data_kind == "fallback":
-            out.append("Data is the built-in synthetic fallback corpus, NOT MMNERD: numbers are not comparable to the paper.")
+               f"profile {self.profile}; data {corpus_display(self.data_kind)}."]
+        if corpus_note(self.data_kind):
+            out.append(corpus_note(self.data_kind))
         if self.profile == "smoke":
             out.append("Smoke profile (small subsets, tiny models): for regression checks, not comparable to the paper.")
         partial = [f"{fr.row.group + ' ' if fr.row.group else ''}{fr.row.method} ({fr.runs}/{fr.expected} runs)"
@@ -69,7 +95,15 @@ class Frame:
         multi = any(fr.runs > 1 for fr in self.rows)
         if multi:
             out.append("± is the sample standard deviation over runs (seeds or repeats), not a confidence interval.")
-        return out
+        if self.selection == "test_max":
+            out.append(f"{SELECTION_MARK} every value is the test score at the best TEST epoch (the authors' "
+                       "released code), not the paper's dev-based selection: optimistic.")
+        if self.significance is not None:
+            out.append(self.significance.note())
+        extra = [fr.row.method for fr in self.rows if fr.row.extension and fr.runs > 0]
+        if extra:
+            out.append("Rows not in the paper: " + ", ".join(dict.fromkeys(extra)) + ".")
+        return out + list(self.extra_notes)
 
 
 def _key(row: Row) -> tuple:
@@ -82,10 +116,15 @@ def _result_key(res: Result) -> tuple:
 
 
 def choose_data_kind(results: Iterable[Result], profile: str) -> str | None:
+    """MMNERD if any of its results are stored, else the built-in corpus, else the only corpus stored."""
     kinds = {r.job.data_kind for r in results if r.job.profile == profile}
-    if "mmnerd" in kinds:
-        return "mmnerd"
-    return "fallback" if "fallback" in kinds else None
+    for preferred in ("mmnerd", "fallback"):
+        if preferred in kinds:
+            return preferred
+    if len(kinds) > 1:
+        from benchmark.errors import ConfigError
+        raise ConfigError(f"results of several corpora ({', '.join(sorted(kinds))}): choose one with --corpus")
+    return next(iter(kinds), None)
 
 
 def build_frame(table: TableSpec, results: Iterable[Result], profile: str = "paper",
@@ -114,17 +153,85 @@ def build_frame(table: TableSpec, results: Iterable[Result], profile: str = "pap
         rows.append(FrameRow(row, table.label_of(row), cells, len(found), max(row.repeats, 1),
                              sorted(r.job_id for r in found)))
     if table.bold_best:
-        for group in dict.fromkeys(fr.row.group for fr in rows):
-            members = [fr for fr in rows if fr.row.group == group]
-            for col in COLUMNS:
-                vals = [fr.cells[col].value for fr in members if fr.cells[col].value is not None]
-                if len(vals) < 2:
-                    continue
-                top = max(vals)
-                for fr in members:
-                    if fr.cells[col].value is not None and round(fr.cells[col].value, 2) == round(top, 2):
-                        fr.best.add(col)
+        mark_best(rows)
     return Frame(table, rows, profile, data_kind, mode, selection)
+
+
+def mark_best(rows: list[FrameRow]) -> None:
+    """Flag the best value (2 decimals, ties all flagged) of each column within each block."""
+    for group in dict.fromkeys(fr.row.group for fr in rows):
+        members = [fr for fr in rows if fr.row.group == group]
+        for col in COLUMNS:
+            vals = [fr.cells[col].value for fr in members if fr.cells[col].value is not None]
+            if len(vals) < 2:
+                continue
+            top = max(vals)
+            for fr in members:
+                if fr.cells[col].value is not None and round(fr.cells[col].value, 2) == round(top, 2):
+                    fr.best.add(col)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared pieces: marks, n, captions
+# ---------------------------------------------------------------------------------------------
+
+def _marks(frame: Frame, cell: Cell) -> str:
+    """``†`` for a test-selected value, ``*`` for a significant difference to the block's reference."""
+    if cell.value is None:
+        return ""
+    out = SELECTION_MARK if frame.selection == "test_max" else ""
+    if frame.significance is not None and cell.p is not None and cell.p < frame.significance.alpha:
+        out += SIGNIFICANCE_MARK
+    return out
+
+
+def _show_n(frame: Frame) -> bool:
+    return any(fr.runs > 1 or fr.expected > 1 for fr in frame.rows)
+
+
+def _n(fr: FrameRow) -> str:
+    if fr.runs == 0:
+        return DASH
+    return str(fr.runs) if fr.runs >= fr.expected else f"{fr.runs}/{fr.expected}"
+
+
+def corpus_phrase(frame: Frame) -> str:
+    """The corpus the numbers come from, in words."""
+    langs = sorted({fr.row.test_language for fr in frame.rows if fr.runs > 0})
+    where = f" (test sets: {', '.join(langs)})" if langs else ""
+    if frame.data_kind is None:
+        return "no stored results"
+    note = corpus_note(frame.data_kind)
+    return f"{corpus_display(frame.data_kind)}{where}" + (f" ({note.rstrip('.')})" if note else "")
+
+
+def caption_text(frame: Frame, compare_paper: bool) -> str:
+    """The full caption: the table's own, the corpus, metric, selection protocol, ±, n, marks."""
+    parts = [frame.table.caption, f"Data: {corpus_phrase(frame)}; profile {frame.profile}."]
+    metric = ("seqeval mode=None, scheme=IOB2 (conlleval-style, as the paper)" if frame.mode == "conlleval"
+              else "seqeval strict IOB2")
+    parts.append(f"Entity-level micro P/R/F1 and per-type F1, {metric}.")
+    if frame.selection == "dev":
+        parts.append("Each run: the test score at the epoch with the best dev F1 (the paper's protocol).")
+    else:
+        parts.append(f"{SELECTION_MARK} Each run: the test score at the epoch with the best TEST F1 (the authors' "
+                     "released code's protocol), an optimistic estimate.")
+    if _show_n(frame):
+        parts.append("Values are means over the n runs of a row (seeds or repeats); ± is the sample standard "
+                     "deviation over those runs (not a confidence interval); a/b = a of the b planned runs.")
+    else:
+        parts.append("One run per row; no ± (a single run has no spread).")
+    if compare_paper:
+        parts.append("Under each value: the paper's value and Δ = ours − paper.")
+    if frame.table.bold_best:
+        parts.append("Bold: the best value of each column within a block.")
+    if frame.significance is not None:
+        parts.append(frame.significance.note())
+    for note in frame.notes()[1:]:  # fallback/smoke/incomplete/extension notes
+        if note.startswith(("±", SELECTION_MARK, SIGNIFICANCE_MARK)):
+            continue
+        parts.append(note)
+    return " ".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,13 +246,14 @@ def _signed(value: float) -> str:
     return f"{value:+.2f}".replace("-", "−")
 
 
-def _md_cell(cell: Cell, bold: bool, compare: bool) -> str:
+def _md_cell(cell: Cell, bold: bool, compare: bool, marks: str = "") -> str:
     if cell.value is None:
         text = DASH
     else:
         text = _fmt(cell.value) + (f"±{cell.std:.2f}" if cell.std is not None else "")
         if bold:
             text = f"**{text}**"
+        text += marks
     if compare:
         paper = _fmt(cell.paper)
         delta = f", {_signed(cell.delta)}" if cell.delta is not None else ""
@@ -159,7 +267,9 @@ def _has_groups(frame: Frame) -> bool:
 
 def to_markdown(frame: Frame, compare_paper: bool = False) -> str:
     grouped = _has_groups(frame)
-    headers = (["Language"] if grouped else []) + list(frame.table.label_columns) + [COLUMN_LABELS[c] for c in COLUMNS]
+    show_n = _show_n(frame)
+    headers = (([frame.table.group_label] if grouped else []) + list(frame.table.label_columns) + (["n"] if show_n else [])
+               + [COLUMN_LABELS[c] for c in COLUMNS])
     body = []
     last_group = None
     for fr in frame.rows:
@@ -167,7 +277,8 @@ def to_markdown(frame: Frame, compare_paper: bool = False) -> str:
         if grouped:
             lead = [fr.row.group if fr.row.group != last_group else ""]
             last_group = fr.row.group
-        body.append(lead + list(fr.labels) + [_md_cell(fr.cells[c], c in fr.best, compare_paper) for c in COLUMNS])
+        body.append(lead + list(fr.labels) + ([_n(fr)] if show_n else [])
+                    + [_md_cell(fr.cells[c], c in fr.best, compare_paper, _marks(frame, fr.cells[c])) for c in COLUMNS])
     title = f"**Table {frame.table.number}.** {frame.table.caption}"
     if compare_paper:
         title += " Each cell: ours (paper, Δ = ours − paper)."
@@ -178,11 +289,21 @@ def to_markdown(frame: Frame, compare_paper: bool = False) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# LaTeX (booktabs)
+# LaTeX (booktabs; Table 5 on landscape pages with pdflscape)
 # ---------------------------------------------------------------------------------------------
 
 _TEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-                "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+                "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
+                "±": r"$\pm$", "Δ": r"$\Delta$", "−": r"$-$", "–": "--", "†": r"$^{\dagger}$", "×": r"$\times$",
+                "≥": r"$\geq$", "≤": r"$\leq$"}
+TEX_PREAMBLE = r"\usepackage{booktabs}" + "\n" + r"\usepackage{pdflscape}"
+# Float height budgets (pt) for the rows of one float: a portrait page (article: 550pt text height)
+# and a landscape page (345pt), less caption and header. Longer tables continue in further floats.
+_PAGE = {"portrait": 550.0, "landscape": 345.0}  # article text height / text width (pt)
+_CAPTION_CHARS = {"portrait": 90, "landscape": 140}  # caption characters per line (10pt)
+_RESERVED = 60.0  # rules, header row, caption skip
+_LINE = 9.0  # one \scriptsize line in a tabular
+_SMALL_LINE = 6.5  # each further \tiny line of a stacked cell
 
 
 def tex_escape(text: str) -> str:
@@ -193,57 +314,136 @@ def _tex_num(value: float) -> str:
     return f"{value:.2f}".replace("-", "$-$")
 
 
-def _tex_cell(cell: Cell, bold: bool, compare: bool) -> str:
+def _tex_signed(value: float) -> str:
+    return f"{value:+.2f}".replace("-", "$-$").replace("+", "$+$")
+
+
+def _tex_marks(marks: str) -> str:
+    return "" if not marks else "$^{" + marks.replace(SELECTION_MARK, r"\dagger").replace(SIGNIFICANCE_MARK, "*") + "}$"
+
+
+def _tex_lines(cell: Cell, bold: bool, compare: bool, marks: str, wide: bool) -> list[str]:
+    """The lines of one cell: the value (bold if best, marks), then in a smaller font the std and,
+    with ``compare``, the paper's value and Δ (one line on a wide page, two otherwise)."""
     if cell.value is None:
-        text = "--"
+        lines = ["--"]
     else:
-        text = _tex_num(cell.value)
+        value = _tex_num(cell.value)
+        lines = [(r"\textbf{" + value + "}" if bold else value) + _tex_marks(marks)]
         if cell.std is not None:
-            text += r"$\pm$" + f"{cell.std:.2f}"
-        if bold:
-            text = r"\textbf{" + text + "}"
+            std = r"{\tiny$\pm$" + f"{cell.std:.2f}" + "}"
+            if wide:
+                lines[0] += std
+            else:
+                lines.append(std)
     if compare:
         paper = "--" if cell.paper is None else f"{cell.paper:.2f}"
-        delta = "" if cell.delta is None else ", " + (f"{cell.delta:+.2f}".replace("-", "$-$"))
-        text += r" {\scriptsize(" + paper + delta + ")}"
-    return text
+        delta = "" if cell.delta is None else _tex_signed(cell.delta)
+        if wide:
+            lines.append(r"{\tiny " + paper + (f" ({delta})" if delta else "") + "}")
+        else:
+            lines.append(r"{\tiny " + paper + "}")
+            if delta:
+                lines.append(r"{\tiny $\Delta$" + delta + "}")
+    return lines
+
+
+def _stack(lines: list[str]) -> str:
+    if len(lines) == 1:
+        return lines[0]
+    return r"\begin{tabular}[t]{@{}r@{}}" + r"\\[-1pt]".join(lines) + r"\end{tabular}"
+
+
+def _latex_chunks(frame: Frame, heights: list[float], budget: float, more: float) -> list[list[int]]:
+    """Row indices per float: whole blocks (or single rows, for a block taller than a page)."""
+    blocks: list[list[int]] = []
+    for i, fr in enumerate(frame.rows):
+        if blocks and frame.rows[blocks[-1][0]].row.group == fr.row.group:
+            blocks[-1].append(i)
+        else:
+            blocks.append([i])
+    chunks: list[list[int]] = [[]]
+    used, first = 0.0, budget
+    for block in blocks:
+        need = sum(heights[i] for i in block) + _LINE
+        if chunks[-1] and used + need > budget:
+            chunks.append([])
+            used, budget = 0.0, first + more
+        for i in block:
+            if chunks[-1] and used + heights[i] + _LINE > budget:
+                chunks.append([])
+                used, budget = 0.0, first + more
+            chunks[-1].append(i)
+            used += heights[i]
+        used += _LINE
+    return chunks
+
+
+def _constant_labels(frame: Frame) -> dict[int, str]:
+    """Label columns with one value in every row (printed once, in the caption, not per row)."""
+    if len(frame.rows) < 2:
+        return {}
+    return {i: frame.rows[0].labels[i] for i in range(len(frame.table.label_columns))
+            if len({fr.labels[i] for fr in frame.rows}) == 1 and len(frame.table.label_columns) > 1}
 
 
 def to_latex(frame: Frame, compare_paper: bool = False) -> str:
-    labels = list(frame.table.label_columns)
+    wide = frame.table.wide
+    show_n = _show_n(frame)
+    constant = _constant_labels(frame)
+    kept = [i for i in range(len(frame.table.label_columns)) if i not in constant]
+    label_cols = [frame.table.label_columns[i] for i in kept]
+    labels = label_cols + (["$n$"] if show_n else [])
     ncols = len(labels) + len(COLUMNS)
-    lines = [
-        "% Generated by `bench report` (mmner-bench). Requires \\usepackage{booktabs}.",
-        r"\begin{table*}[t]",
-        r"\centering",
-        r"\caption{" + tex_escape(frame.table.caption)
-        + (r" Each cell: ours (paper, $\Delta$ = ours $-$ paper)." if compare_paper else "") + "}",
-        rf"\label{{tab:mmner-bench-{frame.table.number}}}",
-        r"\begin{tabular}{" + "l" * len(labels) + "r" * len(COLUMNS) + "}",
-        r"\toprule",
-        " & ".join([tex_escape(x) for x in labels] + [COLUMN_LABELS[c] for c in COLUMNS]) + r" \\",
-        r"\midrule",
-    ]
     grouped = _has_groups(frame)
-    last_group = None
+    rendered: list[list[str]] = []
+    heights: list[float] = []
     for fr in frame.rows:
-        if grouped and fr.row.group != last_group:
-            if last_group is not None:
-                lines.append(r"\midrule")
-            lines.append(rf"\multicolumn{{{ncols}}}{{l}}{{\textit{{{tex_escape(fr.row.group)}}}}} \\")
-            last_group = fr.row.group
-        cells = [tex_escape(x) for x in fr.labels] + [_tex_cell(fr.cells[c], c in fr.best, compare_paper) for c in COLUMNS]
-        lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    lines.append(r"\par\smallskip\footnotesize " + tex_escape(" ".join(frame.notes())))
-    lines.append(r"\end{table*}")
-    return "\n".join(lines) + "\n"
+        cells = [_tex_lines(fr.cells[c], c in fr.best, compare_paper, _marks(frame, fr.cells[c]), wide) for c in COLUMNS]
+        heights.append(_LINE + _SMALL_LINE * (max(len(c) for c in cells) - 1) + 1.0)
+        rendered.append([tex_escape(fr.labels[i]) for i in kept] + ([tex_escape(_n(fr))] if show_n else [])
+                        + [_stack(c) for c in cells])
+    page = "landscape" if wide else "portrait"
+    caption = caption_text(frame, compare_paper)
+    caption_height = 12.0 * (len(caption) // _CAPTION_CHARS[page] + 1)
+    chunks = _latex_chunks(frame, heights, _PAGE[page] - _RESERVED - caption_height, caption_height - 12.0)
+    out = [f"% Generated by `bench report --table {frame.table.number}` (mmner-bench). "
+           r"Requires \usepackage{booktabs}" + (r" and \usepackage{pdflscape}." if wide else ".")]
+    if wide:
+        out.append(r"\begin{landscape}")
+    for k, chunk in enumerate(chunks):
+        out += [r"\begin{table}[" + ("p" if wide else "tbp") + "]", r"\centering"]
+        if k == 0:
+            fixed = "".join(f" {frame.table.label_columns[i]}: {v} (every row)." for i, v in constant.items())
+            out.append(r"\caption{" + tex_escape(caption + fixed) + "}")
+            out.append(rf"\label{{tab:mmner-bench-{frame.table.number}}}")
+        else:
+            out.append(r"\addtocounter{table}{-1}")
+            out.append(r"\caption{(continued)}")
+        sep = "2pt" if len(labels) > 2 and not wide else "3pt"
+        out += [r"\scriptsize\setlength{\tabcolsep}{" + sep + "}",
+                r"\begin{tabular}{@{}" + "l" * len(label_cols) + "r" * (ncols - len(label_cols)) + "@{}}",
+                r"\toprule", " & ".join([tex_escape(x) if x != "$n$" else x for x in labels]
+                                        + [COLUMN_LABELS[c] for c in COLUMNS]) + r" \\", r"\midrule"]
+        last_group = None
+        for i in chunk:
+            fr = frame.rows[i]
+            if grouped and fr.row.group != last_group:
+                if last_group is not None:
+                    out.append(r"\midrule")
+                heading = fr.row.group if frame.table.group_label == "Language" else f"{frame.table.group_label}: {fr.row.group}"
+                out.append(rf"\multicolumn{{{ncols}}}{{@{{}}l}}{{\textit{{{tex_escape(heading)}}}}} \\")
+                last_group = fr.row.group
+            out.append(" & ".join(rendered[i]) + r" \\")
+        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    if wide:
+        out.append(r"\end{landscape}")
+    return "\n".join(out) + "\n"
 
 
 def latex_document(body: str) -> str:
-    """A minimal standalone document around a rendered table (used to test it compiles)."""
-    return ("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage[utf8]{inputenc}\n"
-            "\\usepackage{booktabs}\n\\usepackage[margin=1cm,landscape]{geometry}\n"
+    """A plain ``article`` (default margins) around a rendered table: what a paper would do."""
+    return ("\\documentclass{article}\n" + TEX_PREAMBLE + "\n"
             "\\begin{document}\n" + body + "\\end{document}\n")
 
 
@@ -254,9 +454,11 @@ def latex_document(body: str) -> str:
 def to_csv(frame: Frame) -> str:
     buf = io.StringIO()
     fields = ["table", "group", "method", "model", "modality", "train_languages", "test_language", "use_image",
-              "fold", "runs", "expected_runs", "profile", "data_kind", "metric_mode", "selection"]
+              "fold", "runs", "expected_runs", "profile", "data_kind", "metric_mode", "selection", "in_paper"]
     for c in COLUMNS:
         fields += [c, f"{c}_std", f"{c}_paper", f"{c}_delta"]
+    if frame.significance is not None:
+        fields += ["significance_test", "significance_reference"] + [f"{c}_p" for c in COLUMNS]
     fields.append("job_ids")
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -267,13 +469,18 @@ def to_csv(frame: Frame) -> str:
                "test_language": r.test_language, "use_image": r.use_image, "fold": r.fold or "",
                "runs": fr.runs, "expected_runs": fr.expected, "profile": frame.profile,
                "data_kind": frame.data_kind or "", "metric_mode": frame.mode, "selection": frame.selection,
-               "job_ids": " ".join(fr.job_ids)}
+               "in_paper": not r.extension, "job_ids": " ".join(fr.job_ids)}
         for c in COLUMNS:
             cell = fr.cells[c]
             rec[c] = "" if cell.value is None else f"{cell.value:.4f}"
             rec[f"{c}_std"] = "" if cell.std is None else f"{cell.std:.4f}"
             rec[f"{c}_paper"] = "" if cell.paper is None else f"{cell.paper:.2f}"
             rec[f"{c}_delta"] = "" if cell.delta is None else f"{cell.delta:.4f}"
+            if frame.significance is not None:
+                rec[f"{c}_p"] = "" if cell.p is None else f"{cell.p:.4f}"
+        if frame.significance is not None:
+            rec["significance_test"] = frame.significance.test
+            rec["significance_reference"] = frame.significance.reference
         writer.writerow(rec)
     return buf.getvalue()
 

@@ -42,7 +42,7 @@ def execute_job(job: JobSpec, corpus: Corpus, store: ResultStore, device: str = 
             fh.write(line + "\n")
 
     result = run_job(job, corpus, device=device, work_dir=work, cache_dir=cache_dir, log=log)
-    store.put(result, log_file)
+    store.put(result, log_file, work / "predictions.conll")
     store.clear_work(job)
     return result
 
@@ -80,10 +80,11 @@ class LocalExecutor:
 
 
 def _slurm_entry(job_json: str, corpus_root: str, image_dir: str | None, kind: str,
-                 results_root: str, device: str, cache_dir: str | None) -> str:
+                 results_root: str, device: str, cache_dir: str | None, label_map: str = "[]") -> str:
     """What a Slurm task runs: rebuild the job and the corpus from plain values, execute, store."""
     job = JobSpec.from_json(json.loads(job_json))
-    corpus = Corpus(Path(corpus_root), Path(image_dir) if image_dir else None, kind)
+    corpus = Corpus(Path(corpus_root), Path(image_dir) if image_dir else None, kind,
+                    tuple(tuple(pair) for pair in json.loads(label_map)))
     store = ResultStore(results_root)
     if not store.has(job):
         execute_job(job, corpus, store, device, Path(cache_dir) if cache_dir else None)
@@ -119,7 +120,8 @@ class SlurmExecutor:
     def run(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo = print) -> RunSummary:
         device = "cuda" if self.executor.cluster != "debug" else "cpu"
         args = [(json.dumps(j.to_json()), str(corpus.root), str(corpus.image_dir) if corpus.image_dir else None,
-                 corpus.kind, str(store.root), device, str(self.cache_dir) if self.cache_dir else None)
+                 corpus.kind, str(store.root), device, str(self.cache_dir) if self.cache_dir else None,
+                 json.dumps(corpus.label_map))
                 for j in jobs]
         submitted = self.executor.map_array(_slurm_entry, *zip(*args)) if args else []
         echo(f"submitted {len(submitted)} {self.executor.cluster} task(s); results appear in {store.root / 'runs'} "

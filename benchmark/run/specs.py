@@ -17,6 +17,8 @@ SCHEMA_VERSION = 1
 PROFILE_LIMITS: dict[str, dict[str, int | None]] = {
     "paper": {"train": None, "dev": None, "test": None},
     "smoke": {"train": 240, "dev": 80, "test": 80},
+    # `bench check`: smoke hyperparameters on a slice large enough that every checked F1 is far from 0
+    "check": {"train": 600, "dev": 150, "test": 300},
 }
 
 
@@ -24,8 +26,9 @@ PROFILE_LIMITS: dict[str, dict[str, int | None]] = {
 class Setting:
     """Which data a job trains and tests on.
 
-    ``train_languages`` are language codes or ``all``; ``fold`` (1..n_folds) drops that fold of the
-    training split (Table 8); ``use_image`` False runs a multimodal model text-only.
+    ``train_languages`` are language codes or ``all``; ``fold`` (1..n_folds) trains on that one of
+    n disjoint subsets of the training split (Table 8, see ``benchmark.run.folds``); ``use_image``
+    False runs a multimodal model text-only.
     """
 
     train_languages: tuple[str, ...]
@@ -61,7 +64,7 @@ class JobSpec:
     seed: int
     profile: str
     hparams: dict[str, Any]
-    data_kind: str  # "mmnerd" or "fallback"
+    data_kind: str  # the corpus entry name (benchmark.corpora.registry): "mmnerd", "fallback", ...
     data_fingerprint: str
 
     def identity(self) -> dict[str, Any]:

@@ -61,8 +61,8 @@ class ResultStore:
                 continue
 
     # -- writing ------------------------------------------------------------------------------
-    def put(self, result: Result, log_file: Path | None = None) -> Path:
-        """Write ``result`` (and its log) atomically: temp folder, then rename into place."""
+    def put(self, result: Result, log_file: Path | None = None, predictions: Path | None = None) -> Path:
+        """Write ``result`` (and its log and test predictions) atomically: temp folder, then rename."""
         final = self.run_dir(result.job)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{result.job_id}.", dir=final.parent))
@@ -72,6 +72,8 @@ class ResultStore:
                                                         default=str))
             if log_file is not None and log_file.is_file():
                 shutil.copyfile(log_file, tmp / "train.log")
+            if predictions is not None and predictions.is_file():
+                shutil.copyfile(predictions, tmp / predictions.name)
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)

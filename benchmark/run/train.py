@@ -28,6 +28,8 @@ from benchmark.corpora.reader import Corpus, Sentence
 from benchmark.corpora.images import ImageStore
 from benchmark.metrics import evaluate
 from benchmark.registry import get_model, load_factory
+from benchmark.run.folds import RULE as FOLD_RULE, fold_subset, subset_digest
+from benchmark.run.predictions import PREDICTIONS_FILE, write_predictions
 from benchmark.run.specs import PROFILE_LIMITS, JobSpec, Result
 
 Logger = Callable[[str], None]
@@ -58,23 +60,13 @@ def take(sentences: Sequence[Sentence], limit: int | None) -> list[Sentence]:
     return out
 
 
-def fold_out(sentences: Sequence[Sentence], fold: int, n_folds: int, seed: int = 20240426) -> list[Sentence]:
-    """The training split without its ``fold``-th fifth (Table 8); fixed shuffle, not the job seed."""
-    if not 1 <= fold <= n_folds:
-        raise ValueError(f"fold must be in 1..{n_folds}, got {fold}")
-    order = list(range(len(sentences)))
-    random.Random(seed).shuffle(order)
-    held = set(order[fold - 1:: n_folds])
-    return [s for i, s in enumerate(sentences) if i not in held]
-
-
 def job_data(job: JobSpec, corpus: Corpus) -> tuple[list[Sentence], list[Sentence], list[Sentence]]:
     """(train, dev, test) for a job: languages, fold and profile limits applied."""
     st = job.setting
     limits = PROFILE_LIMITS[job.profile]
     train = corpus.load(st.train_languages, "train")
-    if st.fold:
-        train = fold_out(train, st.fold, st.n_folds)
+    if st.fold:  # Table 8: train on one of n disjoint subsets (see benchmark.run.folds)
+        train = fold_subset(train, st.fold, st.n_folds)
     dev = corpus.load(st.train_languages, "dev")
     test = corpus.load([st.test_language], "test")
     return take(train, limits["train"]), take(dev, limits["dev"]), take(test, limits["test"])
@@ -301,6 +293,12 @@ def run_job(job: JobSpec, corpus: Corpus, device: torch.device | str = "cpu",
         counts["images"] = ctx.images.summary()
         if int(hp.get("num_workers", 0)) > 0:  # workers count in their own processes
             counts["images_note"] = "image loads happened in DataLoader workers: counts above cover the main process only"
+    if job.setting.fold:
+        counts["fold"] = {"subset": job.setting.fold, "of": job.setting.n_folds, "rule": FOLD_RULE,
+                          "digest": subset_digest(train)}
+    if work_dir is not None:  # the selected epoch's test predictions (store.put copies them)
+        write_predictions(work_dir / PREDICTIONS_FILE, test,
+                          predict(model, test, int(hp.get("eval_batch_size", 64)), int(hp.get("num_workers", 0))))
     extra = getattr(model, "run_notes", None)
     if extra:
         counts["notes"] = extra
