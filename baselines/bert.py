@@ -17,7 +17,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from baselines.layers.text_encoder import SubwordAligner, encode_words, load_text_encoder, rebuild_text_encoder
+from baselines.layers.text_encoder import (SubwordAligner, encode_words, linear_warmup_decay, load_text_encoder,
+                                          rebuild_text_encoder)
 from benchmark.api import BuildContext, Tagger, pad_ids, tag_inventory
 from benchmark.corpora.reader import Sentence
 
@@ -32,7 +33,8 @@ class BERTTagger(Tagger):
         self.tokenizer = tokenizer
         self.encoder = model
         saved = config["text_encoder_saved"]
-        self.aligner = SubwordAligner(tokenizer, int(saved["max_length"]), float(config.get("window_overlap", 0.5)))
+        self.aligner = SubwordAligner(tokenizer, int(saved["max_length"]), float(config.get("window_overlap", 0.5)),
+                                      gather=str(config.get("word_gather", "first")))
         hidden = int(model.config.hidden_size)
         self.dropout = nn.Dropout(float(config.get("dropout", 0.1)))
         self.classifier = nn.Linear(hidden, len(self.tags))
@@ -79,11 +81,4 @@ class BERTTagger(Tagger):
         """Adam (no weight decay) with a linear decay to 0 and no warmup, stepped every batch."""
         opt = torch.optim.Adam(self.parameters(), lr=float(hp.get("lr", 5e-5)))
         warmup = int(float(hp.get("warmup_ratio", 0.0)) * total_steps)
-        total = max(1, total_steps)
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            return max(0.0, (total - step) / max(1, total - warmup))
-
-        return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor), "step"
+        return opt, linear_warmup_decay(opt, warmup, total_steps), "step"

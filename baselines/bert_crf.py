@@ -2,8 +2,17 @@
 
 With scheme B this is exactly 2M-NER's text-only model (``--use_image`` off): mBERT last layer ->
 first-wordpiece gather -> dropout 0.1 -> Linear -> CRF over words (mask = real words). The CRF loss
-is the NLL averaged over the sentences of a batch (pytorch-crf ``mean``, as 2M-NER); transitions
-are BIO-constrained; decoding is the batched Viterbi. Optimiser and windowing as in ``baselines.bert``.
+is the NLL averaged over the sentences of a batch (pytorch-crf ``mean``, as 2M-NER); decoding is the
+batched Viterbi. Optimiser and windowing as in ``baselines.bert``. The CRF scores start U(-0.1, 0.1)
+(``crf_init=uniform``, pytorch-crf as in the authors' and UMT's code; ``crf_init=allennlp`` draws
+start/end from N(0, 1) and transitions xavier-normal).
+
+Decoding is **IOB2-constrained by default** (``crf_constrained=True``): the Viterbi never outputs
+``O -> I-X``, ``B-X -> I-Y`` or a sentence starting with ``I-X`` (the likelihood itself is
+unconstrained, as in allennlp). The authors' code (torchcrf) decodes without constraints, and its
+lenient seqeval scoring then reads a stray ``I-X`` as an entity start. ``bert-crf-code`` is the
+authors' recipe: ``crf_constrained=False``, ``crf_init=uniform``, ``word_gather=authors_off_by_one``,
+batch 32, best-test-epoch selection.
 """
 from __future__ import annotations
 
@@ -20,7 +29,7 @@ class BERTCRFTagger(BERTTagger):
 
     def build_head(self, config: dict[str, Any]) -> None:
         self.crf = CRF(self.tags, constrained=bool(config.get("crf_constrained", True)),
-                       reduction=str(config.get("crf_reduction", "mean")))
+                       reduction=str(config.get("crf_reduction", "mean")), init=str(config.get("crf_init", "allennlp")))
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:
         return self.crf(self.emissions(batch), batch["tags"], batch["word_mask"])

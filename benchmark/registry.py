@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from benchmark.errors import ConfigError
-from models.two_m_ner import hparams as _2mner  # torch-free dicts of 2M-NER hyperparameters
+
+# Pretrained artefact ids (benchmark.weights) that several entries need.
+_MBERT, _CLIP, _RESNET = "bert-base-multilingual-cased", "openai/clip-vit-base-patch32", "torchvision/resnet152"
 
 # UMT (baselines/umt.py, design/baselines.md §6): paper values; the code's where the paper is silent.
 _UMT_PAPER: dict[str, Any] = {
-    "text_encoder": _2mner.TEXT_ARTIFACT, "extra_special_tokens": True, "max_length": 128,
-    "resnet": _2mner.RESNET_ARTIFACT, "image_size": 224, "dropout": 0.1,
+    "text_encoder": _MBERT, "extra_special_tokens": True, "max_length": 128,
+    "resnet": _RESNET, "image_size": 224, "dropout": 0.1,
     "alpha": 0.5, "esd_weight": 0.5,  # E = 0.5 E_m + 0.5 E_a W_tr; loss = main + 0.5 aux
     "lr": 5e-5, "warmup_ratio": 0.1, "weight_decay": 0.01, "max_grad_norm": 1.0,  # BertAdam
     "batch_size": 16, "eval_batch_size": 32, "epochs": 12, "num_workers": 2,
@@ -32,8 +34,8 @@ _UMT_SMOKE: dict[str, Any] = {"text_encoder": "tiny", "resnet": "tiny", "image_s
 
 # MKGFormer (baselines/mkgformer.py, design/baselines.md §8): the code's values (the paper gives few).
 _MKG_PAPER: dict[str, Any] = {
-    "text_encoder": _2mner.TEXT_ARTIFACT, "extra_special_tokens": True, "max_length": 128,
-    "vision_encoder": _2mner.VIT_ARTIFACT, "image_size": 224, "fusion_layers": 4,
+    "text_encoder": _MBERT, "extra_special_tokens": True, "max_length": 128,
+    "vision_encoder": _CLIP, "image_size": 224, "fusion_layers": 4,
     "crops": "substitute", "crop_dir": None, "aux_size": 128, "rcnn_size": 64, "prefix_text_mask": False,
     "dropout": 0.1, "lr": 3e-5, "head_lr": 5e-2, "weight_decay": 0.01, "warmup_ratio": 0.01,
     "batch_size": 16, "eval_batch_size": 32, "epochs": 30, "num_workers": 2,
@@ -60,6 +62,42 @@ TRAINER_DEFAULTS: dict[str, Any] = {
 # Trainer settings accepted as overrides but absent from the defaults, so that the job ids of runs
 # that do not use them stay unchanged (read by benchmark.run.train): bf16 autocast, torch.compile.
 OPTIONAL_TRAINER_HPARAMS: dict[str, tuple[Any, ...]] = {"precision": ("fp32", "bf16"), "compile": (False, True)}
+
+
+class LazyDefaults(Mapping[str, Any]):
+    """Hyperparameters merged from ``"module:ATTR"`` dicts, imported on first use (later wins).
+
+    Lets a model package keep its own torch-free hyperparameter dicts without the registry
+    importing the package when it is loaded (data flows from the harness to the models, not back).
+    """
+
+    def __init__(self, *refs: str) -> None:
+        self.refs = refs
+        self._merged: dict[str, Any] | None = None
+
+    def _resolve(self) -> dict[str, Any]:
+        if self._merged is None:
+            merged: dict[str, Any] = {}
+            for ref in self.refs:
+                module_name, _, attr = ref.partition(":")
+                merged.update(getattr(importlib.import_module(module_name), attr))
+            self._merged = merged
+        return self._merged
+
+    def __getitem__(self, key: str) -> Any:
+        return self._resolve()[key]
+
+    def __iter__(self):
+        return iter(self._resolve())
+
+    def __len__(self) -> int:
+        return len(self._resolve())
+
+    def __repr__(self) -> str:
+        return f"LazyDefaults({', '.join(map(repr, self.refs))})"
+
+
+_HP = "models.two_m_ner.hparams:"  # the 2M-NER package's torch-free hyperparameter dicts
 
 
 @dataclass(frozen=True)
@@ -115,13 +153,15 @@ _SPECS: list[ModelSpec] = [
         name="bilstm-crf", display="BiLSTM-CRF", factory="baselines.bilstm_crf:BiLSTMCRF",
         modality="text", citation="Huang, Xu & Yu 2015, arXiv:1508.01991",
         description="word embeddings (GloVe file, else word2vec trained on train) -> BiLSTM -> CRF",
+        # NCRF++-style SGD recipe (measured: results/reference). A candidate with better early epochs
+        # (Adam 1e-3, 100-d word2vec x20, <=20 epochs, patience 4) is documented in baselines/lstm_recipes.md.
         defaults={"embedding_dim": 300, "embeddings": None, "hidden_size": 100, "dropout": 0.5,
                   "optimizer": "sgd", "lr": 0.015, "lr_decay": 0.05, "momentum": 0.0,
                   "weight_decay": 1e-8, "batch_size": 10, "epochs": 30, "grad_clip": 50.0,
                   "w2v_epochs": 10, "w2v_window": 5, "w2v_min_count": 1, "normalize_digits": True,
                   "crf_reduction": "sum", "patience": 8, "length_buckets": 50, "unk_replace": 0.5},
-        smoke={"embedding_dim": 32, "hidden_size": 32, "epochs": 12, "w2v_epochs": 5, "batch_size": 10,
-               "optimizer": "adam", "lr": 0.01, "lr_decay": 0.0, "patience": None},
+        smoke={"embedding_dim": 32, "embeddings": None, "hidden_size": 32, "epochs": 12, "w2v_epochs": 5,
+               "batch_size": 10, "optimizer": "adam", "lr": 0.01, "lr_decay": 0.0, "patience": None},
     ),
     ModelSpec(
         name="hbilstm-crf", display="HBiLSTM-CRF", factory="baselines.hbilstm_crf:HBiLSTMCRF",
@@ -133,9 +173,9 @@ _SPECS: list[ModelSpec] = [
                   "batch_size": 10, "epochs": 15, "grad_clip": 50.0,
                   "w2v_epochs": 10, "w2v_window": 5, "w2v_min_count": 1, "normalize_digits": True,
                   "crf_reduction": "sum", "patience": 5, "length_buckets": 50},
-        smoke={"embedding_dim": 32, "hidden_size": 32, "char_embedding_dim": 8, "char_hidden_size": 8,
-               "epochs": 12, "w2v_epochs": 5, "batch_size": 10, "optimizer": "adam", "lr": 0.01,
-               "lr_decay": 0.0, "patience": None, "unk_replace": 0.0},
+        smoke={"embedding_dim": 32, "embeddings": None, "hidden_size": 32, "char_embedding_dim": 8,
+               "char_hidden_size": 8, "epochs": 12, "w2v_epochs": 5, "batch_size": 10, "optimizer": "adam",
+               "lr": 0.01, "lr_decay": 0.0, "patience": None, "unk_replace": 0.0},
     ),
     ModelSpec(
         name="bert", display="BERT", factory="baselines.bert:BERTTagger",
@@ -145,7 +185,7 @@ _SPECS: list[ModelSpec] = [
                   "max_length": 512, "window_overlap": 0.5, "dropout": 0.1,
                   "lr": 5e-5, "warmup_ratio": 0.0, "batch_size": 16, "eval_batch_size": 32, "epochs": 8,
                   "tiny_hidden": 32, "tiny_layers": 2, "tiny_heads": 2, "tiny_intermediate": 64,
-                  "tiny_max_positions": 128, "tiny_vocab_size": 3000},
+                  "tiny_max_positions": 128, "tiny_vocab_size": 3000, "word_gather": "first"},
         smoke={"text_encoder": "tiny", "lr": 3e-3, "epochs": 10, "batch_size": 8, "eval_batch_size": 64},
         needs=("bert-base-multilingual-cased",),
     ),
@@ -158,7 +198,7 @@ _SPECS: list[ModelSpec] = [
                   "lr": 5e-5, "warmup_ratio": 0.0, "batch_size": 16, "eval_batch_size": 32, "epochs": 8,
                   "tiny_hidden": 32, "tiny_layers": 2, "tiny_heads": 2, "tiny_intermediate": 64,
                   "tiny_max_positions": 128, "tiny_vocab_size": 3000,
-                  "crf_reduction": "mean", "crf_constrained": True},
+                  "crf_reduction": "mean", "crf_constrained": True, "crf_init": "uniform", "word_gather": "first"},
         smoke={"text_encoder": "tiny", "lr": 3e-3, "epochs": 10, "batch_size": 8, "eval_batch_size": 64},
         needs=("bert-base-multilingual-cased",),
     ),
@@ -168,37 +208,52 @@ _SPECS: list[ModelSpec] = [
         modality="text+image", citation="Wang, Feng, Liu & Wang 2024, 2M-NER (MMNERD)",
         description="mBERT + CLIP ViT-B/32 + ResNet-152; contrastive alignment; two cross-attention "
                     "collaboration modules; CRF (paper recipe; see models/two_m_ner/README.md)",
-        defaults=_2mner.PAPER_DEFAULTS, smoke=_2mner.SMOKE,
-        needs=(_2mner.TEXT_ARTIFACT, _2mner.VIT_ARTIFACT, _2mner.RESNET_ARTIFACT),
+        defaults=LazyDefaults(_HP + "PAPER_DEFAULTS"), smoke=LazyDefaults(_HP + "SMOKE"),
+        needs=(_MBERT, _CLIP, _RESNET),
     ),
     ModelSpec(
         name="2m-ner-no-resnet", display="-ResNet", factory="models.two_m_ner.model:TwoMNER",
         modality="text+image", citation="Wang et al. 2024, Table 9 ablation",
         description="2M-NER without the ResNet branch (and its contrastive loss)",
-        defaults={**_2mner.PAPER_DEFAULTS, **_2mner.NO_RESNET}, smoke=_2mner.SMOKE,
-        needs=(_2mner.TEXT_ARTIFACT, _2mner.VIT_ARTIFACT),
+        defaults=LazyDefaults(_HP + "PAPER_DEFAULTS", _HP + "NO_RESNET"), smoke=LazyDefaults(_HP + "SMOKE"),
+        needs=(_MBERT, _CLIP),
     ),
     ModelSpec(
         name="2m-ner-no-vit", display="-ViT", factory="models.two_m_ner.model:TwoMNER",
         modality="text+image", citation="Wang et al. 2024, Table 9 ablation",
         description="2M-NER without the ViT branch (and its contrastive loss)",
-        defaults={**_2mner.PAPER_DEFAULTS, **_2mner.NO_VIT}, smoke=_2mner.SMOKE,
-        needs=(_2mner.TEXT_ARTIFACT, _2mner.RESNET_ARTIFACT),
+        defaults=LazyDefaults(_HP + "PAPER_DEFAULTS", _HP + "NO_VIT"), smoke=LazyDefaults(_HP + "SMOKE"),
+        needs=(_MBERT, _RESNET),
     ),
     ModelSpec(
         name="2m-ner-text", display="2M-NER", factory="models.two_m_ner.model:TwoMNER",
         modality="text", citation="Wang et al. 2024, Table 7 (image encoders removed)",
         description="2M-NER with both image encoders removed: mBERT -> first-subword gather -> CRF",
-        defaults={**_2mner.PAPER_DEFAULTS, **_2mner.TEXT_ONLY}, smoke=_2mner.SMOKE,
-        needs=(_2mner.TEXT_ARTIFACT,),
+        defaults=LazyDefaults(_HP + "PAPER_DEFAULTS", _HP + "TEXT_ONLY"), smoke=LazyDefaults(_HP + "SMOKE"),
+        needs=(_MBERT,),
     ),
     ModelSpec(
         name="2m-ner-code", display="2M-NER (code)", factory="models.two_m_ner.model:TwoMNER",
         modality="text+image", citation="wangdsh/MMNERD @ dda173b (authors' code)",
         description="2M-NER as the authors' code runs it: frozen pooled ResNet, NT-Xent, W_k queries, no "
                     "collaboration FFN, loss x2, batch 32, random crops at test, best-test-epoch selection",
-        defaults={**_2mner.PAPER_DEFAULTS, **_2mner.CODE_RECIPE}, smoke=_2mner.SMOKE,
-        needs=(_2mner.TEXT_ARTIFACT, _2mner.VIT_ARTIFACT, _2mner.RESNET_ARTIFACT), recipe="code",
+        defaults=LazyDefaults(_HP + "PAPER_DEFAULTS", _HP + "CODE_RECIPE"), smoke=LazyDefaults(_HP + "SMOKE"),
+        needs=(_MBERT, _CLIP, _RESNET), recipe="code",
+    ),
+    ModelSpec(
+        name="bert-crf-code", display="BERT-CRF (code)", factory="baselines.bert_crf:BERTCRFTagger",
+        modality="text", citation="wangdsh/MMNERD @ dda173b, --use_image off (authors' code)",
+        description="BERT-CRF as the authors' text-only path runs it: off-by-one word gather, pytorch-crf "
+                    "uniform init, unconstrained Viterbi, batch 32, best-test-epoch selection",
+        defaults={"text_encoder": "bert-base-multilingual-cased", "extra_special_tokens": True,
+                  "max_length": 512, "window_overlap": 0.5, "dropout": 0.1,
+                  "lr": 5e-5, "warmup_ratio": 0.0, "batch_size": 32, "eval_batch_size": 32, "epochs": 8,
+                  "tiny_hidden": 32, "tiny_layers": 2, "tiny_heads": 2, "tiny_intermediate": 64,
+                  "tiny_max_positions": 128, "tiny_vocab_size": 3000,
+                  "crf_reduction": "mean", "crf_constrained": False, "crf_init": "uniform",
+                  "word_gather": "authors_off_by_one", "select_on": "test_max"},
+        smoke={"text_encoder": "tiny", "lr": 3e-3, "epochs": 10, "batch_size": 8, "eval_batch_size": 64},
+        needs=("bert-base-multilingual-cased",), recipe="code", variant_of="bert-crf",
     ),
     # -- UMT and MKGFormer (text-only variant built when the job has no image: Table 7) ----------
     ModelSpec(
@@ -207,7 +262,7 @@ _SPECS: list[ModelSpec] = [
         description="mBERT + frozen ResNet-152 7x7 grid; cross-modal transformers, visual gate; "
                     "entity-span detection (W_tr, lambda 0.5); CRF over wordpieces (baselines/umt.md)",
         defaults=_UMT_PAPER, smoke=_UMT_SMOKE,
-        needs=(_2mner.TEXT_ARTIFACT, _2mner.RESNET_ARTIFACT),
+        needs=(_MBERT, _RESNET),
     ),
     ModelSpec(
         name="mkgformer", display="MKGFormer", factory="baselines.mkgformer:MKGFormer",
@@ -215,7 +270,7 @@ _SPECS: list[ModelSpec] = [
         description="CLIP ViT-B/32 and mBERT run layer by layer; prefix-guided interaction and "
                     "correlation-aware fusion in the top 4 layers; CRF (crops substituted: baselines/mkgformer.md)",
         defaults=_MKG_PAPER, smoke=_MKG_SMOKE,
-        needs=(_2mner.TEXT_ARTIFACT, _2mner.VIT_ARTIFACT),
+        needs=(_MBERT, _CLIP),
     ),
 ]
 

@@ -42,6 +42,39 @@ def test_rendered_tables_are_up_to_date(mmnerd):
             assert path.read_text(encoding="utf-8") == render(frame, fmt, compare), f"{path} is stale"
 
 
+def test_results_block_shows_only_clean_tree_runs_with_enough_seeds(tmp_path, tiny_corpus):
+    """Issue 11 item 8: a dirty-tree or commit-less run never reaches the README; rows need >= 3 seeds."""
+    from dataclasses import replace
+
+    from benchmark.run.plan import PlanOptions, make_plan
+    from tests.report_cases import fake_for
+
+    plan = make_plan(PlanOptions(table=5, data_dir=str(tiny_corpus.root), seeds=3))
+    jobs = {(p.job.model, p.job.setting.test_language, p.job.seed): p.job for p in plan.known}
+
+    def stored(model: str, lang: str, seed: int, f1: float, commit: str | None, dirty: bool | None):
+        r = fake_for(jobs[(model, lang, seed)], f1)
+        return replace(r, environment={**r.environment, "commit": commit, "dirty": dirty,
+                                       "command": "bench run --table 5 --seeds 3"})
+
+    store = ResultStore(tmp_path)
+    for seed, f1 in ((1, 0.60), (2, 0.62), (3, 0.64)):
+        store.put(stored("bilstm-crf", "en", seed, f1, "a" * 40, False))
+    for seed in (1, 2):  # clean, but with the third seed dirty: two clean seeds, no README row
+        store.put(stored("bilstm-crf", "all", seed, 0.70, "a" * 40, False))
+    store.put(stored("bilstm-crf", "all", 3, 0.99, "b" * 40, True))  # uncommitted changes: left out
+    for seed in (1, 2):  # clean, but only two seeds: no README row
+        store.put(stored("hbilstm-crf", "en", seed, 0.70, "c" * 40, False))
+    store.put(stored("hbilstm-crf", "all", 1, 0.99, None, None))  # no recorded commit: left out
+    block = results_block(store, str(tiny_corpus.root))
+    assert "62.00±2.00" in block  # Table 5 cell: mean ± std of the three clean seeds only
+    run_rows = [line for line in block.splitlines() if line.startswith("| bilstm-crf")]
+    assert len(run_rows) == 1 and "| 3 " in run_rows[0] and "62.00 ± 2.00" in run_rows[0]
+    assert "aaaaaaa" in run_rows[0] and "bbbbbbb" not in block
+    assert "hbilstm-crf" not in block and "HBiLSTM" not in block
+    assert "6 stored paper-profile run(s) left out" in block
+
+
 def _section(title: str) -> str:
     readme = (ROOT / "README.md").read_text()
     body = readme.split(f"\n## {title}\n", 1)[1]

@@ -134,6 +134,8 @@ def test_each_variant_builds_trains_and_decodes(name, tiny_corpus):
 def test_code_recipe_switches(tiny_corpus):
     model, hp, train = _build("2m-ner-code", tiny_corpus)
     assert hp["batch_size"] == 32 and hp["select_on"] == "test_max" and hp["loss_scale"] == 2.0
+    assert model.aligner.shift == 1  # the authors' off-by-one word gathering (README row 10)
+    assert all(float(t.detach().abs().max()) <= 0.1 for t in (model.crf.crf.transitions, model.crf.crf.start_transitions))
     assert model.collab_vit.attention.q is None and model.collab_vit.ffn is None  # W_k queries, no FFN
     assert not any(p.requires_grad for p in model.resnet.parameters())  # frozen ResNet
     batch = model.collate(train[:6])

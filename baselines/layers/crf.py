@@ -1,9 +1,17 @@
 """Linear-chain CRF shared by every CRF model in the suite.
 
 The likelihood is allennlp-light's ``ConditionalRandomField`` (start/end/transition scores, NLL =
-log Z - score(gold)) with BIO-constrained transitions. Decoding is our own batched Viterbi: the
-batch is processed as one tensor per time step (allennlp-light's ``viterbi_tags`` loops over
-sentences in Python). Both honour the same constraints, so they return the same best paths.
+log Z - score(gold)). Decoding is our own batched Viterbi: the batch is processed as one tensor per
+time step (allennlp-light's ``viterbi_tags`` loops over sentences in Python).
+
+Two named options:
+
+* ``constrained``: decode only paths valid under IOB2 (no ``O -> I-X``, ``B-X -> I-Y``, start ->
+  ``I-X``). As in allennlp, the constraint acts at decoding; the likelihood is unconstrained. The
+  allowed-transition mask is built here from the tag strings (``bio_allowed``).
+* ``init``: ``"allennlp"`` — start/end scores N(0, 1), transitions xavier-normal (allennlp-light's
+  ``reset_parameters``); ``"uniform"`` — every score U(-0.1, 0.1), as pytorch-crf (``torchcrf``),
+  which the 2M-NER authors' code uses.
 """
 from __future__ import annotations
 
@@ -11,10 +19,33 @@ from typing import Sequence
 
 import torch
 from allennlp_light.modules.conditional_random_field import ConditionalRandomField
-from allennlp_light.modules.conditional_random_field.conditional_random_field import allowed_transitions
 from torch import nn
 
+from benchmark.errors import ConfigError
+
 _DISALLOWED = -10000.0
+CRF_INITS = ("allennlp", "uniform")
+
+
+def bio_allowed(tags: Sequence[str]) -> torch.Tensor:
+    """``[K+2, K+2]`` bool mask of IOB2-valid transitions; row/column K = start, K+1 = end.
+
+    ``I-X`` may follow only ``B-X`` or ``I-X`` (never the start); every other transition, and every
+    tag -> end, is allowed. Tags other than ``O``, ``B-*``, ``I-*`` are treated like ``O``.
+    """
+    k = len(tags)
+    allowed = torch.ones(k + 2, k + 2, dtype=torch.bool)
+    allowed[:, k] = False  # nothing goes back to start
+    allowed[k + 1, :] = False  # nothing leaves end
+    for j, to in enumerate(tags):
+        if not to.startswith("I-"):
+            continue
+        entity = to[2:]
+        for i, frm in enumerate(tags):
+            allowed[i, j] = frm in (f"B-{entity}", f"I-{entity}")
+        allowed[k, j] = False
+    allowed[k, k + 1] = False  # an empty path (allennlp's convention)
+    return allowed
 
 
 class CRF(nn.Module):
@@ -22,19 +53,28 @@ class CRF(nn.Module):
 
     Args:
         tags: tag strings in id order (``O``, ``B-PER``, ...).
-        constrained: forbid transitions invalid under BIO (e.g. ``O -> I-PER``), as allennlp does.
+        constrained: decode only IOB2-valid paths (see module docstring).
         reduction: ``"mean"`` (pytorch-crf / UMT / 2M-NER convention) or ``"sum"`` (UMGF, NCRF++).
+        init: ``"allennlp"`` or ``"uniform"`` (pytorch-crf), see module docstring.
     """
 
-    def __init__(self, tags: Sequence[str], constrained: bool = True, reduction: str = "mean") -> None:
+    def __init__(self, tags: Sequence[str], constrained: bool = True, reduction: str = "mean",
+                 init: str = "allennlp") -> None:
         super().__init__()
         if reduction not in ("mean", "sum"):
-            raise ValueError(f"reduction must be 'mean' or 'sum', not {reduction!r}")
+            raise ConfigError(f"crf_reduction must be 'mean' or 'sum', not {reduction!r}")
+        if init not in CRF_INITS:
+            raise ConfigError(f"crf_init={init!r}; expected one of {', '.join(CRF_INITS)}")
         self.num_tags = len(tags)
         self.reduction = reduction
-        constraints = allowed_transitions("BIO", dict(enumerate(tags))) if constrained else None
-        self.crf = ConditionalRandomField(self.num_tags, constraints=constraints,
-                                          include_start_end_transitions=True)
+        self.constrained = constrained
+        allowed = bio_allowed(tags) if constrained else torch.ones(self.num_tags + 2, self.num_tags + 2, dtype=torch.bool)
+        self.register_buffer("allowed", allowed, persistent=False)
+        pairs = [(i, j) for i, j in allowed.nonzero().tolist()] if constrained else None
+        self.crf = ConditionalRandomField(self.num_tags, constraints=pairs, include_start_end_transitions=True)
+        if init == "uniform":
+            for scores in (self.crf.transitions, self.crf.start_transitions, self.crf.end_transitions):
+                nn.init.uniform_(scores, -0.1, 0.1)
 
     def forward(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood. emissions ``[B, T, K]``, tags ``[B, T]``, mask ``[B, T]`` bool."""
@@ -44,12 +84,11 @@ class CRF(nn.Module):
 
     def _constrained_scores(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         k = self.num_tags
-        cmask = self.crf._constraint_mask  # [K+2, K+2], 1 = allowed; K = start, K+1 = end
-        trans = self.crf.transitions.masked_fill(cmask[:k, :k] == 0, _DISALLOWED)
-        start = self.crf.start_transitions.masked_fill(cmask[k, :k] == 0, _DISALLOWED)
-        end = self.crf.end_transitions.masked_fill(cmask[:k, k + 1] == 0, _DISALLOWED)
+        allowed = self.allowed
+        trans = self.crf.transitions.masked_fill(~allowed[:k, :k], _DISALLOWED)
+        start = self.crf.start_transitions.masked_fill(~allowed[k, :k], _DISALLOWED)
+        end = self.crf.end_transitions.masked_fill(~allowed[:k, k + 1], _DISALLOWED)
         return trans, start, end
-
     @torch.no_grad()
     def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
         """Batched Viterbi. ``mask`` must be left-aligned (real items first in every row)."""

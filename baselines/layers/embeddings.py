@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Container, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -45,17 +45,47 @@ class WordVocab:
 
     @classmethod
     def build(cls, sentences: Iterable[Sequence[str]], normalize_digits: bool = True,
-              extra: Iterable[str] = ()) -> "WordVocab":
+              extra: Iterable[str] = (), vectored: Container[str] = ()) -> "WordVocab":
+        """Training words by frequency, then ``extra`` (pretrained) words.
+
+        The lower-cased form of a training word becomes a fallback row only when ``vectored`` (the
+        pretrained vectors' keys) holds it: such a row gets no gradient in training, so without a
+        vector it would stay random noise that an unseen test word is mapped to instead of ``<unk>``.
+        """
         counts: Counter[str] = Counter()
         for tokens in sentences:
             for tok in tokens:
-                norm = normalize(tok, normalize_digits)
-                counts[norm] += 1
-                counts[norm.lower()] += 0  # lower-case form exists as a fallback entry
+                counts[normalize(tok, normalize_digits)] += 1
         words = sorted(counts, key=lambda w: (-counts[w], w))
         seen = set(words)
+        lower = sorted({w.lower() for w in words} - seen)
+        words += [w for w in lower if w in vectored]
+        seen.update(words)
         words += [w for w in extra if w not in seen]
         return cls(words, normalize_digits)
+
+
+AUTO = "auto"  # GloVe (``glove.6B.300d``) when it is in the weights folder, else word2vec on train
+AUTO_ARTIFACT = "glove.6B.300d"
+
+
+def resolve_word_vectors(setting: str | None) -> str | None:
+    """The vector file to load for the ``embeddings`` hyperparameter, or None to train word2vec.
+
+    ``None`` / ``""``: word2vec on the training split; ``"auto"``: ``glove.6B.300d`` if
+    ``benchmark.weights`` finds it, else word2vec; anything else: a path or artefact id that must
+    exist (one-line ``MissingArtifactError`` otherwise).
+    """
+    if not setting:
+        return None
+    from benchmark.weights import resolve_embeddings
+
+    if setting == AUTO:
+        try:
+            return resolve_embeddings(AUTO_ARTIFACT)
+        except MissingArtifactError:
+            return None
+    return resolve_embeddings(str(setting))
 
 
 def load_keyed_vectors(path: str | Path):

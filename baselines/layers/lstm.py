@@ -6,6 +6,7 @@ character encoder to the word representation (``char_encoder`` hook).
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -13,7 +14,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from baselines.layers.crf import CRF
-from baselines.layers.embeddings import WordVocab, embedding_matrix, load_keyed_vectors, train_word2vec
+from baselines.layers.embeddings import (WordVocab, embedding_matrix, load_keyed_vectors, resolve_word_vectors,
+                                        train_word2vec)
 from benchmark.api import BuildContext, Tagger, pad_ids, tag_inventory
 from benchmark.corpora.reader import Sentence
 
@@ -75,24 +77,27 @@ class LSTMCRFTagger(Tagger):
     @classmethod
     def from_training_data(cls, hp: dict[str, Any], train: Sequence[Sentence], ctx: BuildContext) -> "LSTMCRFTagger":
         digits = bool(hp.get("normalize_digits", True))
-        dim = int(hp["embedding_dim"])
         seed = int(hp.get("seed", 0))
         token_lists = [s.tokens for s in train]
-        if hp.get("embeddings"):
-            vectors = load_keyed_vectors(hp["embeddings"])
+        path = resolve_word_vectors(hp.get("embeddings"))
+        if path is not None:
+            vectors = load_keyed_vectors(path)
+            dim = int(vectors.vector_size)  # a file's vectors fix the embedding size
             limit = int(hp.get("pretrained_vocab_limit", 100_000))
             extra = vectors.index_to_key[:limit]
-            source = f"pretrained:{hp['embeddings']}"
+            vectored = vectors.key_to_index
+            source = f"pretrained:{Path(path).name}"
         else:
+            dim = int(hp["embedding_dim"])
             ctx.log(f"training word2vec ({dim}-d, skip-gram) on {len(train)} training sentences")
             vectors = train_word2vec(token_lists, dim, seed=seed, epochs=int(hp.get("w2v_epochs", 10)),
                                      window=int(hp.get("w2v_window", 5)),
                                      min_count=int(hp.get("w2v_min_count", 1)), normalize_digits=digits)
-            extra = ()
+            extra, vectored = (), vectors.key_to_index
             source = "word2vec:train"
-        vocab = WordVocab.build(token_lists, digits, extra=extra)
+        vocab = WordVocab.build(token_lists, digits, extra=extra, vectored=vectored)
         config = {k: v for k, v in hp.items() if isinstance(v, (int, float, str, bool, type(None)))}
-        config.update(tags=tag_inventory(train), words=vocab.itos[2:], embedding_source=source)
+        config.update(tags=tag_inventory(train), words=vocab.itos[2:], embedding_source=source, embedding_dim=dim)
         config.update(cls.extra_config(hp, train))
         model = cls(config, ctx)
         weights, coverage = embedding_matrix(model.vocab, dim, vectors, seed=seed)

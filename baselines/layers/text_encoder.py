@@ -31,6 +31,7 @@ import torch
 
 from benchmark.api import BuildContext
 from benchmark.corpora.reader import Sentence
+from benchmark.errors import ConfigError
 
 TINY = "tiny"
 # 2M-NER's additional_special_tokens (MMNERD main.py): U+FFFD, U+0080, soft hyphen, zero-width space,
@@ -75,7 +76,7 @@ def load_text_encoder(hp: dict[str, Any], train: Sequence[Sentence], ctx: BuildC
         from benchmark.weights import resolve_hf
         path = resolve_hf(name)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        encoder = _from_pretrained(AutoModel, path)
+        encoder = load_pretrained(AutoModel, path)
         saved = {"source": name}
         ctx.log(f"text encoder: {name} from {path}")
     added = _add_extra_tokens(tokenizer, encoder) if extra else 0
@@ -107,11 +108,14 @@ def rebuild_text_encoder(saved: dict[str, Any], ctx: BuildContext | None = None)
     return tokenizer, encoder
 
 
-def _from_pretrained(auto_cls: Any, path: str) -> Any:
+def load_pretrained(auto_cls: Any, path: str, dtype: torch.dtype | None = None) -> Any:
+    """``auto_cls.from_pretrained`` from a local folder, weights cast to ``dtype`` (default: torch's
+    default dtype, float32), whatever precision the checkpoint was stored in (fp16 included)."""
+    dtype = dtype or torch.get_default_dtype()
     try:
-        return auto_cls.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+        return auto_cls.from_pretrained(path, local_files_only=True, dtype=dtype)
     except TypeError:  # pragma: no cover - transformers 4.x spells it torch_dtype
-        return auto_cls.from_pretrained(path, local_files_only=True, torch_dtype=torch.float32)
+        return auto_cls.from_pretrained(path, local_files_only=True, torch_dtype=dtype)
 
 
 def _config_dict(encoder: Any) -> dict[str, Any]:
@@ -195,8 +199,16 @@ def _fast_tokenizer(tok_json: str) -> Any:
 # Alignment
 # ---------------------------------------------------------------------------------------------
 
+WORD_GATHER = ("first", "authors_off_by_one")
+
+
 class SubwordAligner:
-    """Words -> wordpiece windows + a word -> first-wordpiece index.
+    """Words -> wordpiece windows + a word -> wordpiece index (``gather`` rule).
+
+    ``gather="first"`` (the paper, scheme B): a word is its first wordpiece.
+    ``gather="authors_off_by_one"`` (wangdsh/MMNERD ``data.py``): the index is one position too
+    early, so the first word of a window takes ``[CLS]`` and every later word takes the *last*
+    wordpiece of the word before it.
 
     ``aligner(list_of_word_lists)`` returns a dict of CPU tensors (B sentences, W = most words in a
     sentence, N >= B windows, L = longest window in wordpieces incl. [CLS]/[SEP], L <= max_length):
@@ -215,9 +227,12 @@ class SubwordAligner:
     """
 
     def __init__(self, tokenizer: Any, max_length: int = 512, overlap: float = 0.5,
-                 cache_size: int = 200_000) -> None:
+                 cache_size: int = 200_000, gather: str = "first") -> None:
         if max_length < 3:
             raise ValueError("max_length must leave room for [CLS], [SEP] and one wordpiece")
+        if gather not in WORD_GATHER:
+            raise ConfigError(f"word_gather={gather!r}; expected one of {', '.join(WORD_GATHER)}")
+        self.shift = 1 if gather == "authors_off_by_one" else 0
         self.tokenizer = tokenizer
         self.max_length = int(max_length)
         self.capacity = self.max_length - 2
@@ -290,7 +305,7 @@ class SubwordAligner:
                 ids = [self.cls_id]
                 for i in range(s, e):
                     if owner[i] == w_id:
-                        where[i] = (base + w_id, len(ids))
+                        where[i] = (base + w_id, len(ids) - self.shift)
                     ids.extend(pieces[i])
                 ids.append(self.sep_id)
                 rows.append(ids)
@@ -310,6 +325,21 @@ class SubwordAligner:
                 word_mask[b, : len(where)] = True
         return {"input_ids": input_ids, "attention_mask": attention, "word_index": word_index,
                 "word_mask": word_mask, "first_window": torch.as_tensor(first_window, dtype=torch.long)}
+
+
+def linear_warmup_decay(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
+                        ) -> torch.optim.lr_scheduler.LambdaLR:
+    """The suite's one fine-tuning schedule, stepped per batch: lr rises linearly from 0 over
+    ``warmup_steps``, then falls linearly to 0 at ``total_steps`` (``transformers``'
+    ``get_linear_schedule_with_warmup``, which the 2M-NER authors' code uses)."""
+    warmup, total = max(0, int(warmup_steps)), max(1, int(total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return step / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def gather_words(hidden: torch.Tensor, word_index: torch.Tensor) -> torch.Tensor:

@@ -1,54 +1,90 @@
 """The README's results section, generated from the result store (``bench readme``).
 
 The block between ``<!-- results:start -->`` and ``<!-- results:end -->`` is replaced by the
-measured rows of every table (ours beside the paper's) and one line per stored run with the
-command that produced it. The runs shown are exactly those ``bench report`` shows: each table is
-planned with the paper profile and default options on the given corpus (``make_plan``) and only
-those jobs' results are read. A test re-renders it from ``results/`` so it can never go stale.
+measured rows of every table (ours beside the paper's, mean ± std) and one line per model and
+setting (n seeds, mean ± std, commit, command). The runs considered are exactly those ``bench report``
+reads: each table is planned with the paper profile and default options on the given corpus
+(``make_plan``). Only runs from a clean committed tree count, and only rows with at least
+``MIN_SEEDS`` seeds. A test re-renders it from ``results/`` so it can never go stale.
 """
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 from tabulate import tabulate
-
-from benchmark.util.io import write_text
 
 from benchmark.report.render import build_frame, to_markdown
 from benchmark.run.plan import PlanOptions, make_plan
 from benchmark.run.specs import Result
 from benchmark.run.store import ResultStore, lookup
 from benchmark.report.tables import TABLES
+from benchmark.util.io import write_text
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
-def results_block(store: ResultStore, data_dir: str | None = None, image_dir: str | None = None) -> str:
-    results: dict[str, Result] = {}
+MIN_SEEDS = 3  # a README row needs at least this many seeds (mean ± std)
+
+
+def clean_tree(result: Result) -> bool:
+    """True when the run recorded its git commit and a tree without uncommitted changes."""
+    env = result.environment
+    return bool(env.get("commit")) and env.get("dirty") is False
+
+
+def results_block(store: ResultStore, data_dir: str | None = None, image_dir: str | None = None,
+                  seeds: int = MIN_SEEDS) -> str:
+    """Paper-profile, clean-tree runs of each table's plan (``seeds`` seeds per row) only; a row is
+    shown when it has >= ``MIN_SEEDS`` of them."""
+    stored: dict[str, Result] = {}
+    results: list[Result] = []
     parts: list[str] = []
+    shown: set[str] = set()
     for number in TABLES:
-        plan = make_plan(PlanOptions(table=number, data_dir=data_dir, image_dir=image_dir))
+        plan = make_plan(PlanOptions(table=number, data_dir=data_dir, image_dir=image_dir, seeds=seeds))
         found, _ = lookup(store, [p.job for p in plan.known])
-        results.update(found)
-        frame = build_frame(plan.table, [(p.row, p.job) for p in plan.known], found, "paper", plan.corpus.kind)
-        frame.rows = [fr for fr in frame.rows if fr.runs > 0]
+        stored.update(found)
+        clean = {job_id: r for job_id, r in found.items() if clean_tree(r)}
+        results.extend(clean.values())
+        frame = build_frame(plan.table, [(p.row, p.job) for p in plan.known], clean, "paper", plan.corpus.kind)
+        frame.rows = [fr for fr in frame.rows if fr.runs >= MIN_SEEDS]
+        shown.update(job_id for fr in frame.rows for job_id in fr.job_ids)
         if frame.rows:
             parts.append(to_markdown(frame, compare_paper=True))
     if not parts:
-        return "_No paper-profile results stored yet: run `bench run --table 5`._\n"
-    runs = []
-    for r in sorted(results.values(), key=lambda r: (r.job.model, r.job.setting.label(), r.job.seed)):
-        env = r.environment
-        runs.append([r.job.model, r.job.setting.label(), r.job.seed, f"{100 * r.test['conlleval']['f1']:.2f}",
-                     f"{100 * r.test['strict']['f1']:.2f}", f"{r.selected_epoch}/{r.epochs_run}",
-                     f"{r.wall_time_s / 60:.1f}", f"{env.get('device', '?')}, {env.get('torch_threads', '?')} thr",
-                     f"`{env.get('command', '?')}`",
-                     f"{str(env.get('commit', '?'))[:7]}{' (dirty)' if env.get('dirty') else ''}"])
-    parts.append("Stored runs (`results/reference/runs/<model>/<job_id>/`), test F1 at the best dev epoch:\n\n" + tabulate(
-        runs, headers=["model", "setting", "seed", "F1", "F1 strict", "epoch/run", "minutes", "hardware", "command",
-                      "commit"],
-        tablefmt="github", disable_numparse=True) + "\n")
+        parts.append(f"_No paper-profile results from a clean committed tree with >= {MIN_SEEDS} seeds yet: "
+                     f"commit, then `bench run --table 5 --seeds {MIN_SEEDS}`._\n")
+    groups: dict[tuple[str, str], list[Result]] = {}
+    for r in {r.job_id: r for r in results}.values():
+        if r.job_id in shown:
+            groups.setdefault((r.job.model, r.job.setting.label()), []).append(r)
+    rows = []
+    for (model, setting), runs in sorted(groups.items()):
+        f1 = [100 * r.test["conlleval"]["f1"] for r in runs]
+        env = runs[0].environment
+        commits = sorted({str(r.environment.get("commit"))[:7] for r in runs})
+        rows.append([model, setting, len(runs), _mean_std(f1),
+                     _mean_std([100 * r.test["strict"]["f1"] for r in runs]),
+                     f"{statistics.fmean(r.wall_time_s for r in runs) / 60:.1f}",
+                     f"{env.get('device', '?')}, {env.get('torch_threads', '?')} thr", ", ".join(commits),
+                     f"`{env.get('command', '?')}`"])
+    if rows:
+        parts.append("Stored runs (`results/reference/runs/<model>/<job_id>/`, clean committed tree only), test F1 "
+                     "at the best dev epoch, mean ± std over n seeds:\n\n" + tabulate(
+                         rows, headers=["model", "setting", "n", "F1", "F1 strict", "minutes/seed", "hardware",
+                                        "commit", "command"], tablefmt="github", disable_numparse=True) + "\n")
+    left_out = len(stored) - len(shown)  # of the planned jobs' stored results
+    if left_out:
+        parts.append(f"{left_out} stored paper-profile run(s) left out: from a tree with uncommitted changes, "
+                     f"without a recorded commit, or in a row with fewer than {MIN_SEEDS} seeds.\n")
     return "\n".join(parts)
+
+
+def _mean_std(values: list[float]) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.2f}"
+    return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
 def update_readme(readme: Path, store: ResultStore, data_dir: str | None = None) -> bool:

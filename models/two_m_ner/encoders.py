@@ -60,9 +60,10 @@ def build_vit(name: str, layers: int, image_size: int, log: Callable[[str], None
         processor = tiny_clip_processor(image_size)
         log(f"ViT: {name} random CLIP vision tower ({layers} layers, hidden {cfg.hidden_size}, {image_size}px)")
     else:
+        from baselines.layers.text_encoder import load_pretrained
         from benchmark.weights import resolve_hf
         path = resolve_hf(name)
-        model = CLIPVisionModel.from_pretrained(path, local_files_only=True)
+        model = load_pretrained(CLIPVisionModel, path)  # in the configured dtype, even from an fp16 file
         try:
             processor = CLIPImageProcessor.from_pretrained(path, local_files_only=True)
         except (OSError, ValueError):

@@ -1,6 +1,7 @@
 """2M-NER hyperparameters: the paper's defaults, the authors'-code recipe, the smoke profile.
 
-Torch-free on purpose: ``benchmark.registry`` imports these dicts when it builds its model list.
+Torch-free on purpose: ``benchmark.registry`` names these dicts (``LazyDefaults("module:ATTR")``) and
+imports them on first use, so ``bench models`` stays cheap.
 
 * ``PAPER_DEFAULTS`` — what the paper says (§4, §5.1, Table 4); where the paper is silent, the
   authors' code's value (epochs 8, tau 0.5) and the choice is named in ``models/two_m_ner/README.md``.
@@ -21,6 +22,7 @@ PAPER_DEFAULTS: dict[str, Any] = {
     "text_encoder": TEXT_ARTIFACT,  # "tiny" = random BERT built in code
     "text_layers": 12,  # M: first M layers of mBERT
     "extra_special_tokens": True,  # code's 8 added tokens (paper silent; only affects words made of them)
+    "word_gather": "first",  # paper: a word is its first wordpiece; code: "authors_off_by_one" (README row 10)
     "max_length": None,  # wordpieces per window; None = 512 (longer sentences: overlapping windows)
     "use_vit": True,
     "use_resnet": True,
@@ -52,6 +54,7 @@ PAPER_DEFAULTS: dict[str, Any] = {
     "dropout": 0.1,
     "crf_constrained": False,  # "standard CRF" (paper) / torchcrf (code): no BIO constraints
     "crf_reduction": "mean",  # torchcrf reduction='mean' (code)
+    "crf_init": "uniform",  # paper silent -> the code's pytorch-crf U(-0.1, 0.1); "allennlp": N(0,1) + xavier
     "alpha": 0.8,
     "loss_scale": 1.0,  # code multiplies Eq. 18 by 2
     # -- optimisation (Table 4) ------------------------------------------------------------------
@@ -68,6 +71,8 @@ PAPER_DEFAULTS: dict[str, Any] = {
 }
 
 CODE_RECIPE: dict[str, Any] = {
+    "word_gather": "authors_off_by_one",
+    "crf_init": "uniform",
     "resnet_trainable": False,
     "resnet_feature": "pooled",
     "resnet_preprocess": "crop",

@@ -3,7 +3,7 @@ two cross-modal collaboration modules, CRF.
 
 Forward pass for a batch of B sentences with W words (d = text hidden size):
 
-    text   mBERT, first M layers -> first-wordpiece gather -> T [B, W, d]; h_t [B, d] for CL
+    text   mBERT, first M layers -> word gather (first wordpiece) -> T [B, W, d]; h_t [B, d] for CL
     ViT    CLIP vision tower, first K layers -> v_K [B, 1+N, D_v]  (-> Linear to d if D_v != d)
     ResNet grid [B, C, 7, 7] -> R [B, 49, C] -> R' = W_r R + b [B, 49, d]   (or pooled: [B, 1, d])
     CL     L'  = CL(head_t(h_t), head_v(pool(v_K)));  L'' = CL(head_t(h_t), head_r(mean(R)))   (Eq. 7-10)
@@ -23,8 +23,9 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from baselines.layers.crf import CRF
-from baselines.layers.text_encoder import SubwordAligner, gather_words, load_text_encoder, rebuild_text_encoder
+from baselines.layers.crf import CRF, CRF_INITS
+from baselines.layers.text_encoder import (WORD_GATHER, SubwordAligner, gather_words, linear_warmup_decay,
+                                          load_text_encoder, rebuild_text_encoder)
 from benchmark.api import BuildContext, Tagger, tag_inventory
 from benchmark.corpora.reader import Sentence
 from benchmark.errors import ConfigError
@@ -37,7 +38,8 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "resnet_bn": ("batch", "frozen"), "resnet_feature": ("grid", "pooled"),
     "resnet_preprocess": ("resize", "crop"), "cl_loss": CL_FORMS, "cl_text_pool": ("cls", "mean", "pooler"),
     "cl_vit_pool": ("cls", "mean", "flatten"), "collab_query": ("separate", "key"), "head": ("linear", "mlp"),
-    "optimizer": ("adam", "adamw"), "scheduler": ("linear", "constant"),
+    "optimizer": ("adam", "adamw"), "scheduler": ("linear", "constant"), "word_gather": WORD_GATHER,
+    "crf_init": CRF_INITS,
 }
 
 
@@ -82,7 +84,8 @@ class TwoMNER(Tagger):
         else:
             self.tokenizer, self.text = rebuild_text_encoder(c["text_saved"], ctx)
         _truncate_text(self.text, int(c["text_layers"]))
-        self.aligner = SubwordAligner(self.tokenizer, int(c["text_saved"]["max_length"]))
+        self.aligner = SubwordAligner(self.tokenizer, int(c["text_saved"]["max_length"]),
+                                      gather=str(c.get("word_gather", "first")))
         d = int(self.text.config.hidden_size)
         heads = int(c.get("collab_heads") or self.text.config.num_attention_heads)
         ffn_dim = int(c.get("collab_ffn_dim") or self.text.config.intermediate_size)
@@ -132,7 +135,8 @@ class TwoMNER(Tagger):
             self.emission = nn.Sequential(nn.Linear(rep, d), nn.Dropout(dropout), nn.Linear(d, len(self.tags)))
         else:
             self.emission = nn.Sequential(nn.Dropout(dropout), nn.Linear(rep, len(self.tags)))
-        self.crf = CRF(self.tags, constrained=bool(c["crf_constrained"]), reduction=c["crf_reduction"])
+        self.crf = CRF(self.tags, constrained=bool(c["crf_constrained"]), reduction=c["crf_reduction"],
+                       init=str(c.get("crf_init", "allennlp")))
         self._store_warned = False
 
     # -- building ---------------------------------------------------------------------------------
@@ -357,14 +361,7 @@ class TwoMNER(Tagger):
             opt = torch.optim.Adam(params, lr=lr, weight_decay=wd)
         if hp.get("scheduler", "linear") == "constant":
             return opt, None, "step"
-        warmup, total = int(hp.get("warmup_steps") or 0), max(1, int(total_steps))
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return float(step) / float(max(1, warmup))
-            return max(0.0, float(total - step) / float(max(1, total - warmup)))
-
-        return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor), "step"
+        return opt, linear_warmup_decay(opt, int(hp.get("warmup_steps") or 0), total_steps), "step"
 
     @property
     def run_notes(self) -> dict[str, Any]:

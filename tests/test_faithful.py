@@ -1,0 +1,193 @@
+"""Paper vs the authors' code, each difference a named option (issue 11): word gathering, CRF
+initialisation and decoding, the LSTM vocabulary, fp16 checkpoints, the registry's lazy defaults."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from benchmark.errors import ConfigError
+from benchmark.registry import get_model
+from tests.helpers import build_model, hand_made_sentences
+
+TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC"]
+
+
+# -- 1. word gathering ----------------------------------------------------------------------------
+
+def _hand_tokenizer():
+    """A WordPiece tokenizer with a vocabulary written by hand, so every piece position is known."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4, "Mb": 5, "##app": 6, "##é": 7,
+             "scored": 8, "in": 9, "Par": 10, "##is": 11}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
+                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+
+
+@pytest.mark.parametrize("rule, expected", [
+    # [CLS] Mb ##app ##é scored in Par ##is [SEP]  (positions 0..8)
+    ("first", [1, 4, 5, 6]),  # the paper: each word's first wordpiece
+    ("authors_off_by_one", [0, 3, 4, 5]),  # the authors' code: [CLS], then the previous word's last piece
+])
+def test_word_gather_rules_on_a_hand_made_sentence(rule, expected):
+    from baselines.layers.text_encoder import SubwordAligner, gather_words
+
+    aligner = SubwordAligner(_hand_tokenizer(), max_length=32, gather=rule)
+    batch = aligner([["Mbappé", "scored", "in", "Paris"]])
+    assert batch["input_ids"][0].tolist() == [2, 5, 6, 7, 8, 9, 10, 11, 3]
+    positions = torch.arange(batch["input_ids"].shape[1], dtype=torch.float).view(1, -1, 1)
+    assert gather_words(positions, batch["word_index"])[0, :, 0].tolist() == expected
+
+
+def test_word_gather_is_a_named_hyperparameter_and_the_code_recipes_use_the_authors_rule():
+    assert get_model("2m-ner").hparams()["word_gather"] == "first"
+    assert get_model("bert-crf").hparams()["word_gather"] == "first"
+    assert get_model("2m-ner-code").hparams()["word_gather"] == "authors_off_by_one"
+    assert get_model("bert-crf-code").hparams()["word_gather"] == "authors_off_by_one"
+    code, _ = build_model("bert-crf-code", hand_made_sentences())
+    paper, _ = build_model("bert-crf", hand_made_sentences())
+    batch = code.collate(hand_made_sentences()[:1])
+    assert int(batch["word_index"][0, 0]) == 0 and code.aligner.shift == 1 and paper.aligner.shift == 0
+    with pytest.raises(ConfigError, match="word_gather"):
+        build_model("bert", hand_made_sentences(), word_gather="last")
+
+
+# -- 2. CRF initialisation, 3. constrained decoding -----------------------------------------------
+
+def _scores(crf):
+    return [crf.crf.start_transitions.detach(), crf.crf.end_transitions.detach(), crf.crf.transitions.detach()]
+
+
+def test_crf_init_options():
+    from baselines.layers.crf import CRF
+
+    torch.manual_seed(0)
+    uniform = CRF(TAGS, init="uniform")
+    assert all(float(s.abs().max()) <= 0.1 for s in _scores(uniform))
+    assert all(float(s.std()) > 0.02 for s in _scores(uniform))  # drawn, not zeros
+    torch.manual_seed(0)
+    allennlp = CRF(TAGS, init="allennlp")
+    start, end, trans = _scores(allennlp)
+    assert float(torch.cat([start, end]).abs().max()) > 0.5  # N(0, 1)
+    assert abs(float(trans.std()) - (2.0 / (2 * len(TAGS))) ** 0.5) < 0.15  # xavier-normal
+    with pytest.raises(ConfigError, match="crf_init"):
+        CRF(TAGS, init="zeros")
+
+
+def test_code_recipes_use_uniform_crf_init_and_the_unconstrained_decoder():
+    for name in ("2m-ner-code", "bert-crf-code"):
+        hp = get_model(name).hparams()
+        assert hp["crf_init"] == "uniform" and hp["crf_constrained"] is False, name
+    paper = get_model("bert-crf").hparams()
+    assert paper["crf_constrained"] is True  # the paper recipe keeps IOB2-constrained decoding
+    model, _ = build_model("bert-crf-code", hand_made_sentences())
+    assert all(float(s.abs().max()) <= 0.1 for s in _scores(model.crf)) and not model.crf.constrained
+
+
+def test_bio_mask_is_ours_and_matches_allennlp():
+    from allennlp_light.modules.conditional_random_field.conditional_random_field import allowed_transitions
+
+    from baselines.layers.crf import CRF, bio_allowed
+    k = len(TAGS)
+    ref = torch.zeros(k + 2, k + 2, dtype=torch.bool)
+    for i, j in allowed_transitions("BIO", dict(enumerate(TAGS))):
+        ref[i, j] = True
+    assert torch.equal(bio_allowed(TAGS), ref)
+    crf = CRF(TAGS, constrained=True)
+    del crf.crf._constraint_mask  # no private attribute of allennlp-light is needed to decode
+    emissions = torch.zeros(1, 3, k)
+    emissions[0, :, TAGS.index("I-PER")] = 5.0
+    assert crf.decode(emissions, torch.ones(1, 3, dtype=torch.bool))[0][0] != TAGS.index("I-PER")
+
+
+def test_constrained_decoding_is_the_default_and_unconstrained_follows_the_emissions():
+    from baselines.layers.crf import CRF
+
+    emissions = torch.zeros(1, 3, len(TAGS))
+    emissions[0, 0, TAGS.index("O")] = 1.0
+    emissions[0, 1:, TAGS.index("I-LOC")] = 6.0  # O I-LOC I-LOC: invalid IOB2 after O
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    constrained, free = CRF(TAGS), CRF(TAGS, constrained=False)
+    for s in _scores(constrained) + _scores(free):
+        torch.nn.init.zeros_(s)
+    assert [TAGS[i] for i in constrained.decode(emissions, mask)[0]] == ["B-LOC", "I-LOC", "I-LOC"]
+    assert [TAGS[i] for i in free.decode(emissions, mask)[0]] == ["O", "I-LOC", "I-LOC"]
+    model, _ = build_model("bert-crf", hand_made_sentences())
+    assert model.crf.constrained
+
+
+# -- 4. LSTM vocabulary -----------------------------------------------------------------------------
+
+def _rows_untrained_and_unvectored(model, train, vectors) -> list[str]:
+    """Vocabulary rows that no training token maps to (UNK: unless singletons are replaced by it)
+    and that got no pretrained vector: random noise a test word could still be mapped to."""
+    trained = {model.vocab.id(t) for s in train for t in s.tokens}
+    if model.unk_replace > 0 and model.singletons:
+        trained.add(1)
+    bad = []
+    for i, word in enumerate(model.vocab.itos[1:], start=1):
+        vectored = vectors is not None and (word in vectors or word.lower() in vectors)
+        if i not in trained and not vectored:
+            bad.append(word)
+    return bad
+
+
+def test_lstm_vocabulary_has_no_untrained_unvectored_row(tmp_path):
+    train = hand_made_sentences()
+    hp = {"embedding_dim": 8, "hidden_size": 8, "w2v_epochs": 1}
+    model, _ = build_model("bilstm-crf", train, profile="paper", embeddings=None, **hp)
+    assert _rows_untrained_and_unvectored(model, train, None) == []
+    assert "google" not in model.vocab.stoi  # lower case of the training word "Google": no row
+    assert model.vocab.id("google") == 1 and model.vocab.id("Google") > 1  # unseen form -> trained UNK
+    assert model.unk_replace > 0 and model.singletons  # UNK is trained (singletons -> UNK)
+    # with pretrained vectors the lower-case fallback row is kept where a vector exists
+    words = {"apple": 0.1, "paris": 0.2, "zebra": 0.3}
+    path = tmp_path / "vec.txt"
+    path.write_text(f"{len(words)} 8\n" + "".join(f"{w} " + " ".join([str(v)] * 8) + "\n" for w, v in words.items()))
+    model, _ = build_model("bilstm-crf", train, profile="paper", embeddings=str(path), **hp)
+    assert _rows_untrained_and_unvectored(model, train, set(words)) == []
+    assert model.vocab.id("apple") == model.vocab.stoi["apple"] and "google" not in model.vocab.stoi
+    assert torch.allclose(model.word_embedding.weight[model.vocab.stoi["apple"]], torch.full((8,), 0.1))
+
+
+def test_paper_recipe_uses_glove_when_present(tmp_path, monkeypatch):
+    from baselines.layers.embeddings import resolve_word_vectors
+
+    monkeypatch.setenv("MMNER_WEIGHTS_DIR", str(tmp_path))
+    # the measured default trains word2vec; `--hp embeddings=auto` takes GloVe when present (the paper's)
+    assert get_model("bilstm-crf").hparams(overrides={"embeddings": "auto"})["embeddings"] == "auto"
+    assert resolve_word_vectors("auto") is None  # absent: word2vec on the training split
+    (tmp_path / "glove.6B.300d.txt").write_text("the " + " ".join(["0.5"] * 300) + "\n")
+    assert resolve_word_vectors("auto") == str(tmp_path / "glove.6B.300d.txt")
+    assert resolve_word_vectors(None) is None
+
+
+# -- 6. fp16 checkpoints ------------------------------------------------------------------------------
+
+def test_fp16_clip_checkpoint_loads_in_float32(tmp_path):
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    from models.two_m_ner.encoders import build_vit
+    cfg = CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=32, patch_size=8)
+    CLIPVisionModel(cfg).half().save_pretrained(tmp_path / "clip16")
+    vit, _, _ = build_vit(str(tmp_path / "clip16"), layers=2, image_size=32)
+    assert {p.dtype for p in vit.parameters()} == {torch.float32}
+    out = vit(pixel_values=torch.randn(2, 3, 32, 32)).last_hidden_state
+    assert out.dtype == torch.float32 and out.shape == (2, 17, 16)
+
+
+# -- issue 10: the registry does not import model packages ----------------------------------------
+
+def test_registry_imports_no_model_package():
+    code = ("import sys, benchmark.registry as r; "
+            "assert not [m for m in sys.modules if m.startswith(('models', 'baselines', 'torch'))], "
+            "sorted(m for m in sys.modules if m.startswith(('models', 'baselines', 'torch')))[:5]; "
+            "assert r.get_model('2m-ner-code').hparams()['collab_query'] == 'key'")
+    subprocess.run([sys.executable, "-c", code], check=True)
