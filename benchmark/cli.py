@@ -513,12 +513,18 @@ def _job_states(plan, store):
 @main.command(name="plan", epilog="""\b
 Examples:
   bench plan --table 5 --models bilstm-crf --languages en
-  bench plan --table 8 --results results/reference""")
+  bench plan --table 8 --results results/reference
+  bench plan --table 5 --price --device cuda --wall-time 8   # GPU-hours, GPUs for 8 h""")
 @job_options()
+@click.option("--price", is_flag=True, help="Estimated time and peak memory of each job on --device (from "
+              "`bench profile` records in results/benchmarks, else a FLOP model), the total device-hours.")
+@click.option("--wall-time", type=click.FloatRange(min=0, min_open=True),
+              help="With --price: hours you can wait; prints how many devices finish the jobs within it.")
 def plan_cmd(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
              hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
-             label_map: tuple[str, ...], allow_missing_images: bool, results: str, **_execution: Any) -> None:
-    """List a table's jobs with their state: done, running, queued, failed, bad, missing."""
+             label_map: tuple[str, ...], allow_missing_images: bool, results: str, price: bool,
+             wall_time: float | None, **_execution: Any) -> None:
+    """List a table's jobs with their state: done, running, queued, failed, bad, missing (and --price)."""
     from tabulate import tabulate
 
     from benchmark.run.plan import make_plan
@@ -531,13 +537,28 @@ def plan_cmd(table_no: int, model_names: str | None, languages: str | None, prof
         _warn(w)
     store = ResultStore(results)
     rows, counts = [], {}
-    for p, state, detail in _job_states(plan, store):
+    states = list(_job_states(plan, store))
+    for p, state, detail in states:
         counts[state] = counts.get(state, 0) + 1
         rows.append([state, p.job.job_id, p.job.model, p.job.setting.label(), p.job.seed, detail])
+    headers = ["state", "job", "model", "setting", "seed", "detail"]
+    total = None
+    if price:
+        from benchmark.run.cost import price_jobs
+
+        device = _execution.get("device") or "auto"
+        device = "cuda" if device == "auto" else device
+        estimates, total = price_jobs([p.job for p, _, _ in states], device,
+                                      wall_time * 3600 if wall_time else None, Path("results") / "benchmarks")
+        for row, est in zip(rows, estimates):
+            row += [f"{est.seconds / 3600:.2f}", f"{est.peak_mem_bytes / 2**30:.1f}",
+                    "profile" if est.source.startswith("profile") else "FLOP model"]
+        headers += [f"hours ({device})", "peak GiB", "estimate from"]
     click.echo(f"Table {plan.table.number} ({_plan_header(plan)}), results {store.root}:")
     if rows:
-        click.echo(tabulate(rows, headers=["state", "job", "model", "setting", "seed", "detail"],
-                            tablefmt="github", disable_numparse=True))
+        click.echo(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
+    if total is not None:
+        click.echo("price: " + total.summary("GPU" if device.startswith("cuda") else "CPU"))
     unknown = [(reason, rws) for reason, rws in plan.blocked().items()
                if any(p.job is None and p.reason == reason for p in plan.jobs)]
     for reason, rws in unknown:

@@ -70,3 +70,16 @@ def test_price_totals_and_devices_for_a_wall_time():
     assert too_long.devices_needed is None and too_long.too_long == [0]
     assert "exceed the wall time" in too_long.summary()
     assert price([3600.0]).devices_needed is None
+
+
+def test_bench_plan_price_lists_hours_and_devices_for_a_wall_time(tiny_corpus, tmp_path):
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
+
+    out = CliRunner().invoke(main, ["plan", "--table", "5", "--languages", "en", "--models", "bilstm-crf,hbilstm-crf",
+                                    "--data-dir", str(tiny_corpus.root), "--results", str(tmp_path),
+                                    "--price", "--device", "cpu", "--wall-time", "100"])
+    assert out.exit_code == 0, out.output
+    assert "hours (cpu)" in out.output and "estimate from" in out.output
+    assert "price: 2 jobs" in out.output and "1 CPU(s) finish within 100.00 h" in out.output
