@@ -13,7 +13,10 @@ machines (another CPU's kernels change the floating-point sums, and training amp
 honest tolerance is the seed-to-seed spread; what a check catches is a drop larger than that (a
 frozen model, a broken CRF, a reader that drops entities). Only metrics that are stable enough to
 mean something are checked: per-type F1 needs ``min_support`` gold entities in the test slice and a
-baseline value of at least ``min_checked_f1``; the others are kept as information.
+baseline value of at least ``min_checked_f1``, a headline F1/P/R at least ``min_checked_headline``
+(the authors' code recipes learn almost nothing with tiny random encoders: their word gathering is
+off by one, which a pretrained encoder partly absorbs and a tiny one cannot); the others are kept as
+information, and such a model is still checked on its final training loss and the data digest.
 
 A digest of the parsed data slice is compared too, so a changed reader is caught even when the
 models happen to score the same.
@@ -53,6 +56,7 @@ class CheckSuite:
     sigmas: float = 3.0  # allowed drop = max(floor, sigmas x sample std over the spread runs)
     min_support: int = 30  # per-type F1 is checked only with this many gold entities in the test slice ...
     min_checked_f1: float = 20.0  # ... and a baseline value of at least this (else informational)
+    min_checked_headline: float = 10.0  # a headline F1/P/R below this is noise: recorded, not checked
 
 
 SUITES: dict[str, CheckSuite] = {"smoke": CheckSuite("smoke")}
@@ -252,7 +256,12 @@ def measure_baseline(corpus: Corpus, suite: str = "smoke", models: Sequence[str]
             spread[metric] = {"min": min(values), "max": max(values), "n": len(values),
                               "std": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0}
             etype = metric[5:] if metric.startswith("test_") and metric[5:] in ENTITY_TYPES else None
-            stable = etype is None or (support.get(etype, 0) >= cfg.min_support and value >= cfg.min_checked_f1)
+            if metric in LOWER_IS_BETTER:
+                stable = True
+            elif etype is None:
+                stable = value >= cfg.min_checked_headline
+            else:
+                stable = support.get(etype, 0) >= cfg.min_support and value >= cfg.min_checked_f1
             if stable:
                 checked[metric] = value
                 tols[metric] = tolerance_from_spread(metric, values, cfg)
