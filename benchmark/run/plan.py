@@ -71,7 +71,8 @@ def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: 
                                       f"language(s) {', '.join(missing)} not in {corpus.root}"))
             continue
         hp = spec.hparams(profile, overrides)
-        absent = missing_weights(spec.needs, hp)
+        needs = spec.needs if row.use_image or spec.text_only_needs is None else spec.text_only_needs
+        absent = missing_weights(needs, hp)
         if absent:
             planned.append(PlannedJob(row, None, "no-weights",
                                       f"pretrained weights not found: {', '.join(absent)} (see `bench weights`)"))
