@@ -102,6 +102,46 @@ class CoAttention(nn.Module):
         return s * torch.tanh(self.filter_out(m))
 
 
+class RowwiseRMSprop(torch.optim.Optimizer):
+    """RMSprop (``v = a v + (1 - a) g^2``, ``p -= lr g / (sqrt(v) + eps)``, as ``torch.optim.RMSprop``
+    and Keras) that also takes sparse gradients (the word table): only the rows in the gradient are
+    touched, and each row's ``v`` is first decayed by ``a^k`` for the ``k`` steps since its last
+    update - exactly what dense RMSprop does to a row whose gradient is zero, at a fraction of the
+    cost (a dense step over a 48k x 300 table took 0.9 s of a 1.7 s step on 2 busy CPU cores)."""
+
+    def __init__(self, params: Any, lr: float = 1e-3, alpha: float = 0.9, eps: float = 1e-7) -> None:
+        super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> None:
+        for group in self.param_groups:
+            lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["square_avg"] = torch.zeros_like(p)
+                    if p.grad.is_sparse:
+                        state["last"] = torch.zeros(p.size(0), dtype=torch.long, device=p.device)
+                state["step"] += 1
+                t, v = state["step"], state["square_avg"]
+                grad = p.grad
+                if grad.is_sparse:
+                    grad = grad.coalesce()
+                    rows, values = grad.indices()[0], grad.values()
+                    skipped = (t - 1 - state["last"][rows]).to(p.dtype)
+                    v_rows = v[rows] * torch.pow(torch.full_like(skipped, alpha), skipped).unsqueeze(1)
+                    v_rows = alpha * v_rows + (1 - alpha) * values * values
+                    v[rows] = v_rows
+                    state["last"][rows] = t
+                    p[rows] -= lr * values / (v_rows.sqrt() + eps)
+                else:
+                    v.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+                    p.addcdiv_(grad, v.sqrt().add_(eps), value=-lr)
+
+
 class AdaCAN(LSTMCRFTagger):
     """CNN-BiLSTM-CRF with AdaCAN's co-attention over a frozen CNN grid (text-only without images)."""
 
@@ -112,6 +152,8 @@ class AdaCAN(LSTMCRFTagger):
         if stack == "code":  # Keras: words -> BiLSTM; [that ; chars] -> BiLSTM
             self.word_lstm = BiLSTMEncoder(int(config["embedding_dim"]), hidden)
             self.encoder = BiLSTMEncoder(self.word_lstm.output_size + self.char_encoder.output_size, hidden)
+        if config.get("optimizer", "rmsprop") == "rmsprop":
+            self.word_embedding.sparse = True  # RowwiseRMSprop updates only the rows of a batch's words
         text_size = self.encoder.output_size
         self.use_image = bool(config["use_image"])
         if self.use_image:
@@ -197,5 +239,6 @@ class AdaCAN(LSTMCRFTagger):
         params = [p for p in self.parameters() if p.requires_grad]
         if hp.get("optimizer", "rmsprop") == "adam":
             return torch.optim.Adam(params, lr=float(hp["lr"])), None, "step"
-        opt = torch.optim.RMSprop(params, lr=float(hp["lr"]), alpha=0.9, eps=1e-7)
-        return opt, None, "step"
+        if hp.get("optimizer", "rmsprop") != "rmsprop":
+            raise ConfigError(f"adacan: optimizer must be 'rmsprop' or 'adam', not {hp['optimizer']!r}")
+        return RowwiseRMSprop(params, lr=float(hp["lr"]), alpha=0.9, eps=1e-7), None, "step"

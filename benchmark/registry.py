@@ -170,6 +170,24 @@ _SPECS: list[ModelSpec] = [
                "unk_replace": 0.0},
         needs=("torchvision/vgg16",), text_only_needs=(),
     ),
+    ModelSpec(
+        name="umgf", display="UMGF", factory="baselines.umgf:UMGF",
+        modality="text+image", citation="Zhang, Wei, Li, Wu, Zhu & Zhou 2021, AAAI (unified multimodal graph fusion)",
+        description="mBERT words + 4 visual objects (Faster R-CNN boxes, else grid crops; ResNet-152) -> 6 graph "
+                    "fusion layers with word<->object gates -> Linear([BERT ; fused]) -> CRF; text-only: no objects",
+        defaults={"text_encoder": "bert-base-multilingual-cased", "extra_special_tokens": True,
+                  "max_length": 512, "window_overlap": 0.5, "visual_encoder": "torchvision/resnet152",
+                  "objects": "auto", "max_node": 4, "image_size": 224, "d_model": 512, "d_hidden": 256,
+                  "heads": 8, "layers": 6, "dropout": 0.4, "lr": 1e-4, "lr_step": 2, "lr_gamma": 0.8,
+                  "batch_size": 16, "eval_batch_size": 32, "epochs": 30, "crf_reduction": "sum",
+                  "tiny_hidden": 32, "tiny_layers": 2, "tiny_heads": 2, "tiny_intermediate": 64,
+                  "tiny_max_positions": 128, "tiny_vocab_size": 3000},
+        smoke={"text_encoder": "tiny", "visual_encoder": "tiny", "objects": "grid", "image_size": 64,
+               "d_model": 32, "d_hidden": 32, "heads": 2, "layers": 2, "dropout": 0.1, "lr": 3e-3,
+               "lr_step": 100, "epochs": 10, "batch_size": 8, "eval_batch_size": 64},
+        needs=("bert-base-multilingual-cased", "torchvision/resnet152"),
+        text_only_needs=("bert-base-multilingual-cased",),
+    ),
 ]
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
