@@ -133,3 +133,14 @@ def test_rowwise_rmsprop_on_sparse_rows_equals_dense_rmsprop():
             ((emb(ids) - target) ** 2).sum().backward()
             opt.step()
         assert torch.allclose(dense.weight, sparse.weight, atol=1e-6), step
+
+
+def test_code_text_stack_runs_two_bilstms_and_bad_options_are_config_errors(tiny_corpus):
+    from benchmark.errors import ConfigError
+    train = tiny_corpus.load(["en"], "train")[:8]
+    model, _ = _build(train, text_stack="code")
+    assert model.word_lstm.output_size == 64 and model.encoder.lstm.input_size == 64 + 16
+    model.loss(model.collate(train)).backward()
+    assert model.word_lstm.lstm.weight_ih_l0.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match="text_stack"):
+        _build(train, text_stack="keras")
