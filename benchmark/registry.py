@@ -272,6 +272,42 @@ _SPECS: list[ModelSpec] = [
         defaults=_MKG_PAPER, smoke=_MKG_SMOKE,
         needs=(_MBERT, _CLIP),
     ),
+    # -- AdaCAN and UMGF (issue 13) ---------------------------------------------------------------
+    ModelSpec(
+        name="adacan", display="AdaCAN", factory="baselines.adacan:AdaCAN",
+        modality="text+image", citation="Zhang, Fu, Liu & Huang 2018, AAAI (adaptive co-attention network)",
+        description="char CNN + word embeddings -> BiLSTM -> word-guided visual / image-guided textual "
+                    "attention, gated fusion, filtration gate (VGG-16 7x7 grid) -> CRF; text-only: CNN-BiLSTM-CRF",
+        defaults={"embedding_dim": 300, "embeddings": None, "char_embedding_dim": 30, "char_filters": 32,
+                  "char_out": 50, "char_dropout": 0.25, "max_word_length": 30, "hidden_size": 200,
+                  "attention_size": 200, "dropout": 0.5, "text_stack": "paper",
+                  "visual_encoder": "torchvision/vgg16", "image_size": 224,
+                  "optimizer": "rmsprop", "lr": 1e-3, "batch_size": 10, "epochs": 25, "patience": 5,
+                  "w2v_epochs": 10, "w2v_window": 5, "w2v_min_count": 1, "normalize_digits": True,
+                  "crf_reduction": "mean", "unk_replace": 0.5, "length_buckets": 50},
+        smoke={"embedding_dim": 32, "hidden_size": 32, "attention_size": 32, "char_embedding_dim": 8,
+               "char_filters": 8, "char_out": 16, "visual_encoder": "tiny", "image_size": 64,
+               "epochs": 12, "w2v_epochs": 5, "optimizer": "adam", "lr": 0.01, "patience": None,
+               "unk_replace": 0.0},
+        needs=("torchvision/vgg16",),  # the image variant's; a text-only row needs none (plan.missing_weights)
+    ),
+    ModelSpec(
+        name="umgf", display="UMGF", factory="baselines.umgf:UMGF",
+        modality="text+image", citation="Zhang, Wei, Li, Wu, Zhu & Zhou 2021, AAAI (unified multimodal graph fusion)",
+        description="mBERT words + 4 visual objects (Faster R-CNN boxes, else grid crops; ResNet-152) -> 6 graph "
+                    "fusion layers with word<->object gates -> Linear([BERT ; fused]) -> CRF; text-only: no objects",
+        defaults={"text_encoder": "bert-base-multilingual-cased", "extra_special_tokens": True,
+                  "max_length": 512, "window_overlap": 0.5, "visual_encoder": "torchvision/resnet152",
+                  "objects": "auto", "max_node": 4, "image_size": 224, "d_model": 512, "d_hidden": 256,
+                  "heads": 8, "layers": 6, "dropout": 0.4, "lr": 1e-4, "lr_step": 2, "lr_gamma": 0.8,
+                  "batch_size": 16, "eval_batch_size": 32, "epochs": 30, "crf_reduction": "sum",
+                  "tiny_hidden": 32, "tiny_layers": 2, "tiny_heads": 2, "tiny_intermediate": 64,
+                  "tiny_max_positions": 128, "tiny_vocab_size": 3000},
+        smoke={"text_encoder": "tiny", "visual_encoder": "tiny", "objects": "grid", "image_size": 64,
+               "d_model": 32, "d_hidden": 32, "heads": 2, "layers": 2, "dropout": 0.1, "lr": 3e-3,
+               "lr_step": 100, "epochs": 10, "batch_size": 8, "eval_batch_size": 64},
+        needs=("bert-base-multilingual-cased", "torchvision/resnet152"),
+    ),
 ]
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}

@@ -74,6 +74,14 @@ ARTIFACTS: dict[str, Artifact] = {a.id: a for a in (
              "$TORCH_HOME/hub/checkpoints or $MMNER_WEIGHTS_DIR",
              files=("vgg16-397923af.pth",), url="https://download.pytorch.org/models/vgg16-397923af.pth",
              arch="vgg16"),
+    Artifact("torchvision/fasterrcnn_resnet50_fpn", "torchvision",
+             "Faster R-CNN ResNet-50 FPN, torchvision COCO V1 weights (UMGF's visual objects; optional: "
+             "without it UMGF uses grid crops)", ("umgf (optional)",),
+             "`bench weights --download` where there is network, or copy fasterrcnn_resnet50_fpn_coco-258fb6c6.pth "
+             "to $TORCH_HOME/hub/checkpoints or $MMNER_WEIGHTS_DIR",
+             files=("fasterrcnn_resnet50_fpn_coco-258fb6c6.pth",),
+             url="https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth",
+             arch="fasterrcnn_resnet50_fpn"),
     Artifact("glove.6B.300d", "embeddings", "GloVe 6B 300-d word vectors (English, 400k words)",
              ("bilstm-crf (optional)", "hbilstm-crf (optional)", "adacan (optional)"),
              "`bench weights --download glove.6B.300d` where there is network, or copy glove.6B.300d.txt "
