@@ -116,6 +116,7 @@ class ModelSpec:
     description: str = ""
     recipe: str = "paper"  # "paper" (the original paper's recipe) or e.g. "code" (its authors' code)
     variant_of: str | None = None  # the model this one varies (default: the first spec sharing its factory)
+    choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # allowed values of string hps
 
     def hparams(self, profile: str = "paper", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Resolved hyperparameters: trainer defaults < paper defaults < smoke (if profile) < overrides."""
@@ -148,6 +149,8 @@ def _optional_trainer_hparams(overrides: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+_LSTM_OPTIMIZERS = ("sgd", "adam", "lazy_adam")  # baselines.layers.lstm.LSTM_OPTIMIZERS
+
 _SPECS: list[ModelSpec] = [
     ModelSpec(
         name="bilstm-crf", display="BiLSTM-CRF", factory="baselines.bilstm_crf:BiLSTMCRF",
@@ -162,6 +165,7 @@ _SPECS: list[ModelSpec] = [
                   "crf_reduction": "sum", "patience": 8, "length_buckets": 50, "unk_replace": 0.5},
         smoke={"embedding_dim": 32, "embeddings": None, "hidden_size": 32, "epochs": 12, "w2v_epochs": 5,
                "batch_size": 10, "optimizer": "adam", "lr": 0.01, "lr_decay": 0.0, "patience": None},
+        choices={"optimizer": _LSTM_OPTIMIZERS},
     ),
     ModelSpec(
         name="hbilstm-crf", display="HBiLSTM-CRF", factory="baselines.hbilstm_crf:HBiLSTMCRF",
@@ -176,6 +180,7 @@ _SPECS: list[ModelSpec] = [
         smoke={"embedding_dim": 32, "embeddings": None, "hidden_size": 32, "char_embedding_dim": 8,
                "char_hidden_size": 8, "epochs": 12, "w2v_epochs": 5, "batch_size": 10, "optimizer": "adam",
                "lr": 0.01, "lr_decay": 0.0, "patience": None, "unk_replace": 0.0},
+        choices={"optimizer": _LSTM_OPTIMIZERS},
     ),
     ModelSpec(
         name="bert", display="BERT", factory="baselines.bert:BERTTagger",
@@ -290,6 +295,7 @@ _SPECS: list[ModelSpec] = [
                "epochs": 12, "w2v_epochs": 5, "optimizer": "adam", "lr": 0.01, "patience": None,
                "unk_replace": 0.0},
         needs=("torchvision/vgg16",),  # the image variant's; a text-only row needs none (plan.missing_weights)
+        choices={"optimizer": ("rmsprop", "adam")},
     ),
     ModelSpec(
         name="umgf", display="UMGF", factory="baselines.umgf:UMGF",

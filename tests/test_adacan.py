@@ -119,7 +119,7 @@ def test_image_variant_at_least_as_good_as_text_only_on_builtin_corpus(tmp_path)
 def test_rowwise_rmsprop_on_sparse_rows_equals_dense_rmsprop():
     """The word table's sparse RMSprop must give exactly what torch's dense RMSprop gives, including
     the decay of rows absent from some batches."""
-    from baselines.adacan import RowwiseRMSprop
+    from baselines.layers.optim import RowwiseRMSprop
     torch.manual_seed(0)
     dense, sparse = torch.nn.Embedding(12, 4), torch.nn.Embedding(12, 4, sparse=True)
     sparse.weight.data.copy_(dense.weight.data)

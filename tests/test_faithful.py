@@ -156,6 +156,53 @@ def test_lstm_vocabulary_has_no_untrained_unvectored_row(tmp_path):
     assert torch.allclose(model.word_embedding.weight[model.vocab.stoi["apple"]], torch.full((8,), 0.1))
 
 
+def test_lazy_adam_is_adam_on_dense_layers_and_touches_only_the_batch_rows_of_the_word_table():
+    """optimizer=lazy_adam (item 7's speed): the dense layers follow torch's Adam; a word-table row
+    absent from the batch keeps its value (dense Adam would keep moving it by momentum)."""
+    from baselines.layers.optim import LazyAdam
+    torch.manual_seed(0)
+    dense, lazy = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
+    lazy.load_state_dict(dense.state_dict())
+    table = torch.nn.Embedding(10, 4, sparse=True)
+    opt_d = torch.optim.Adam(dense.parameters(), lr=0.01, weight_decay=0.1, foreach=False)
+    opt_l = LazyAdam([{"params": lazy.parameters(), "weight_decay": 0.1}, {"params": table.parameters()}], lr=0.01)
+    for step in range(4):
+        x = torch.randn(4, 5)
+        before = table.weight.detach().clone()
+        ids = torch.tensor([1, 1, 2]) if step % 2 else torch.tensor([3, 4])
+        for model, opt in ((dense, opt_d), (lazy, opt_l)):
+            opt.zero_grad()
+            loss = model(x).pow(2).sum()
+            if model is lazy:
+                loss = loss + table(ids).pow(2).sum()
+            loss.backward()
+            opt.step()
+        assert torch.allclose(dense.weight, lazy.weight, atol=1e-6), step
+        moved = (table.weight != before).any(dim=1).nonzero().flatten().tolist()
+        assert moved == sorted(set(ids.tolist())), (step, moved)
+
+
+def test_lstm_optimizer_is_checked_and_lazy_adam_makes_the_word_table_sparse():
+    from baselines.layers.lstm import LSTM_OPTIMIZERS
+    from baselines.layers.optim import LazyAdam
+    from benchmark.run.plan import check_hparams
+    for name in ("bilstm-crf", "hbilstm-crf"):
+        assert tuple(get_model(name).choices["optimizer"]) == LSTM_OPTIMIZERS
+        with pytest.raises(ConfigError, match="optimizer must be one of sgd, adam, lazy_adam"):
+            check_hparams(get_model(name), "paper", {"optimizer": "adamw"})
+    model, hp = build_model("bilstm-crf", hand_made_sentences(), optimizer="lazy_adam", lr=0.01)
+    assert model.word_embedding.sparse
+    opt, _, _ = model.configure_optimizer(hp, 10)
+    assert isinstance(opt, LazyAdam)
+    model.loss(model.collate(hand_made_sentences()[:2])).backward()
+    assert model.word_embedding.weight.grad.is_sparse
+    opt.step()
+    model, hp = build_model("bilstm-crf", hand_made_sentences(), optimizer="adam")
+    assert not model.word_embedding.sparse and isinstance(model.configure_optimizer(hp, 10)[0], torch.optim.Adam)
+    with pytest.raises(ConfigError, match="optimizer"):
+        model.configure_optimizer({**hp, "optimizer": "adamw"}, 10)
+
+
 def test_paper_recipe_uses_glove_when_present(tmp_path, monkeypatch):
     from baselines.layers.embeddings import resolve_word_vectors
 

@@ -16,8 +16,12 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from baselines.layers.crf import CRF
 from baselines.layers.embeddings import (WordVocab, embedding_matrix, load_keyed_vectors, resolve_word_vectors,
                                         train_word2vec)
+from baselines.layers.optim import LazyAdam
 from benchmark.api import BuildContext, Tagger, pad_ids, tag_inventory
 from benchmark.corpora.reader import Sentence
+from benchmark.errors import ConfigError
+
+LSTM_OPTIMIZERS = ("sgd", "adam", "lazy_adam")
 
 
 class BiLSTMEncoder(nn.Module):
@@ -46,8 +50,9 @@ class LSTMCRFTagger(Tagger):
         dim = int(config["embedding_dim"])
         # Sparse gradients make plain SGD touch only the rows of a batch's words (a 48k x 300 table
         # otherwise costs more per step than the whole BiLSTM); Adam/momentum need dense ones.
-        self.sparse_embeddings = (config.get("optimizer", "sgd") == "sgd"
-                                  and float(config.get("momentum", 0.0)) == 0.0)
+        optimizer = config.get("optimizer", "sgd")
+        self.sparse_embeddings = (optimizer == "lazy_adam"
+                                  or (optimizer == "sgd" and float(config.get("momentum", 0.0)) == 0.0))
         self.word_embedding = nn.Embedding(len(self.vocab), dim, padding_idx=0, sparse=self.sparse_embeddings)
         self.char_encoder = self.build_char_encoder(config)
         rep_size = dim + (self.char_encoder.output_size if self.char_encoder is not None else 0)
@@ -147,10 +152,15 @@ class LSTMCRFTagger(Tagger):
         # L2 (NCRF++: 1e-8) on every layer; the sparse word table is exempt (negligible at 1e-8).
         groups = [{"params": rest, "weight_decay": wd},
                   {"params": emb, "weight_decay": 0.0 if self.sparse_embeddings else wd}]
-        if hp.get("optimizer", "sgd") == "sgd":
-            opt = torch.optim.SGD(groups, lr=lr, momentum=float(hp.get("momentum", 0.0)))
-        else:
+        name = hp.get("optimizer", "sgd")
+        if name == "sgd":
+            opt: torch.optim.Optimizer = torch.optim.SGD(groups, lr=lr, momentum=float(hp.get("momentum", 0.0)))
+        elif name == "adam":
             opt = torch.optim.Adam(groups, lr=lr)
+        elif name == "lazy_adam":  # Adam; the (sparse) word table updated only where the batch has words
+            opt = LazyAdam(groups, lr=lr)
+        else:
+            raise ConfigError(f"optimizer must be one of {', '.join(LSTM_OPTIMIZERS)}, got {name!r}")
         decay = float(hp.get("lr_decay", 0.0))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0 / (1.0 + decay * e))  # lr/(1+d*epoch)
         return opt, sched, "epoch"

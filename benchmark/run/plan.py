@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +154,9 @@ def check_hparams(spec: ModelSpec, profile: str, overrides: Mapping[str, Any]) -
         if key not in base:
             raise ConfigError(f"--hp {key}: unknown hyperparameter for {spec.name}{_hint(key, base)}")
         problem = hp_problem(key, value, base[key])
+        allowed = spec.choices.get(key)
+        if problem is None and allowed is not None and value not in allowed:
+            problem = f"{key} must be one of {', '.join(map(str, allowed))}, got {json.dumps(value)}"
         if problem:
             raise ConfigError(f"--hp {key}={_show(value)}: {problem} ({spec.name})")
     hp = spec.hparams(profile, overrides)
