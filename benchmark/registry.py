@@ -61,7 +61,8 @@ TRAINER_DEFAULTS: dict[str, Any] = {
 
 # Trainer settings accepted as overrides but absent from the defaults, so that the job ids of runs
 # that do not use them stay unchanged (read by benchmark.run.train): bf16 autocast, torch.compile.
-OPTIONAL_TRAINER_HPARAMS: dict[str, tuple[Any, ...]] = {"precision": ("fp32", "bf16"), "compile": (False, True)}
+OPTIONAL_TRAINER_HPARAMS: dict[str, tuple[Any, ...]] = {"precision": ("fp32", "bf16"), "compile": (False, True),
+                                                        "fused_optimizer": (False, True)}
 
 
 class LazyDefaults(Mapping[str, Any]):
@@ -117,6 +118,7 @@ class ModelSpec:
     recipe: str = "paper"  # "paper" (the original paper's recipe) or e.g. "code" (its authors' code)
     variant_of: str | None = None  # the model this one varies (default: the first spec sharing its factory)
     choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # allowed values of string hps
+    fusable: bool = False  # its optimizer is torch Adam/AdamW, so `--hp fused_optimizer=true` applies
 
     def hparams(self, profile: str = "paper", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Resolved hyperparameters: trainer defaults < paper defaults < smoke (if profile) < overrides."""
@@ -144,8 +146,9 @@ def _optional_trainer_hparams(overrides: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"precision must be fp32 or bf16, got {out['precision']!r}")
     if out.get("precision") == "fp32":
         del out["precision"]
-    if "compile" in out and not out["compile"]:
-        del out["compile"]
+    for key in ("compile", "fused_optimizer"):  # off (the default) is not part of the identity
+        if key in out and not out[key]:
+            del out[key]
     return out
 
 
@@ -183,7 +186,7 @@ _SPECS: list[ModelSpec] = [
         choices={"optimizer": _LSTM_OPTIMIZERS},
     ),
     ModelSpec(
-        name="bert", display="BERT", factory="baselines.bert:BERTTagger",
+        name="bert", fusable=True, display="BERT", factory="baselines.bert:BERTTagger",
         modality="text", citation="Devlin, Chang, Lee & Toutanova 2019, NAACL",
         description="mBERT (cased) -> first-wordpiece gather -> dropout 0.1 -> Linear -> softmax",
         defaults={"text_encoder": "bert-base-multilingual-cased", "extra_special_tokens": True,
@@ -195,7 +198,7 @@ _SPECS: list[ModelSpec] = [
         needs=("bert-base-multilingual-cased",),
     ),
     ModelSpec(
-        name="bert-crf", display="BERT-CRF", factory="baselines.bert_crf:BERTCRFTagger",
+        name="bert-crf", fusable=True, display="BERT-CRF", factory="baselines.bert_crf:BERTCRFTagger",
         modality="text", citation="Devlin et al. 2019 + linear-chain CRF (as in Lu et al. 2018 / UMT 2020)",
         description="mBERT (cased) -> first-wordpiece gather -> dropout 0.1 -> Linear -> CRF (2M-NER text-only)",
         defaults={"text_encoder": "bert-base-multilingual-cased", "extra_special_tokens": True,
@@ -209,7 +212,7 @@ _SPECS: list[ModelSpec] = [
     ),
     # -- registered by later work: 2m-ner and its variants ---------------------------------------
     ModelSpec(
-        name="2m-ner", display="2M-NER", factory="models.two_m_ner.model:TwoMNER",
+        name="2m-ner", fusable=True, display="2M-NER", factory="models.two_m_ner.model:TwoMNER",
         modality="text+image", citation="Wang, Feng, Liu & Wang 2024, 2M-NER (MMNERD)",
         description="mBERT + CLIP ViT-B/32 + ResNet-152; contrastive alignment; two cross-attention "
                     "collaboration modules; CRF (paper recipe; see models/two_m_ner/README.md)",
@@ -217,28 +220,28 @@ _SPECS: list[ModelSpec] = [
         needs=(_MBERT, _CLIP, _RESNET),
     ),
     ModelSpec(
-        name="2m-ner-no-resnet", display="-ResNet", factory="models.two_m_ner.model:TwoMNER",
+        name="2m-ner-no-resnet", fusable=True, display="-ResNet", factory="models.two_m_ner.model:TwoMNER",
         modality="text+image", citation="Wang et al. 2024, Table 9 ablation",
         description="2M-NER without the ResNet branch (and its contrastive loss)",
         defaults=LazyDefaults(_HP + "PAPER_DEFAULTS", _HP + "NO_RESNET"), smoke=LazyDefaults(_HP + "SMOKE"),
         needs=(_MBERT, _CLIP),
     ),
     ModelSpec(
-        name="2m-ner-no-vit", display="-ViT", factory="models.two_m_ner.model:TwoMNER",
+        name="2m-ner-no-vit", fusable=True, display="-ViT", factory="models.two_m_ner.model:TwoMNER",
         modality="text+image", citation="Wang et al. 2024, Table 9 ablation",
         description="2M-NER without the ViT branch (and its contrastive loss)",
         defaults=LazyDefaults(_HP + "PAPER_DEFAULTS", _HP + "NO_VIT"), smoke=LazyDefaults(_HP + "SMOKE"),
         needs=(_MBERT, _RESNET),
     ),
     ModelSpec(
-        name="2m-ner-text", display="2M-NER", factory="models.two_m_ner.model:TwoMNER",
+        name="2m-ner-text", fusable=True, display="2M-NER", factory="models.two_m_ner.model:TwoMNER",
         modality="text", citation="Wang et al. 2024, Table 7 (image encoders removed)",
         description="2M-NER with both image encoders removed: mBERT -> first-subword gather -> CRF",
         defaults=LazyDefaults(_HP + "PAPER_DEFAULTS", _HP + "TEXT_ONLY"), smoke=LazyDefaults(_HP + "SMOKE"),
         needs=(_MBERT,),
     ),
     ModelSpec(
-        name="2m-ner-code", display="2M-NER (code)", factory="models.two_m_ner.model:TwoMNER",
+        name="2m-ner-code", fusable=True, display="2M-NER (code)", factory="models.two_m_ner.model:TwoMNER",
         modality="text+image", citation="wangdsh/MMNERD @ dda173b (authors' code)",
         description="2M-NER as the authors' code runs it: frozen pooled ResNet, NT-Xent, W_k queries, no "
                     "collaboration FFN, loss x2, batch 32, random crops at test, best-test-epoch selection",
@@ -246,7 +249,7 @@ _SPECS: list[ModelSpec] = [
         needs=(_MBERT, _CLIP, _RESNET), recipe="code",
     ),
     ModelSpec(
-        name="bert-crf-code", display="BERT-CRF (code)", factory="baselines.bert_crf:BERTCRFTagger",
+        name="bert-crf-code", fusable=True, display="BERT-CRF (code)", factory="baselines.bert_crf:BERTCRFTagger",
         modality="text", citation="wangdsh/MMNERD @ dda173b, --use_image off (authors' code)",
         description="BERT-CRF as the authors' text-only path runs it: off-by-one word gather, pytorch-crf "
                     "uniform init, unconstrained Viterbi, batch 32, best-test-epoch selection",
@@ -270,7 +273,7 @@ _SPECS: list[ModelSpec] = [
         needs=(_MBERT, _RESNET),
     ),
     ModelSpec(
-        name="mkgformer", display="MKGFormer", factory="baselines.mkgformer:MKGFormer",
+        name="mkgformer", fusable=True, display="MKGFormer", factory="baselines.mkgformer:MKGFormer",
         modality="text+image", citation="Chen et al. 2022, SIGIR (zjunlp/MKGformer, MNER)",
         description="CLIP ViT-B/32 and mBERT run layer by layer; prefix-guided interaction and "
                     "correlation-aware fusion in the top 4 layers; CRF (crops substituted: baselines/mkgformer.md)",
@@ -298,7 +301,7 @@ _SPECS: list[ModelSpec] = [
         choices={"optimizer": ("rmsprop", "adam")},
     ),
     ModelSpec(
-        name="umgf", display="UMGF", factory="baselines.umgf:UMGF",
+        name="umgf", fusable=True, display="UMGF", factory="baselines.umgf:UMGF",
         modality="text+image", citation="Zhang, Wei, Li, Wu, Zhu & Zhou 2021, AAAI (unified multimodal graph fusion)",
         description="mBERT words + 4 visual objects (Faster R-CNN boxes, else grid crops; ResNet-152) -> 6 graph "
                     "fusion layers with word<->object gates -> Linear([BERT ; fused]) -> CRF; text-only: no objects",

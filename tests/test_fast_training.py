@@ -120,3 +120,41 @@ def test_progress_bars_only_on_a_terminal(monkeypatch):
     bar = trainer._bar(10, "epoch 1")
     assert bar is not None and bar.total == 10
     bar.close()
+
+
+def test_fused_optimizer_option_steps_adam_with_its_fused_kernel(tiny_corpus, monkeypatch):
+    """``--hp fused_optimizer=true``: off by default and out of the identity, refused (before any
+    job) for a model whose optimizer has no fused kernel, and fit() really steps the fused kernel."""
+    import torch.optim.adam as adam_module
+
+    from benchmark.run.plan import check_hparams
+    spec = get_model("bert")
+    assert "fused_optimizer" not in spec.hparams("smoke", {"fused_optimizer": False})
+    assert check_hparams(spec, "smoke", {"fused_optimizer": True})["fused_optimizer"] is True
+    with pytest.raises(ConfigError, match="not torch Adam/AdamW"):
+        check_hparams(get_model("bilstm-crf"), "smoke", {"fused_optimizer": True})
+    # same update as the per-tensor loop up to rounding
+    torch.manual_seed(0)
+    plain, fused = torch.nn.Linear(6, 3), torch.nn.Linear(6, 3)
+    fused.load_state_dict(plain.state_dict())
+    opts = [torch.optim.AdamW(m.parameters(), lr=0.01, weight_decay=0.1) for m in (plain, fused)]
+    trainer.use_fused_kernel(opts[1])
+    for _ in range(3):
+        x = torch.randn(4, 6)
+        for m, opt in zip((plain, fused), opts):
+            opt.zero_grad()
+            m(x).pow(2).sum().backward()
+            opt.step()
+    assert torch.allclose(plain.weight, fused.weight, atol=1e-6)
+    with pytest.raises(ConfigError, match="SGD"):
+        trainer.use_fused_kernel(torch.optim.SGD(plain.parameters(), lr=0.1))
+    # fit() honours the option
+    calls = []
+    real = adam_module._fused_adam
+    monkeypatch.setattr(adam_module, "_fused_adam", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    hp = {**get_model("bert").hparams("smoke", {"fused_optimizer": True}), "seed": 1, "epochs": 1}
+    train = tiny_corpus.load(["en"], "train")[:16]
+    seed_everything(1)
+    model = load_factory(get_model("bert")).from_training_data(hp, train, BuildContext())
+    fit(model, hp, train, train[:4], train[:4], seed=1)
+    assert calls

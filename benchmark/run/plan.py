@@ -150,6 +150,9 @@ def check_hparams(spec: ModelSpec, profile: str, overrides: Mapping[str, Any]) -
             if value not in OPTIONAL_TRAINER_HPARAMS[key] and not (key == "compile" and isinstance(value, str)):
                 raise ConfigError(f"--hp {key}={_show(value)}: expected one of "
                                   f"{', '.join(map(str, OPTIONAL_TRAINER_HPARAMS[key]))} ({spec.name})")
+            if key == "fused_optimizer" and value and not spec.fusable:
+                raise ConfigError(f"--hp fused_optimizer=true: {spec.name}'s optimizer is not torch Adam/AdamW, "
+                                  "which is what has a fused kernel")
             continue
         if key not in base:
             raise ConfigError(f"--hp {key}: unknown hyperparameter for {spec.name}{_hint(key, base)}")
