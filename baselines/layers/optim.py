@@ -13,9 +13,17 @@ step; these touch only the rows of the batch's words.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Iterator
 
 import torch
+
+
+def _with_grads(optimizer: torch.optim.Optimizer) -> Iterator[tuple[dict[str, Any], torch.Tensor, dict[str, Any]]]:
+    """(group, parameter, its state) for every parameter that has a gradient."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p.grad is not None:
+                yield group, p, optimizer.state[p]
 
 
 class RowwiseRMSprop(torch.optim.Optimizer):
@@ -30,32 +38,28 @@ class RowwiseRMSprop(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> None:
-        for group in self.param_groups:
+        for group, p, state in _with_grads(self):
             lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["square_avg"] = torch.zeros_like(p)
-                    if p.grad.is_sparse:
-                        state["last"] = torch.zeros(p.size(0), dtype=torch.long, device=p.device)
-                state["step"] += 1
-                t, v = state["step"], state["square_avg"]
-                grad = p.grad
-                if grad.is_sparse:
-                    grad = grad.coalesce()
-                    rows, values = grad.indices()[0], grad.values()
-                    skipped = (t - 1 - state["last"][rows]).to(p.dtype)
-                    v_rows = v[rows] * torch.pow(torch.full_like(skipped, alpha), skipped).unsqueeze(1)
-                    v_rows = alpha * v_rows + (1 - alpha) * values * values
-                    v[rows] = v_rows
-                    state["last"][rows] = t
-                    p[rows] -= lr * values / (v_rows.sqrt() + eps)
-                else:
-                    v.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
-                    p.addcdiv_(grad, v.sqrt().add_(eps), value=-lr)
+            if not state:
+                state["step"] = 0
+                state["square_avg"] = torch.zeros_like(p)
+                if p.grad.is_sparse:
+                    state["last"] = torch.zeros(p.size(0), dtype=torch.long, device=p.device)
+            state["step"] += 1
+            t, v = state["step"], state["square_avg"]
+            grad = p.grad
+            if grad.is_sparse:
+                grad = grad.coalesce()
+                rows, values = grad.indices()[0], grad.values()
+                skipped = (t - 1 - state["last"][rows]).to(p.dtype)
+                v_rows = v[rows] * torch.pow(torch.full_like(skipped, alpha), skipped).unsqueeze(1)
+                v_rows = alpha * v_rows + (1 - alpha) * values * values
+                v[rows] = v_rows
+                state["last"][rows] = t
+                p[rows] -= lr * values / (v_rows.sqrt() + eps)
+            else:
+                v.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+                p.addcdiv_(grad, v.sqrt().add_(eps), value=-lr)
 
 
 class LazyAdam(torch.optim.Optimizer):
@@ -69,33 +73,29 @@ class LazyAdam(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> None:
-        for group in self.param_groups:
+        for group, p, state in _with_grads(self):
             lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-                step_size = lr / (1 - beta1 ** t)
-                correction2 = math.sqrt(1 - beta2 ** t)
-                grad = p.grad
-                if grad.is_sparse:
-                    grad = grad.coalesce()
-                    rows, values = grad.indices()[0], grad.values()
-                    if wd:
-                        values = values + wd * p[rows]
-                    m_rows = m[rows].mul_(beta1).add_(values, alpha=1 - beta1)
-                    v_rows = v[rows].mul_(beta2).addcmul_(values, values, value=1 - beta2)
-                    m[rows], v[rows] = m_rows, v_rows
-                    p[rows] -= step_size * m_rows / (v_rows.sqrt() / correction2 + eps)
-                else:
-                    if wd:
-                        grad = grad.add(p, alpha=wd)
-                    m.mul_(beta1).add_(grad, alpha=1 - beta1)
-                    v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                    p.addcdiv_(m, v.sqrt().div_(correction2).add_(eps), value=-step_size)
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = torch.zeros_like(p)
+                state["exp_avg_sq"] = torch.zeros_like(p)
+            state["step"] += 1
+            t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+            step_size = lr / (1 - beta1 ** t)
+            correction2 = math.sqrt(1 - beta2 ** t)
+            grad = p.grad
+            if grad.is_sparse:
+                grad = grad.coalesce()
+                rows, values = grad.indices()[0], grad.values()
+                if wd:
+                    values = values + wd * p[rows]
+                m_rows = m[rows].mul_(beta1).add_(values, alpha=1 - beta1)
+                v_rows = v[rows].mul_(beta2).addcmul_(values, values, value=1 - beta2)
+                m[rows], v[rows] = m_rows, v_rows
+                p[rows] -= step_size * m_rows / (v_rows.sqrt() / correction2 + eps)
+            else:
+                if wd:
+                    grad = grad.add(p, alpha=wd)
+                m.mul_(beta1).add_(grad, alpha=1 - beta1)
+                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                p.addcdiv_(m, v.sqrt().div_(correction2).add_(eps), value=-step_size)
