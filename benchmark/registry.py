@@ -161,7 +161,7 @@ _SPECS: list[ModelSpec] = [
         description="word embeddings (GloVe file, else word2vec trained on train) -> BiLSTM -> CRF",
         # NCRF++-style SGD recipe (measured: results/reference). A candidate with better early epochs
         # (Adam 1e-3, 100-d word2vec x20, <=20 epochs, patience 4) is documented in baselines/lstm_recipes.md.
-        defaults={"embedding_dim": 300, "embeddings": None, "hidden_size": 100, "dropout": 0.5,
+        defaults={"embedding_dim": 300, "embeddings": "auto", "hidden_size": 100, "dropout": 0.5,
                   "optimizer": "sgd", "lr": 0.015, "lr_decay": 0.05, "momentum": 0.0,
                   "weight_decay": 1e-8, "batch_size": 10, "epochs": 30, "grad_clip": 50.0,
                   "w2v_epochs": 10, "w2v_window": 5, "w2v_min_count": 1, "normalize_digits": True,
@@ -174,7 +174,7 @@ _SPECS: list[ModelSpec] = [
         name="hbilstm-crf", display="HBiLSTM-CRF", factory="baselines.hbilstm_crf:HBiLSTMCRF",
         modality="text", citation="Lample, Ballesteros, Subramanian, Kawakami & Dyer 2016, NAACL",
         description="char BiLSTM (25+25) + word embeddings -> BiLSTM (100+100) -> CRF; singleton UNK 0.5",
-        defaults={"embedding_dim": 300, "embeddings": None, "char_embedding_dim": 25, "char_hidden_size": 25,
+        defaults={"embedding_dim": 300, "embeddings": "auto", "char_embedding_dim": 25, "char_hidden_size": 25,
                   "hidden_size": 100, "dropout": 0.5, "unk_replace": 0.5,
                   "optimizer": "sgd", "lr": 0.015, "lr_decay": 0.05, "momentum": 0.0, "weight_decay": 1e-8,
                   "batch_size": 10, "epochs": 15, "grad_clip": 50.0,

@@ -277,6 +277,22 @@ def resolve_embeddings(name_or_path: str) -> str:
                                f"to provide it: {art.provide}")
 
 
+AUTO_EMBEDDINGS = "glove.6B.300d"  # what ``embeddings="auto"`` takes when it is in the weights folder
+
+
+def resolve_auto_embeddings(hp: dict[str, Any]) -> dict[str, Any]:
+    """``embeddings="auto"`` made concrete at plan time, so that the job id says which ran:
+    ``glove.6B.300d`` when ``resolve_embeddings`` finds it, else None (word2vec on the training split)."""
+    if hp.get("embeddings") != "auto":
+        return hp
+    try:
+        resolve_embeddings(AUTO_EMBEDDINGS)
+        value: str | None = AUTO_EMBEDDINGS
+    except MissingArtifactError:
+        value = None
+    return {**hp, "embeddings": value}
+
+
 def locate(artifact_id: str) -> tuple[str | None, list[str]]:
     """``(where it is, places looked)`` for any artefact id, without raising or downloading."""
     art = artifact(artifact_id)

@@ -206,13 +206,38 @@ def test_lstm_optimizer_is_checked_and_lazy_adam_makes_the_word_table_sparse():
 def test_paper_recipe_uses_glove_when_present(tmp_path, monkeypatch):
     from baselines.layers.embeddings import resolve_word_vectors
 
+    from benchmark.weights import resolve_auto_embeddings
+
     monkeypatch.setenv("MMNER_WEIGHTS_DIR", str(tmp_path))
-    # the measured default trains word2vec; `--hp embeddings=auto` takes GloVe when present (the paper's)
-    assert get_model("bilstm-crf").hparams(overrides={"embeddings": "auto"})["embeddings"] == "auto"
+    # the paper recipe's default is "auto": GloVe when present (the paper's), else word2vec on train;
+    # the plan makes it concrete, so the two cases are different jobs
+    for name in ("bilstm-crf", "hbilstm-crf"):
+        assert get_model(name).hparams("paper")["embeddings"] == "auto"
+        assert get_model(name).hparams("smoke")["embeddings"] is None
+    hp = get_model("bilstm-crf").hparams("paper")
     assert resolve_word_vectors("auto") is None  # absent: word2vec on the training split
+    assert resolve_auto_embeddings(hp)["embeddings"] is None
     (tmp_path / "glove.6B.300d.txt").write_text("the " + " ".join(["0.5"] * 300) + "\n")
     assert resolve_word_vectors("auto") == str(tmp_path / "glove.6B.300d.txt")
+    assert resolve_auto_embeddings(hp)["embeddings"] == "glove.6B.300d"
     assert resolve_word_vectors(None) is None
+
+
+def test_plan_resolves_auto_embeddings_into_the_job_and_warns_when_glove_is_absent(tmp_path, monkeypatch):
+    from benchmark.corpora.builtin import generate_fallback
+    from benchmark.run.plan import PlanOptions, make_plan
+
+    corpus = generate_fallback(tmp_path / "corpus", sizes=(8, 2, 2), seed=0, languages=("en",), image_size=32)
+    monkeypatch.setenv("MMNER_WEIGHTS_DIR", str(tmp_path / "weights"))
+    options = PlanOptions(table=5, models=("bilstm-crf",), languages=("en",), data_dir=str(corpus.root))
+    absent = make_plan(options)
+    assert absent.ready[0].hparams["embeddings"] is None
+    assert any("glove.6B.300d not found" in w and "bilstm-crf" in w for w in absent.warnings)
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "glove.6B.300d.txt").write_text("the " + " ".join(["0.5"] * 300) + "\n")
+    present = make_plan(options)
+    assert present.ready[0].hparams["embeddings"] == "glove.6B.300d" and not present.warnings
+    assert present.ready[0].job_id != absent.ready[0].job_id
 
 
 # -- 6. fp16 checkpoints ------------------------------------------------------------------------------

@@ -66,7 +66,6 @@ class WordVocab:
 
 
 AUTO = "auto"  # GloVe (``glove.6B.300d``) when it is in the weights folder, else word2vec on train
-AUTO_ARTIFACT = "glove.6B.300d"
 
 
 def resolve_word_vectors(setting: str | None) -> str | None:
@@ -78,11 +77,11 @@ def resolve_word_vectors(setting: str | None) -> str | None:
     """
     if not setting:
         return None
-    from benchmark.weights import resolve_embeddings
+    from benchmark.weights import AUTO_EMBEDDINGS, resolve_embeddings
 
     if setting == AUTO:
         try:
-            return resolve_embeddings(AUTO_ARTIFACT)
+            return resolve_embeddings(AUTO_EMBEDDINGS)
         except MissingArtifactError:
             return None
     return resolve_embeddings(str(setting))

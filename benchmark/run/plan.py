@@ -29,6 +29,7 @@ from benchmark.errors import ConfigError
 from benchmark.registry import MODELS, ModelSpec, get_model
 from benchmark.report.tables import Row, TableSpec, extend_with, get_table
 from benchmark.run.specs import NO_IMAGES, PROFILE_LIMITS, JobSpec, Setting, hp_problem
+from benchmark.weights import AUTO_EMBEDDINGS, resolve_auto_embeddings
 
 FIRST_SEED = 1
 LANGUAGE_CHOICES: tuple[str, ...] = ("all", *LANGUAGES)
@@ -276,7 +277,7 @@ def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: 
                                       f"language(s) {', '.join(missing)} not in {corpus.root}"))
             continue
         if spec.name not in resolved:
-            resolved[spec.name] = check_hparams(spec, profile, overrides)
+            resolved[spec.name] = resolve_auto_embeddings(check_hparams(spec, profile, overrides))
         hp = resolved[spec.name]
         if needed not in fingerprints:
             fingerprints[needed] = corpus.fingerprint(needed)
@@ -325,6 +326,14 @@ def make_plan(options: PlanOptions, echo: Echo = lambda m: None) -> Plan:
     jobs = plan_table(table, corpus, options.profile, options.seeds, models, languages, options.overrides,
                       images, options.allow_missing_images)
     plan = Plan(table, corpus, options, jobs, images)
+    names = {p.job.model for p in jobs if p.job is not None and p.status == "ready"}
+    substituted = sorted(n for n in names if check_hparams(MODELS[n], options.profile, options.overrides)
+                         .get("embeddings") == "auto" and resolve_auto_embeddings({"embeddings": "auto"})
+                         ["embeddings"] is None)
+    if substituted:
+        plan.warnings.append(f"{', '.join(substituted)}: {AUTO_EMBEDDINGS} not found in the weights folder "
+                             "(`bench weights`): word2vec vectors trained on the training split instead "
+                             "(recorded in each result as embedding_source)")
     if options.allow_missing_images and images == NO_IMAGES and any(p.row.use_image for p in jobs):
         n = sum(1 for p in jobs if p.row.use_image and p.job is not None)
         plan.warnings.append(f"{n} multimodal job(s) run WITHOUT images (--allow-missing-images): every image "
