@@ -11,7 +11,8 @@ Paper-profile recipe (issue 11 item 7; the same word side as ``baselines.bilstm_
 * Word vectors: ``embeddings="auto"`` — GloVe ``glove.6B.300d`` when present in the weights folder,
   else 100-d skip-gram word2vec on the training split (Lample used 100-d skip-n-gram vectors
   trained on a large corpus). Lower-cased fallback rows only where a pretrained vector exists.
-* Word BiLSTM 100 per direction (Lample's size); Adam lr 1e-3 constant (Lample: SGD lr 0.01, one
+* Word BiLSTM 100 per direction (Lample's size); lazy Adam lr 1e-3 constant (``optimizer=lazy_adam``,
+  as ``baselines.bilstm_crf``; Lample: SGD lr 0.01, one
   sentence per update, clipping 5); batch 10, gradient norm clipped at 50 on the summed loss; at
   most 20 epochs, early stop after 4 without dev improvement; selection on dev F1.
 

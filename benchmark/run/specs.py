@@ -277,6 +277,7 @@ TRAINER_HP_RULES: dict[str, HpRule] = {
     "num_workers": HpRule(int, minimum=0),
     "patience": HpRule(int, minimum=1, nullable=True),
     "length_buckets": HpRule(int, minimum=0),
+    "lr_decay": HpRule(float, minimum=0),  # a model key (LSTM recipes): lr / (1 + decay * epoch)
 }
 
 
