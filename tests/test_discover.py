@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from benchmark.cli import main, run_summary_lines
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE_RUN = ROOT / "results" / "reference" / "runs" / "bilstm-crf" / "886bdf610bfcc8c6"  # committed
+REFERENCE_RUN = ROOT / "results" / "experiments" / "runs" / "bilstm-crf" / "886bdf610bfcc8c6"  # committed
 
 
 def bench(*args: str):
@@ -33,18 +33,18 @@ def test_models_shows_recipe_variant_parameters_and_weights():
     assert code[:5] == ["2m-ner-code", "2M-NER (code)", "text+image", "code", "2m-ner"]
     assert "torchvision/resnet152" in code[6] and code[7] == "built-in"
     assert cells(out.output, "2m-ner")[3:5] == ["paper", "-"]
-    # the count stored by the committed reference run (results.json counts.parameters = 14682229)
-    assert cells(out.output, "bilstm-crf")[5] == "14.68M (paper run on mmnerd)"
+    # the count stored by the committed reference runs (results.json counts.parameters = 3649029)
+    assert cells(out.output, "bilstm-crf")[5] == "3.65M (paper run on mmnerd)"
     assert cells(out.output, "bert")[5] == "-"  # nothing recorded: unknown, never estimated
     assert cells(out.output, "bert")[6] == "bert-base-multilingual-cased"
     assert "variants of 2m-ner: 2m-ner-no-resnet, 2m-ner-no-vit, 2m-ner-text, 2m-ner-code (code recipe)" in out.output
 
 
 def test_show_prints_settings_epochs_and_log_tail():
-    out = bench("show", "886bdf61", "--results", str(ROOT / "results" / "reference"), "--log-lines", "2")
+    out = bench("show", "886bdf61", "--results", str(ROOT / "results" / "experiments"), "--log-lines", "2")
     assert out.exit_code == 0, out.output
     text = out.output
-    assert text.startswith(f"job 886bdf610bfcc8c6  finished  {ROOT / 'results' / 'reference'}")
+    assert text.startswith(f"job 886bdf610bfcc8c6  finished  {ROOT / 'results' / 'experiments'}")
     assert "setting    train en -> test en (text)" in text
     assert "command    bench run --table 5 --models bilstm-crf --languages en --threads 1" in text
     assert "commit     839c7e2bd488 (uncommitted changes)" in text
