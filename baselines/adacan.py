@@ -176,13 +176,7 @@ class AdaCAN(LSTMCRFTagger):
 
     # -- model --------------------------------------------------------------------------------
     def emissions(self, batch: dict[str, Any]) -> torch.Tensor:
-        words = batch["words"]
-        if self.training and self.unk_replace > 0 and self.singletons:
-            single = self._singleton_ids
-            if single is None or single.device != words.device:
-                single = self._singleton_ids = torch.tensor(sorted(self.singletons), device=words.device)
-            drop = torch.isin(words, single) & (torch.rand(words.shape, device=words.device) < self.unk_replace)
-            words = words.masked_fill(drop, 1)
+        words = self.words_with_unk(batch)
         mask = batch["mask"]
         emb, chars = self.word_embedding(words), self.char_features(batch)
         if self.config.get("text_stack", "paper") == "code":

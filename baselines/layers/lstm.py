@@ -123,7 +123,8 @@ class LSTMCRFTagger(Tagger):
         return batch
 
     # -- model --------------------------------------------------------------------------------
-    def emissions(self, batch: dict[str, Any]) -> torch.Tensor:
+    def words_with_unk(self, batch: dict[str, Any]) -> torch.Tensor:
+        """The batch's word ids; in training, singletons become ``<unk>`` with probability ``unk_replace``."""
         words = batch["words"]
         if self.training and self.unk_replace > 0 and self.singletons:
             single = self._singleton_ids
@@ -131,7 +132,10 @@ class LSTMCRFTagger(Tagger):
                 single = self._singleton_ids = torch.tensor(sorted(self.singletons), device=words.device)
             drop = torch.isin(words, single) & (torch.rand(words.shape, device=words.device) < self.unk_replace)
             words = words.masked_fill(drop, 1)
-        rep = self.word_embedding(words)
+        return words
+
+    def emissions(self, batch: dict[str, Any]) -> torch.Tensor:
+        rep = self.word_embedding(self.words_with_unk(batch))
         if self.char_encoder is not None:
             rep = torch.cat([rep, self.char_features(batch)], dim=-1)
         hidden = self.encoder(self.dropout(rep), batch["mask"])
