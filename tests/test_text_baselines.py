@@ -174,3 +174,39 @@ def test_char_bilstm_reads_each_word_independently_of_padding():
     expected = torch.cat([seq[0, -1, :5], seq[0, 0, 5:]])
     assert torch.allclose(out[0, 2], expected, atol=1e-6)
     assert vocab.encode("ß") == [1]  # unseen character -> UNK
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_unpacked_bilstm_equals_the_packed_one_outputs_and_gradients(layers):
+    """The CPU path runs each direction unpacked (the backward one reversed within each row's
+    length); a wrong reversal or padding leaking into a real state changes outputs or gradients."""
+    from baselines.layers.lstm import bilstm_outputs, packed_bilstm
+
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(7, 5, num_layers=layers, batch_first=True, bidirectional=True)
+    x = torch.randn(4, 9, 7, requires_grad=True)
+    lengths = torch.tensor([9, 3, 1, 6])
+    weights = torch.arange(4 * 9 * 10, dtype=torch.float32).view(4, 9, 10).sin()
+    results = []
+    for run in (packed_bilstm, bilstm_outputs):
+        out = run(lstm, x, lengths)
+        results.append((out, torch.autograd.grad((out * weights).sum(), [x, *lstm.parameters()])))
+    (packed, packed_grads), (unpacked, unpacked_grads) = results
+    assert torch.allclose(packed, unpacked, atol=1e-6)
+    assert torch.all(unpacked[1, 3:] == 0) and torch.all(unpacked[2, 1:] == 0)
+    for a, b in zip(packed_grads, unpacked_grads):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_singletons_become_unk_only_in_training():
+    sentences = hand_made_sentences()
+    model, _ = build_model("bilstm-crf", sentences)
+    model.unk_replace = 1.0
+    batch = model.collate(sentences)
+    single = torch.tensor([int(w) in model.singletons for w in batch["words"].flatten()]).view_as(batch["words"])
+    assert single.any() and (~single & batch["mask"]).any()
+    model.train()
+    words = model.words_with_unk(batch)
+    assert torch.all(words[single] == 1) and torch.equal(words[~single], batch["words"][~single])
+    model.eval()
+    assert torch.equal(model.words_with_unk(batch), batch["words"])

@@ -12,7 +12,8 @@ from typing import Iterable, Sequence
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+
+from baselines.layers.lstm import bilstm_outputs
 
 CHAR_PAD, CHAR_UNK = 0, 1
 
@@ -28,6 +29,7 @@ class CharVocab:
     def __init__(self, chars: Sequence[str]) -> None:
         self.itos = ["<pad>", "<unk>"] + list(chars)
         self.stoi = {c: i for i, c in enumerate(self.itos) if i >= 2}
+        self._ids: dict[str, list[int]] = {}  # word -> encode(word), filled as words are seen
 
     def __len__(self) -> int:
         return len(self.itos)
@@ -37,15 +39,20 @@ class CharVocab:
 
     def batch(self, sentences: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(chars [B, W, C] long, lengths [B, W] long)``; padding words have length 0."""
-        encoded = [[self.encode(w) for w in words] for words in sentences]
+        cache = self._ids
+        encoded = [[cache[w] if w in cache else cache.setdefault(w, self.encode(w)) for w in words]
+                   for words in sentences]
         n_words = max((len(s) for s in encoded), default=0) or 1
         n_chars = max((len(w) for s in encoded for w in s), default=0) or 1
-        chars = torch.zeros((len(encoded), n_words, n_chars), dtype=torch.long)
-        lengths = torch.zeros((len(encoded), n_words), dtype=torch.long)
-        for b, words in enumerate(encoded):
-            for i, ids in enumerate(words):
-                chars[b, i, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
-                lengths[b, i] = len(ids)
+        pad_word = [CHAR_PAD] * n_chars
+        rows: list[list[int]] = []  # one row per word slot, padding words included
+        lens: list[int] = []
+        for words in encoded:
+            rows.extend(ids + [CHAR_PAD] * (n_chars - len(ids)) for ids in words)
+            rows.extend([pad_word] * (n_words - len(words)))
+            lens.extend([len(ids) for ids in words] + [0] * (n_words - len(words)))
+        chars = torch.tensor(rows, dtype=torch.long).view(len(encoded), n_words, n_chars)
+        lengths = torch.tensor(lens, dtype=torch.long).view(len(encoded), n_words)
         return chars, lengths
 
 
@@ -69,8 +76,10 @@ class CharBiLSTM(nn.Module):
         out = chars.new_zeros((batch * n_words, self.output_size), dtype=self.embedding.weight.dtype)
         if real.numel():
             emb = self.embedding(chars.reshape(-1, n_chars).index_select(0, real))  # [N, C, E]
-            packed = pack_padded_sequence(emb, flat_len.index_select(0, real).cpu(), batch_first=True,
-                                          enforce_sorted=False)
-            _, (h_n, _) = self.lstm(packed)  # h_n [2, N, H]: forward after the last char, backward after the first
-            out = out.index_copy(0, real, torch.cat([h_n[0], h_n[1]], dim=-1))
+            real_len = flat_len.index_select(0, real)
+            seq = bilstm_outputs(self.lstm, emb, real_len)  # [N, C, 2H]
+            hidden = self.lstm.hidden_size
+            last = seq.gather(1, (real_len - 1).view(-1, 1, 1).expand(-1, 1, hidden)).squeeze(1)
+            # forward state after the last character, backward state after reading back to the first
+            out = out.index_copy(0, real, torch.cat([last, seq[:, 0, hidden:]], dim=-1))
         return out.reshape(batch, n_words, self.output_size)

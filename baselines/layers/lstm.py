@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -24,8 +25,63 @@ from benchmark.errors import ConfigError
 LSTM_OPTIMIZERS = ("sgd", "adam", "lazy_adam")
 
 
+def reverse_within_length(lengths: torch.Tensor, total: int) -> torch.Tensor:
+    """``[B, total]`` time index that reverses each row's first ``lengths[b]`` positions (the rest stay)."""
+    pos = torch.arange(total, device=lengths.device).unsqueeze(0)
+    n = lengths.unsqueeze(1)
+    return torch.where(pos < n, n - 1 - pos, pos)
+
+
+def _take_time(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    return x.gather(1, index.unsqueeze(2).expand(-1, -1, x.size(2)))
+
+
+def packed_bilstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``[B, T, 2H]`` outputs of a batch-first bidirectional ``lstm`` over right-padded ``x`` (packed)."""
+    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    out, _ = lstm(packed)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
+    return out
+
+
+def bilstm_outputs(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``[B, T, 2H]`` outputs of a batch-first bidirectional ``lstm`` over right-padded ``x``; rows
+    longer than ``lengths[b]`` are 0 and never reach a real position's state (as with packing).
+
+    On CUDA the packed call (cuDNN handles packed input natively). On CPU each direction runs as one
+    unpacked call over the whole padded batch: the forward direction reads the padding only after
+    the real items, and the backward direction reads each row reversed within its length, so every
+    real output is the packed one (same function; float rounding may differ in the last bits).
+    PyTorch's CPU kernel for packed input steps through time with separate small matrix products
+    and was 2-3x slower forward + backward at the LSTM baselines' sizes (``baselines/lstm_recipes.md``).
+    Uses the layer's own parameters, so state dicts and checkpoints are unchanged.
+    """
+    if x.is_cuda:
+        return packed_bilstm(lstm, x, lengths)
+    if not (lstm.bidirectional and lstm.batch_first and lstm.bias and lstm.proj_size == 0):
+        raise ValueError("bilstm_outputs needs a batch-first bidirectional nn.LSTM with biases")
+    batch, total, _ = x.shape
+    reverse = reverse_within_length(lengths.to(x.device), total)
+    valid = (torch.arange(total, device=x.device).unsqueeze(0) < lengths.to(x.device).unsqueeze(1))
+    valid = valid.unsqueeze(2).to(x.dtype)
+    zeros = x.new_zeros(1, batch, lstm.hidden_size)
+    h = x
+    for layer in range(lstm.num_layers):
+        if layer > 0 and lstm.dropout > 0:
+            h = F.dropout(h, lstm.dropout, lstm.training)
+        directions = []
+        for suffix, backward in (("", False), ("_reverse", True)):
+            weights = [getattr(lstm, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            seq = _take_time(h, reverse) if backward else h
+            # the functional kernel nn.LSTM.forward itself calls, here for one direction and one layer
+            out = torch._VF.lstm(seq, (zeros, zeros), weights, True, 1, 0.0, lstm.training, False, True)[0]
+            directions.append(_take_time(out, reverse) if backward else out)
+        h = torch.cat(directions, dim=2) * valid
+    return h
+
+
 class BiLSTMEncoder(nn.Module):
-    """Bidirectional LSTM over padded inputs (packed, so padding never leaks into states)."""
+    """Bidirectional LSTM over right-padded inputs; padding never leaks into states (``bilstm_outputs``)."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0) -> None:
         super().__init__()
@@ -34,11 +90,7 @@ class BiLSTMEncoder(nn.Module):
         self.output_size = 2 * hidden_size
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        lengths = mask.sum(dim=1).clamp(min=1).cpu()
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
-        return out  # [B, T, 2H]
+        return bilstm_outputs(self.lstm, x, mask.sum(dim=1).clamp(min=1))  # [B, T, 2H]
 
 
 class LSTMCRFTagger(Tagger):
@@ -61,7 +113,7 @@ class LSTMCRFTagger(Tagger):
         self.hidden2tag = nn.Linear(self.encoder.output_size, len(self.tags))
         self.crf = CRF(self.tags, constrained=True, reduction=config.get("crf_reduction", "sum"))
         self.singletons: set[int] = set()
-        self._singleton_ids: torch.Tensor | None = None  # cached tensor of self.singletons
+        self._is_singleton: torch.Tensor | None = None  # cached [vocab] bool table of self.singletons
         self.unk_replace = float(config.get("unk_replace", 0.0))
 
     # -- hooks for subclasses -----------------------------------------------------------------
@@ -127,10 +179,12 @@ class LSTMCRFTagger(Tagger):
         """The batch's word ids; in training, singletons become ``<unk>`` with probability ``unk_replace``."""
         words = batch["words"]
         if self.training and self.unk_replace > 0 and self.singletons:
-            single = self._singleton_ids
+            single = self._is_singleton
             if single is None or single.device != words.device:
-                single = self._singleton_ids = torch.tensor(sorted(self.singletons), device=words.device)
-            drop = torch.isin(words, single) & (torch.rand(words.shape, device=words.device) < self.unk_replace)
+                single = torch.zeros(len(self.vocab), dtype=torch.bool)
+                single[sorted(self.singletons)] = True
+                single = self._is_singleton = single.to(words.device)
+            drop = single[words] & (torch.rand(words.shape, device=words.device) < self.unk_replace)
             words = words.masked_fill(drop, 1)
         return words
 
