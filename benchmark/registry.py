@@ -118,13 +118,15 @@ class ModelSpec:
     recipe: str = "paper"  # "paper" (the original paper's recipe) or e.g. "code" (its authors' code)
     variant_of: str | None = None  # the model this one varies (default: the first spec sharing its factory)
     choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # allowed values of string hps
-    fusable: bool = False  # its optimizer is torch Adam/AdamW, so `--hp fused_optimizer=true` applies
+    fusable: bool = False  # its optimizer is torch Adam/AdamW: fused kernel in the paper profile (`--hp fused_optimizer=false` turns it off)
 
     def hparams(self, profile: str = "paper", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Resolved hyperparameters: trainer defaults < paper defaults < smoke (if profile) < overrides."""
         if profile not in ("paper", "smoke", "check"):
             raise ConfigError(f"unknown profile {profile!r}; expected 'paper' or 'smoke'")
         hp = {**TRAINER_DEFAULTS, **self.defaults}
+        if self.fusable and profile == "paper":  # the paper-size runs step Adam(W) with its fused kernel
+            hp["fused_optimizer"] = True
         if profile in ("smoke", "check"):  # check = smoke models on the larger `bench check` slice
             hp.update(self.smoke)
         if profile == "check":
@@ -136,19 +138,20 @@ class ModelSpec:
                 raise ConfigError(f"{self.name}: unknown hyperparameter(s) {', '.join(unknown)}; "
                                   f"known: {', '.join(sorted(hp))}")
             hp.update(overrides)
+        for key in ("compile", "fused_optimizer"):  # off is not part of the identity
+            if key in hp and not hp[key]:
+                del hp[key]
         return hp
 
 
 def _optional_trainer_hparams(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Check ``precision``/``compile``; drop their default values (fp32, no compile) from the identity."""
+    """Check ``precision``; drop its default (fp32) from the identity (``compile`` and
+    ``fused_optimizer`` are dropped when off by ``ModelSpec.hparams``, after the profile's default)."""
     out = dict(overrides)
     if out.get("precision", "bf16") not in OPTIONAL_TRAINER_HPARAMS["precision"]:
         raise ConfigError(f"precision must be fp32 or bf16, got {out['precision']!r}")
     if out.get("precision") == "fp32":
         del out["precision"]
-    for key in ("compile", "fused_optimizer"):  # off (the default) is not part of the identity
-        if key in out and not out[key]:
-            del out[key]
     return out
 
 

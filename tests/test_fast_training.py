@@ -123,13 +123,18 @@ def test_progress_bars_only_on_a_terminal(monkeypatch):
 
 
 def test_fused_optimizer_option_steps_adam_with_its_fused_kernel(tiny_corpus, monkeypatch):
-    """``--hp fused_optimizer=true``: off by default and out of the identity, refused (before any
-    job) for a model whose optimizer has no fused kernel, and fit() really steps the fused kernel."""
+    """``fused_optimizer``: on in the paper profile of Adam(W) models, off (and out of the identity)
+    in the smoke profile and with ``=false``, refused (before any job) for a model whose optimizer
+    has no fused kernel, and fit() really steps the fused kernel."""
     import torch.optim.adam as adam_module
 
     from benchmark.run.plan import check_hparams
     spec = get_model("bert")
+    assert "fused_optimizer" not in spec.hparams("smoke")
     assert "fused_optimizer" not in spec.hparams("smoke", {"fused_optimizer": False})
+    assert spec.hparams("paper")["fused_optimizer"] is True
+    assert "fused_optimizer" not in spec.hparams("paper", {"fused_optimizer": False})
+    assert "fused_optimizer" not in get_model("bilstm-crf").hparams("paper")
     assert check_hparams(spec, "smoke", {"fused_optimizer": True})["fused_optimizer"] is True
     with pytest.raises(ConfigError, match="not torch Adam/AdamW"):
         check_hparams(get_model("bilstm-crf"), "smoke", {"fused_optimizer": True})

@@ -170,7 +170,8 @@ def autocast(device: torch.device, precision: str):
 def use_fused_kernel(optimizer: torch.optim.Optimizer) -> None:
     """``hp["fused_optimizer"]``: step torch Adam/AdamW with its fused kernel (one pass over each
     parameter instead of a dozen elementwise ops: ~6x faster on a CPU core over 285M parameters).
-    The same update up to rounding in the last bit, so it is opt-in and part of the job identity."""
+    The same update up to rounding in the last bit, so it is part of the job identity: on in the paper
+    profile of the models whose spec says ``fusable``, off in the smoke profile (``ModelSpec.hparams``)."""
     if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW):
         raise ConfigError(f"fused_optimizer: the model's optimizer is {type(optimizer).__name__}, "
                           "not torch Adam/AdamW")
