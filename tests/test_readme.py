@@ -54,8 +54,9 @@ def test_results_block_shows_only_clean_tree_runs_with_enough_seeds(tmp_path, ti
 
     def stored(model: str, lang: str, seed: int, f1: float, commit: str | None, dirty: bool | None):
         r = fake_for(jobs[(model, lang, seed)], f1)
+        # as stored by a run started with `python -m benchmark.cli` from a checkout
         return replace(r, environment={**r.environment, "commit": commit, "dirty": dirty,
-                                       "command": "bench run --table 5 --seeds 3"})
+                                       "command": "/home/me/mmner-bench/benchmark/cli.py run --table 5 --seeds 3"})
 
     store = ResultStore(tmp_path)
     for seed, f1 in ((1, 0.60), (2, 0.62), (3, 0.64)):
@@ -71,6 +72,7 @@ def test_results_block_shows_only_clean_tree_runs_with_enough_seeds(tmp_path, ti
     run_rows = [line for line in block.splitlines() if line.startswith("| bilstm-crf")]
     assert len(run_rows) == 1 and "| 3 " in run_rows[0] and "62.00 ± 2.00" in run_rows[0]
     assert "aaaaaaa" in run_rows[0] and "bbbbbbb" not in block
+    assert "`bench run --table 5 --seeds 3`" in run_rows[0] and "/home/me" not in block  # as a user types it
     assert "hbilstm-crf" not in block and "HBiLSTM" not in block
     assert "6 stored paper-profile run(s) left out" in block
 

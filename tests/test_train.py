@@ -68,3 +68,11 @@ def test_fold_split_and_take(tiny_corpus):
     assert sorted(sids) == sorted(s.sid for s in train)  # disjoint, and together the whole split
     sub = take(train, 10)
     assert len(sub) == 10 and {s.language for s in sub} == {"en", "fr", "es", "de"}
+
+
+def test_recorded_command_is_the_one_a_user_types():
+    from benchmark.util.command import bench_command
+
+    assert bench_command(["/usr/local/bin/bench", "run", "--hp", "lr=0.1 x"]) == "bench run --hp 'lr=0.1 x'"
+    assert bench_command(["/work/clone/benchmark/cli.py", "run", "--table", "5"]) == "bench run --table 5"
+    assert bench_command(["myscript.py", "--x"]) == "myscript.py --x"

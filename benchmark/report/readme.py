@@ -9,6 +9,7 @@ reads: each table is planned with the paper profile and default options on the g
 """
 from __future__ import annotations
 
+import shlex
 import statistics
 from pathlib import Path
 
@@ -19,12 +20,24 @@ from benchmark.run.plan import PlanOptions, make_plan
 from benchmark.run.specs import Result
 from benchmark.run.store import ResultStore, lookup
 from benchmark.report.tables import TABLES
+from benchmark.util.command import bench_command
 from benchmark.util.io import write_text
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
 MIN_SEEDS = 3  # a README row needs at least this many seeds (mean ± std)
+
+
+def _command(env: dict) -> str:
+    """The run's command as typed (runs stored before ``bench_command`` kept ``benchmark/cli.py``'s path)."""
+    command = env.get("command")
+    if not command:
+        return "?"
+    try:
+        return bench_command(shlex.split(command))
+    except ValueError:  # not shell-quoted: show it as stored
+        return str(command)
 
 
 def clean_tree(result: Result) -> bool:
@@ -68,7 +81,7 @@ def results_block(store: ResultStore, data_dir: str | None = None, image_dir: st
                      _mean_std([100 * r.test["strict"]["f1"] for r in runs]),
                      f"{statistics.fmean(r.wall_time_s for r in runs) / 60:.1f}",
                      f"{env.get('device', '?')}, {env.get('torch_threads', '?')} thr", ", ".join(commits),
-                     f"`{env.get('command', '?')}`"])
+                     f"`{_command(env)}`"])
     if rows:
         parts.append("Stored runs (`results/reference/runs/<model>/<job_id>/`, clean committed tree only), test F1 "
                      "at the best dev epoch, mean ± std over n seeds:\n\n" + tabulate(

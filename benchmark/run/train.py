@@ -19,7 +19,6 @@ import os
 import platform
 import random
 import resource
-import shlex
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from benchmark.api import BuildContext, Tagger, move_to
 from benchmark.corpora.reader import Corpus, Sentence
 from benchmark.corpora.images import ImageStore
 from benchmark.errors import ConfigError
+from benchmark.util.command import bench_command
 from benchmark.metrics import evaluate
 from benchmark.registry import OPTIONAL_TRAINER_HPARAMS, get_model, load_factory
 from benchmark.run import checkpoints as ckpt
@@ -114,9 +114,7 @@ def environment(device: torch.device) -> dict[str, Any]:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             versions[pkg] = None
-    argv = list(sys.argv)
-    command = shlex.join(["bench", *argv[1:]]) if argv and Path(argv[0]).name == "bench" else shlex.join(argv)
-    env = {"command": command, "python": platform.python_version(), "platform": platform.platform(),
+    env = {"command": bench_command(sys.argv), "python": platform.python_version(), "platform": platform.platform(),
            "device": str(device), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
            "versions": versions, **git_commit()}
     if device.type == "cuda":
