@@ -24,7 +24,8 @@ Departures from Huang et al.'s stated settings (SENNA 50-d vectors, hidden 300, 
 100, ~10 epochs) and from the NCRF++ defaults used before (300-d vectors, SGD lr 0.015 with
 1/(1+0.05e) decay): without GloVe the embeddings must be learnt from 20k sentences, where
 the SGD recipe reached 59.4 test F1 in 23 epochs (one seed: ``results/experiments/runs/bilstm-crf/886bdf610bfcc8c6``) and an Adam
-probe 61; Adam converges in fewer epochs, which keeps a seed within ~15 minutes on 2 CPU cores.
+probe 61; Adam converges in fewer epochs: a seed takes about 9 minutes on one CPU core
+(``baselines/lstm_recipes.md``).
 A first attempt with 200 per direction had not finished its first epoch after 190 CPU-seconds
 (word2vec included), too slow for the 15-minute budget. Every setting is an ``--hp`` switch
 (``optimizer=sgd lr=0.015 lr_decay=0.05 embedding_dim=300 w2v_epochs=10 epochs=30 patience=8``
