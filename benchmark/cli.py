@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from benchmark.errors import BenchError, ConfigError
+from benchmark.util.command import bench_command
 
 DEFAULT_RESULTS = "results/local"  # the user's own runs (git-ignored); committed runs: results/reference
 REFERENCE_RESULTS = "results/reference"
@@ -872,7 +873,7 @@ def check(suite: str, baseline: str | None, tolerance: str | None, model_names: 
     what = f"{len(names)} model(s)" if names else "every model"
     if update:
         click.echo(f"bench check --update ({suite}, data {corpus.kind}): measuring {what} over seeds and threads...")
-        measured = measure_baseline(corpus, suite, names, echo=click.echo, command=" ".join(["bench", *sys.argv[1:]]),
+        measured = measure_baseline(corpus, suite, names, echo=click.echo, command=bench_command(sys.argv),
                                     workers=workers)
         if base is not None:
             click.echo(render_findings(compare(base, measured, tolerances), show_all=True))

@@ -40,8 +40,7 @@ class CharVocab:
     def batch(self, sentences: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(chars [B, W, C] long, lengths [B, W] long)``; padding words have length 0."""
         cache = self._ids
-        encoded = [[cache[w] if w in cache else cache.setdefault(w, self.encode(w)) for w in words]
-                   for words in sentences]
+        encoded = [[cache.get(w) or cache.setdefault(w, self.encode(w)) for w in words] for words in sentences]
         n_words = max((len(s) for s in encoded), default=0) or 1
         n_chars = max((len(w) for s in encoded for w in s), default=0) or 1
         pad_word = [CHAR_PAD] * n_chars

@@ -62,9 +62,9 @@ def bilstm_outputs(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> tor
     if not (lstm.bidirectional and lstm.batch_first and lstm.bias and lstm.proj_size == 0):
         raise ValueError("bilstm_outputs needs a batch-first bidirectional nn.LSTM with biases")
     batch, total, _ = x.shape
-    reverse = reverse_within_length(lengths.to(x.device), total)
-    valid = (torch.arange(total, device=x.device).unsqueeze(0) < lengths.to(x.device).unsqueeze(1))
-    valid = valid.unsqueeze(2).to(x.dtype)
+    lengths = lengths.to(x.device)
+    reverse = reverse_within_length(lengths, total)
+    valid = (torch.arange(total, device=x.device).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(2).to(x.dtype)
     zeros = x.new_zeros(1, batch, lstm.hidden_size)
     h = x
     for layer in range(lstm.num_layers):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shlex
 import sys
 import tempfile
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from benchmark.corpora.reader import Corpus
+from benchmark.util.command import bench_command
 from benchmark.util.io import write_json
 
 
@@ -35,7 +35,7 @@ def record(results: str | Path, name: str, payload: dict[str, Any]) -> Path:
     """Write ``results/benchmarks/<name>.json`` atomically, with machine facts and the command."""
     path = Path(results) / "benchmarks" / f"{name}.json"
     doc = {"name": name, "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "command": shlex.join(["bench", *sys.argv[1:]]), "machine": machine(), **payload}
+           "command": bench_command(sys.argv), "machine": machine(), **payload}
     return write_json(path, doc)
 
 
