@@ -118,6 +118,9 @@ class ModelSpec:
     recipe: str = "paper"  # "paper" (the original paper's recipe) or e.g. "code" (its authors' code)
     variant_of: str | None = None  # the model this one varies (default: the first spec sharing its factory)
     choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # allowed values of string hps
+    # hps a user may set that are not in `defaults`: allowed values, the first being the model's
+    # behaviour when unset (left out of the identity, so adding one keeps every stored job id)
+    optional: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     fusable: bool = False  # its optimizer is torch Adam/AdamW: fused kernel in the paper profile (`--hp fused_optimizer=false` turns it off)
 
     def hparams(self, profile: str = "paper", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -133,7 +136,7 @@ class ModelSpec:
             hp.update(self.check)
         if overrides:
             overrides = _optional_trainer_hparams(overrides)
-            unknown = sorted(set(overrides) - set(hp) - set(OPTIONAL_TRAINER_HPARAMS))
+            unknown = sorted(set(overrides) - set(hp) - set(OPTIONAL_TRAINER_HPARAMS) - set(self.optional))
             if unknown:
                 raise ConfigError(f"{self.name}: unknown hyperparameter(s) {', '.join(unknown)}; "
                                   f"known: {', '.join(sorted(hp))}")
@@ -141,6 +144,9 @@ class ModelSpec:
         for key in ("compile", "fused_optimizer"):  # off is not part of the identity
             if key in hp and not hp[key]:
                 del hp[key]
+        for key, values in self.optional.items():  # nor is an optional hp at its unset behaviour
+            if key not in self.defaults and hp.get(key, values[0]) == values[0]:
+                hp.pop(key, None)
         return hp
 
 
@@ -156,6 +162,7 @@ def _optional_trainer_hparams(overrides: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _LSTM_OPTIMIZERS = ("sgd", "adam", "lazy_adam")  # baselines.layers.lstm.LSTM_OPTIMIZERS
+_LSTM_OPTIONAL = {"label_scheme": ("iob2", "bioes")}  # baselines.layers.lstm.LABEL_SCHEMES
 
 _SPECS: list[ModelSpec] = [
     ModelSpec(
@@ -171,7 +178,7 @@ _SPECS: list[ModelSpec] = [
                   "crf_reduction": "sum", "patience": 4, "length_buckets": 50, "unk_replace": 0.5},
         smoke={"embedding_dim": 32, "embeddings": None, "hidden_size": 32, "epochs": 12, "w2v_epochs": 5,
                "batch_size": 10, "optimizer": "adam", "lr": 0.01, "lr_decay": 0.0, "patience": None},
-        choices={"optimizer": _LSTM_OPTIMIZERS},
+        choices={"optimizer": _LSTM_OPTIMIZERS}, optional=_LSTM_OPTIONAL,
     ),
     ModelSpec(
         name="hbilstm-crf", display="HBiLSTM-CRF", factory="baselines.hbilstm_crf:HBiLSTMCRF",
@@ -186,7 +193,7 @@ _SPECS: list[ModelSpec] = [
         smoke={"embedding_dim": 32, "embeddings": None, "hidden_size": 32, "char_embedding_dim": 8,
                "char_hidden_size": 8, "epochs": 12, "w2v_epochs": 5, "batch_size": 10, "optimizer": "adam",
                "lr": 0.01, "lr_decay": 0.0, "patience": None, "unk_replace": 0.0},
-        choices={"optimizer": _LSTM_OPTIMIZERS},
+        choices={"optimizer": _LSTM_OPTIMIZERS}, optional=_LSTM_OPTIONAL,
     ),
     ModelSpec(
         name="bert", fusable=True, display="BERT", factory="baselines.bert:BERTTagger",

@@ -255,6 +255,56 @@ def test_fp16_clip_checkpoint_loads_in_float32(tmp_path):
     assert out.dtype == torch.float32 and out.shape == (2, 17, 16)
 
 
+# -- 7. LSTM recipe: the CRF may learn BIOES labels (Lample et al.'s scheme) ---------------------
+
+def test_iob2_bioes_conversion_and_bioes_mask_on_a_hand_made_sentence():
+    from allennlp_light.modules.conditional_random_field.conditional_random_field import allowed_transitions
+
+    from baselines.layers.crf import allowed_transitions as ours
+    from baselines.layers.crf import bio_allowed, bioes_allowed
+    from benchmark.corpora.labels import bioes_to_iob2, iob2_to_bioes
+    iob2 = ["B-PER", "I-PER", "I-PER", "O", "B-LOC", "B-LOC", "I-ORG", "O", "I-MISC"]
+    bioes = ["B-PER", "I-PER", "E-PER", "O", "S-LOC", "S-LOC", "S-ORG", "O", "S-MISC"]
+    assert iob2_to_bioes(iob2) == bioes  # an orphan I- starts an entity, as conlleval reads it
+    assert bioes_to_iob2(bioes) == ["B-PER", "I-PER", "I-PER", "O", "B-LOC", "B-LOC", "B-ORG", "O", "B-MISC"]
+    for s in hand_made_sentences():
+        assert bioes_to_iob2(iob2_to_bioes(s.tags)) == list(s.tags)
+    tags = ["O"] + [f"{p}-{t}" for t in ("PER", "LOC") for p in "BIES"]
+    k = len(tags)
+    ref = torch.zeros(k + 2, k + 2, dtype=torch.bool)  # allennlp's BIOUL is BIOES with L = E, U = S
+    for i, j in allowed_transitions("BIOUL", dict(enumerate(t.replace("E-", "L-").replace("S-", "U-") for t in tags))):
+        ref[i, j] = True
+    assert torch.equal(bioes_allowed(tags), ref)
+    assert torch.equal(ours(tags), ref) and torch.equal(ours(TAGS), bio_allowed(TAGS))
+
+
+def test_lstm_label_scheme_bioes_learns_bioes_and_predicts_iob2():
+    from benchmark.corpora.labels import iob2_to_bioes
+    from benchmark.run.plan import check_hparams
+    train = hand_made_sentences()
+    for name in ("bilstm-crf", "hbilstm-crf"):
+        spec = get_model(name)
+        assert "label_scheme" not in spec.hparams("paper")  # unset: IOB2, and no stored job id changes
+        assert check_hparams(spec, "paper", {"label_scheme": "iob2"}) == spec.hparams("paper")
+        assert check_hparams(spec, "paper", {"label_scheme": "bioes"})["label_scheme"] == "bioes"
+        with pytest.raises(ConfigError, match="label_scheme must be one of iob2, bioes"):
+            check_hparams(spec, "paper", {"label_scheme": "bilou"})
+    model, _ = build_model("hbilstm-crf", train, label_scheme="bioes")
+    assert {"B-PER", "I-PER", "E-PER", "S-PER"} <= set(model.tags) and len(model.tags) == 17
+    batch = model.collate(train[:4])
+    for row, s in zip(batch["tags"], train[:4]):
+        assert [model.tags[i] for i in row[: len(s)]] == iob2_to_bioes(s.tags)
+    with torch.no_grad():
+        model.eval()
+        emissions = torch.zeros(4, batch["tags"].shape[1], len(model.tags))
+        emissions[:, :, model.tags.index("S-LOC")] = 5.0  # every word a one-word LOC in BIOES
+        model.emissions = lambda b: emissions
+        predicted = model.decode(batch)
+    assert [p[:2] for p in predicted] == [["B-LOC", "B-LOC"]] * 4  # reported in IOB2
+    iob2_model, _ = build_model("bilstm-crf", train)
+    assert len(iob2_model.tags) == 9 and not iob2_model.bioes
+
+
 # -- issue 10: the registry does not import model packages ----------------------------------------
 
 def test_registry_imports_no_model_package():

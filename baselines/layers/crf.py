@@ -8,7 +8,8 @@ Two named options:
 
 * ``constrained``: decode only paths valid under IOB2 (no ``O -> I-X``, ``B-X -> I-Y``, start ->
   ``I-X``). As in allennlp, the constraint acts at decoding; the likelihood is unconstrained. The
-  allowed-transition mask is built here from the tag strings (``bio_allowed``).
+  allowed-transition mask is built here from the tag strings (``bio_allowed``; with ``E-``/``S-``
+  tags in the set, the BIOES rules of ``bioes_allowed``).
 * ``init``: ``"allennlp"`` — start/end scores N(0, 1), transitions xavier-normal (allennlp-light's
   ``reset_parameters``); ``"uniform"`` — every score U(-0.1, 0.1), as pytorch-crf (``torchcrf``),
   which the 2M-NER authors' code uses.
@@ -48,12 +49,41 @@ def bio_allowed(tags: Sequence[str]) -> torch.Tensor:
     return allowed
 
 
+def bioes_allowed(tags: Sequence[str]) -> torch.Tensor:
+    """``[K+2, K+2]`` bool mask of BIOES-valid transitions; row/column K = start, K+1 = end.
+
+    An entity is ``S-X`` or ``B-X (I-X)* E-X``: after ``B-X``/``I-X`` only ``I-X``/``E-X`` may come
+    (not the end); ``I-X``/``E-X`` follow only ``B-X``/``I-X``; everything else (``O``, ``E-*``,
+    ``S-*``, the start) may go to ``O``, ``B-*``, ``S-*`` or the end.
+    """
+    k = len(tags)
+    allowed = torch.zeros(k + 2, k + 2, dtype=torch.bool)
+    inside = {i: t[2:] for i, t in enumerate(tags) if t[:2] in ("B-", "I-")}  # an entity is open after it
+    for j, to in enumerate(tags + ["<end>"]):
+        col = j if j < k else k + 1
+        for i in list(range(k)) + [k]:  # every tag, then the start
+            open_type = inside.get(i) if i < k else None
+            if to[:2] in ("I-", "E-"):
+                allowed[i, col] = open_type == to[2:]
+            else:
+                allowed[i, col] = open_type is None
+    allowed[k, k + 1] = False  # an empty path (allennlp's convention)
+    return allowed
+
+
+def allowed_transitions(tags: Sequence[str]) -> torch.Tensor:
+    """``bioes_allowed`` when the tag set has ``E-``/``S-`` tags, else ``bio_allowed``."""
+    if any(t[:2] in ("E-", "S-") for t in tags):
+        return bioes_allowed(list(tags))
+    return bio_allowed(tags)
+
+
 class CRF(nn.Module):
     """CRF over ``len(tags)`` IOB2 tags.
 
     Args:
         tags: tag strings in id order (``O``, ``B-PER``, ...).
-        constrained: decode only IOB2-valid paths (see module docstring).
+        constrained: decode only IOB2-valid (BIOES-valid for a BIOES tag set) paths (see module docstring).
         reduction: ``"mean"`` (pytorch-crf / UMT / 2M-NER convention) or ``"sum"`` (UMGF, NCRF++).
         init: ``"allennlp"`` or ``"uniform"`` (pytorch-crf), see module docstring.
     """
@@ -68,7 +98,7 @@ class CRF(nn.Module):
         self.num_tags = len(tags)
         self.reduction = reduction
         self.constrained = constrained
-        allowed = bio_allowed(tags) if constrained else torch.ones(self.num_tags + 2, self.num_tags + 2, dtype=torch.bool)
+        allowed = allowed_transitions(tags) if constrained else torch.ones(self.num_tags + 2, self.num_tags + 2, dtype=torch.bool)
         self.register_buffer("allowed", allowed, persistent=False)
         pairs = [(i, j) for i, j in allowed.nonzero().tolist()] if constrained else None
         self.crf = ConditionalRandomField(self.num_tags, constraints=pairs, include_start_end_transitions=True)

@@ -19,10 +19,12 @@ from baselines.layers.embeddings import (WordVocab, embedding_matrix, load_keyed
                                         train_word2vec)
 from baselines.layers.optim import LazyAdam
 from benchmark.api import BuildContext, Tagger, pad_ids, tag_inventory
+from benchmark.corpora.labels import bioes_to_iob2, iob2_to_bioes
 from benchmark.corpora.reader import Sentence
 from benchmark.errors import ConfigError
 
 LSTM_OPTIMIZERS = ("sgd", "adam", "lazy_adam")
+LABEL_SCHEMES = ("iob2", "bioes")  # the tags the CRF learns and decodes; predictions are always IOB2
 
 
 def reverse_within_length(lengths: torch.Tensor, total: int) -> torch.Tensor:
@@ -116,6 +118,7 @@ class LSTMCRFTagger(Tagger):
         self.singletons: set[int] = set()
         self._is_singleton: torch.Tensor | None = None  # cached [vocab] bool table of self.singletons
         self.unk_replace = float(config.get("unk_replace", 0.0))
+        self.bioes = config.get("label_scheme", "iob2") == "bioes"  # learn and decode BIOES, report IOB2
 
     # -- hooks for subclasses -----------------------------------------------------------------
     def build_char_encoder(self, config: dict[str, Any]) -> nn.Module | None:
@@ -155,7 +158,13 @@ class LSTMCRFTagger(Tagger):
             source = "word2vec:train"
         vocab = WordVocab.build(token_lists, digits, extra=extra, vectored=vectored)
         config = {k: v for k, v in hp.items() if isinstance(v, (int, float, str, bool, type(None)))}
-        config.update(tags=tag_inventory(train), words=vocab.itos[2:], embedding_source=source, embedding_dim=dim)
+        tags = tag_inventory(train)
+        scheme = str(hp.get("label_scheme", "iob2"))
+        if scheme not in LABEL_SCHEMES:
+            raise ConfigError(f"label_scheme must be one of {', '.join(LABEL_SCHEMES)}, got {scheme!r}")
+        if scheme == "bioes":  # O, then B/I/E/S for every type
+            tags = ["O"] + [f"{p}-{t[2:]}" for t in tags if t.startswith("B-") for p in "BIES"]
+        config.update(tags=tags, words=vocab.itos[2:], embedding_source=source, embedding_dim=dim)
         config.update(cls.extra_config(hp, train))
         model = cls(config, ctx)
         weights, coverage = embedding_matrix(model.vocab, dim, vectors, seed=seed)
@@ -170,7 +179,8 @@ class LSTMCRFTagger(Tagger):
     # -- data ---------------------------------------------------------------------------------
     def collate(self, sentences: Sequence[Sentence]) -> dict[str, Any]:
         words, mask = pad_ids([[self.vocab.id(t) for t in s.tokens] for s in sentences])
-        tags, _ = pad_ids([[self.tag_to_id.get(t, 0) for t in s.tags] for s in sentences])
+        gold = [iob2_to_bioes(s.tags) if self.bioes else s.tags for s in sentences]
+        tags, _ = pad_ids([[self.tag_to_id.get(t, 0) for t in g] for g in gold])
         batch = {"words": words, "mask": mask, "tags": tags}
         self.collate_chars(sentences, batch)
         return batch
@@ -201,7 +211,8 @@ class LSTMCRFTagger(Tagger):
 
     def decode(self, batch: dict[str, Any]) -> list[list[str]]:
         paths = self.crf.decode(self.emissions(batch), batch["mask"])
-        return [[self.tags[i] for i in p] for p in paths]
+        out = [[self.tags[i] for i in p] for p in paths]
+        return [bioes_to_iob2(p) for p in out] if self.bioes else out
 
     def configure_optimizer(self, hp: dict[str, Any], total_steps: int):
         lr = float(hp["lr"])

@@ -126,3 +126,26 @@ class TagConverter:
                            f"{', '.join(self.entity_types)} (map it with --label-map {raw_type}=<type> "
                            "or the corpus entry's label_map)")
         return prefix, etype
+
+
+def iob2_to_bioes(tags: Iterable[str]) -> list[str]:
+    """One sentence's IOB2 tags in BIOES: an entity's last token ``E-X`` (``S-X`` when it is alone).
+
+    An orphan ``I-X`` (no ``B-X``/``I-X`` before it) starts an entity, as conlleval reads it.
+    """
+    tags = list(tags)
+    out: list[str] = []
+    for i, tag in enumerate(tags):
+        if tag == OUTSIDE:
+            out.append(tag)
+            continue
+        etype = tag[2:]
+        begins = tag.startswith("B-") or i == 0 or tags[i - 1][2:] != etype or tags[i - 1] == OUTSIDE
+        ends = i + 1 == len(tags) or tags[i + 1] != f"I-{etype}"
+        out.append(("S-" if ends else "B-") + etype if begins else ("E-" if ends else "I-") + etype)
+    return out
+
+
+def bioes_to_iob2(tags: Iterable[str]) -> list[str]:
+    """One sentence's BIOES tags in IOB2 (``S-`` -> ``B-``, ``E-`` -> ``I-``)."""
+    return [{"S": "B", "E": "I"}.get(t[0], t[0]) + t[1:] if t != OUTSIDE else t for t in tags]

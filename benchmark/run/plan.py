@@ -155,10 +155,10 @@ def check_hparams(spec: ModelSpec, profile: str, overrides: Mapping[str, Any]) -
                 raise ConfigError(f"--hp fused_optimizer=true: {spec.name}'s optimizer is not torch Adam/AdamW, "
                                   "which is what has a fused kernel")
             continue
-        if key not in base:
+        if key not in base and key not in spec.optional:
             raise ConfigError(f"--hp {key}: unknown hyperparameter for {spec.name}{_hint(key, base)}")
-        problem = hp_problem(key, value, base[key])
-        allowed = spec.choices.get(key)
+        problem = hp_problem(key, value, base[key] if key in base else spec.optional[key][0])
+        allowed = spec.choices.get(key, spec.optional.get(key))
         if problem is None and allowed is not None and value not in allowed:
             problem = f"{key} must be one of {', '.join(map(str, allowed))}, got {json.dumps(value)}"
         if problem:
