@@ -118,8 +118,8 @@ class ModelSpec:
     recipe: str = "paper"  # "paper" (the original paper's recipe) or e.g. "code" (its authors' code)
     variant_of: str | None = None  # the model this one varies (default: the first spec sharing its factory)
     choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # allowed values of string hps
-    # hps a user may set that are not in `defaults`: allowed values, the first being the model's
-    # behaviour when unset (left out of the identity, so adding one keeps every stored job id)
+    # hps added after runs were stored: allowed values, the first being the model's behaviour when
+    # the hp is absent; at that value the hp is left out of the identity, so stored job ids stay valid
     optional: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     fusable: bool = False  # its optimizer is torch Adam/AdamW: fused kernel in the paper profile (`--hp fused_optimizer=false` turns it off)
 
@@ -145,7 +145,7 @@ class ModelSpec:
             if key in hp and not hp[key]:
                 del hp[key]
         for key, values in self.optional.items():  # nor is an optional hp at its unset behaviour
-            if key not in self.defaults and hp.get(key, values[0]) == values[0]:
+            if hp.get(key, values[0]) == values[0]:
                 hp.pop(key, None)
         return hp
 
@@ -170,12 +170,13 @@ _SPECS: list[ModelSpec] = [
         modality="text", citation="Huang, Xu & Yu 2015, arXiv:1508.01991",
         description="word embeddings (GloVe file, else word2vec trained on train) -> BiLSTM -> CRF",
         # The recipe measured best on English MMNERD (trials: baselines/lstm_recipes.md); the former
-        # NCRF++ SGD recipe is `optimizer=sgd lr=0.015 lr_decay=0.05 embedding_dim=300 w2v_epochs=10 epochs=30 patience=8`.
+        # NCRF++ SGD recipe is `optimizer=sgd lr=0.015 lr_decay=0.05 embedding_dim=300 w2v_epochs=10 epochs=30 patience=8 label_scheme=iob2`.
         defaults={"embedding_dim": 100, "embeddings": "auto", "hidden_size": 100, "dropout": 0.5,
                   "optimizer": "lazy_adam", "lr": 0.001, "lr_decay": 0, "momentum": 0.0,
-                  "weight_decay": 1e-8, "batch_size": 10, "epochs": 20, "grad_clip": 50.0,
+                  "weight_decay": 1e-8, "batch_size": 10, "epochs": 28, "grad_clip": 50.0,
                   "w2v_epochs": 20, "w2v_window": 5, "w2v_min_count": 1, "normalize_digits": True,
-                  "crf_reduction": "sum", "patience": 4, "length_buckets": 50, "unk_replace": 0.5},
+                  "crf_reduction": "sum", "patience": 6, "length_buckets": 50, "unk_replace": 0.5,
+                  "label_scheme": "bioes"},
         smoke={"embedding_dim": 32, "embeddings": None, "hidden_size": 32, "epochs": 12, "w2v_epochs": 5,
                "batch_size": 10, "optimizer": "adam", "lr": 0.01, "lr_decay": 0.0, "patience": None},
         choices={"optimizer": _LSTM_OPTIMIZERS}, optional=_LSTM_OPTIONAL,
@@ -187,9 +188,9 @@ _SPECS: list[ModelSpec] = [
         defaults={"embedding_dim": 100, "embeddings": "auto", "char_embedding_dim": 25, "char_hidden_size": 25,
                   "hidden_size": 100, "dropout": 0.5, "unk_replace": 0.5,
                   "optimizer": "lazy_adam", "lr": 0.001, "lr_decay": 0, "momentum": 0.0, "weight_decay": 1e-8,
-                  "batch_size": 10, "epochs": 20, "grad_clip": 50.0,
+                  "batch_size": 10, "epochs": 16, "grad_clip": 50.0,
                   "w2v_epochs": 20, "w2v_window": 5, "w2v_min_count": 1, "normalize_digits": True,
-                  "crf_reduction": "sum", "patience": 4, "length_buckets": 50},
+                  "crf_reduction": "sum", "patience": 4, "length_buckets": 50, "label_scheme": "bioes"},
         smoke={"embedding_dim": 32, "embeddings": None, "hidden_size": 32, "char_embedding_dim": 8,
                "char_hidden_size": 8, "epochs": 12, "w2v_epochs": 5, "batch_size": 10, "optimizer": "adam",
                "lr": 0.01, "lr_decay": 0.0, "patience": None, "unk_replace": 0.0},

@@ -284,9 +284,9 @@ def test_lstm_label_scheme_bioes_learns_bioes_and_predicts_iob2():
     train = hand_made_sentences()
     for name in ("bilstm-crf", "hbilstm-crf"):
         spec = get_model(name)
-        assert "label_scheme" not in spec.hparams("paper")  # unset: IOB2, and no stored job id changes
-        assert check_hparams(spec, "paper", {"label_scheme": "iob2"}) == spec.hparams("paper")
-        assert check_hparams(spec, "paper", {"label_scheme": "bioes"})["label_scheme"] == "bioes"
+        assert spec.hparams("paper")["label_scheme"] == "bioes"  # the recipe measured best (lstm_recipes.md)
+        # iob2 is what a stored run without the key did: left out of the identity, so those ids stay valid
+        assert "label_scheme" not in check_hparams(spec, "paper", {"label_scheme": "iob2"})
         with pytest.raises(ConfigError, match="label_scheme must be one of iob2, bioes"):
             check_hparams(spec, "paper", {"label_scheme": "bilou"})
     model, _ = build_model("hbilstm-crf", train, label_scheme="bioes")
@@ -301,7 +301,7 @@ def test_lstm_label_scheme_bioes_learns_bioes_and_predicts_iob2():
         model.emissions = lambda b: emissions
         predicted = model.decode(batch)
     assert [p[:2] for p in predicted] == [["B-LOC", "B-LOC"]] * 4  # reported in IOB2
-    iob2_model, _ = build_model("bilstm-crf", train)
+    iob2_model, _ = build_model("bilstm-crf", train, label_scheme="iob2")
     assert len(iob2_model.tags) == 9 and not iob2_model.bioes
 
 
