@@ -14,6 +14,7 @@ from benchmark.corpora.images import ImageStore
 from benchmark.errors import ConfigError
 from benchmark.registry import get_model, load_factory
 from benchmark.run import train as trainer
+from benchmark.run.precision import precision_problem
 from benchmark.run.train import fit, seed_everything
 
 SYNCS = ("item", "__float__", "__bool__", "tolist", "__int__", "__index__")
@@ -88,11 +89,19 @@ def test_cached_features_do_not_depend_on_the_precision(tmp_path):
 
 
 def test_bf16_autocast_is_an_option_and_part_of_the_identity(tiny_corpus):
+    """bf16 trains where this CPU has bf16 LSTM kernels (AVX-512/AMX); where it has not (x86-64
+    without AVX-512), the probe names the problem and the trainer fails in one line, not a traceback."""
+    problem = precision_problem("bilstm-crf", "cpu", "bf16")
     model, hp, train, dev, test = _bilstm(tiny_corpus, epochs=1)
     fp32 = fit(model, hp, train, dev, test, seed=2)
     model, hp, train, dev, test = _bilstm(tiny_corpus, epochs=1, precision="bf16")
-    bf16 = fit(model, hp, train, dev, test, seed=2)
-    assert math.isfinite(bf16["history"][0]["loss"]) and bf16["history"][0]["loss"] != fp32["history"][0]["loss"]
+    if problem is None:
+        bf16 = fit(model, hp, train, dev, test, seed=2)
+        assert math.isfinite(bf16["history"][0]["loss"]) and bf16["history"][0]["loss"] != fp32["history"][0]["loss"]
+    else:
+        assert problem.startswith("bilstm-crf: precision bf16 cannot run on this cpu device") and "\n" not in problem
+        with pytest.raises(ConfigError, match=r"precision bf16 cannot run on this cpu device \(epoch 1, step 1: "):
+            fit(model, hp, train, dev, test, seed=2)
     spec = get_model("bilstm-crf")
     assert "precision" not in spec.hparams("smoke") and "precision" not in spec.hparams("smoke", {"precision": "fp32"})
     assert spec.hparams("smoke", {"precision": "bf16"})["precision"] == "bf16"
@@ -163,3 +172,33 @@ def test_fused_optimizer_option_steps_adam_with_its_fused_kernel(tiny_corpus, mo
     model = load_factory(get_model("bert")).from_training_data(hp, train, BuildContext())
     fit(model, hp, train, train[:4], train[:4], seed=1)
     assert calls
+
+
+_PROBE = "from benchmark.run.precision import precision_problem as p; print(p('bilstm-crf', 'cpu', 'bf16') or 'OK')"
+
+
+@pytest.mark.parametrize("isa_cap", [None, "AVX2"])
+def test_bench_run_refuses_a_precision_the_cpu_cannot_run_before_any_job(tmp_path, isa_cap):
+    """With oneDNN capped at AVX2 (what an x86-64 CPU without AVX-512 has) bf16 LSTMs cannot run:
+    ``bench run --precision bf16`` is then one line, exit 2, before any job; uncapped it is refused
+    exactly where the probe fails on this machine, and planned otherwise."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MMNERD_DIR", "ONEDNN_MAX_CPU_ISA")}
+    env["MMNER_BENCH_CACHE"] = str(tmp_path / "cache")
+    if isa_cap:
+        env["ONEDNN_MAX_CPU_ISA"] = isa_cap
+    probe = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=300)
+    assert probe.returncode == 0, probe.stderr
+    verdict = probe.stdout.strip().splitlines()[-1]
+    if isa_cap:
+        assert verdict != "OK" and "could not create a primitive descriptor" in verdict
+    cmd = [sys.executable, "-m", "benchmark.cli", "run", "--table", "5", "--models", "bilstm-crf", "--languages", "en",
+           "--profile", "smoke", "--precision", "bf16", "--device", "cpu", "--results", str(tmp_path / "r"), "--dry-run"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    if verdict == "OK":
+        assert out.returncode == 0 and "would run" in out.stdout, out.stderr
+    else:
+        assert out.returncode == 2 and "Traceback" not in out.stderr and "would run" not in out.stdout
+        assert out.stderr.strip().splitlines()[-1] == f"bench: {verdict}"

@@ -293,10 +293,17 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
         total_loss = torch.zeros((), dtype=torch.float64, device=device)
         bar = _bar(len(batches), f"epoch {epoch}/{epochs}")
         for step, batch in enumerate(loader, start=1):
-            with autocast(device, precision):
-                loss = model.loss(move_to(batch, device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            try:
+                with autocast(device, precision):
+                    loss = model.loss(move_to(batch, device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+            except RuntimeError as exc:
+                if precision == "fp32":
+                    raise
+                first = (str(exc).strip().splitlines() or ["RuntimeError"])[0].split(". ")[0].rstrip(".")[:160]
+                raise ConfigError(f"precision {precision} cannot run on this {device.type} device "
+                                  f"(epoch {epoch}, step {step}: {first}); use --precision fp32") from None
             if grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), float(grad_clip))
             optimizer.step()
