@@ -60,6 +60,22 @@ CONLL_PER_LANGUAGE_LAYOUT = Layout("conll-per-language", "{lang}/{split}.txt",
 
 
 @dataclass(frozen=True)
+class Source:
+    """Where a public corpus can be downloaded (``bench data fetch``): ``base_url`` at a pinned
+    ``revision`` (``{revision}`` in the URL), and the SHA-256 of every file, by its path under the
+    corpus root (the layout's path); a file's URL is ``base_url/remote_prefix/<path>``."""
+
+    base_url: str
+    revision: str
+    files: Mapping[str, str]
+    remote_prefix: str = ""
+
+    def url(self, path: str, base_url: str | None = None) -> str:
+        base = (base_url or self.base_url.format(revision=self.revision)).rstrip("/")
+        return "/".join(p for p in (base, self.remote_prefix.strip("/"), path) if p)
+
+
+@dataclass(frozen=True)
 class CorpusEntry:
     """One corpus: name (``--corpus``), display name (tables), languages, layout, types, tags, images.
 
@@ -87,6 +103,7 @@ class CorpusEntry:
     marker: str | None = None
     generator: str | None = None
     paper_values: bool = False
+    source: Source | None = None  # public files `bench data fetch NAME` downloads and checks
 
     def check(self) -> None:
         """Raise ``ConfigError`` on an inconsistent entry."""
@@ -107,6 +124,12 @@ _ENTRIES: list[CorpusEntry] = [
         name="mmnerd", display="MMNERD", languages=("en", "fr", "es", "de"), layout=MMNERD_LAYOUT,
         image_dirs=("images", "twitter_and_image_caption_images"), image_env="MMNERD_IMAGE_DIR",
         data_env="MMNERD_DIR", paper_values=True,
+        source=Source(  # the public English text; fr/es/de and the images are shared on request
+            base_url="https://raw.githubusercontent.com/wangdsh/MMNERD/{revision}",
+            revision="393a5890754e10d47e67fa34444f24e1eef7066b", remote_prefix="train_valid_test",
+            files={"train_valid_test_en/train_conll_format.txt": "09460256b558b0f6a828a495dbd113c6e278546d271150d01118b41aade2536f",
+                   "train_valid_test_en/valid_conll_format.txt": "58185cc1f77ea7f590c1d632c102b1cc7727013a637560dfc9d4eca0128241fd",
+                   "train_valid_test_en/test_conll_format.txt": "187de233e976ee35b84c890eddfc7abe7a4c9b346afae7a113e0216c2f574608"}),
         citation="Wang et al. 2024, 2M-NER: Contrastive Learning for Multilingual and Multimodal NER "
                  "with Language and Modal Fusion (github.com/wangdsh/MMNERD)"),
     CorpusEntry(
