@@ -126,7 +126,9 @@ def _corpus_options(func: Any) -> Any:
                              "Without --data-dir and $MMNERD_DIR the built-in corpus is used.")(func)
 
 
-@main.group()
+@main.group(epilog="""\b
+Example:
+  bench data fetch mmnerd""")
 def data() -> None:
     """Public corpora: `bench data fetch NAME` downloads one at its pinned revision."""
 
