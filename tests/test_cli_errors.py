@@ -191,3 +191,22 @@ def test_missing_images_are_counted_in_the_result_and_the_table(tiny_corpus, tmp
     assert rep.exit_code == 0, rep.output
     assert "Images substituted by the default/blank image: English 2M-NER" in rep.stdout
     assert "no image folder" in rep.stdout
+
+
+# -- click's usage errors and --device: the same single line (issue 27 item 7) ------------------
+
+@pytest.mark.parametrize("args, needle", [
+    (["report", "--format", "xx"], "Invalid value for '--format'"),
+    (["run", "--table", "5", "--seeds", "abc"], "Invalid value for '--seeds'"),
+    (["report", "--results", "pyproject.toml"], "Invalid value for '--results'"),
+    (["run", "--no-such-option"], "No such option '--no-such-option'"),
+    (["--no-such-option"], "No such option '--no-such-option'"),
+    (["no-such-command"], "No such command 'no-such-command'"),
+])
+def test_click_usage_errors_are_one_bench_line(args, needle):
+    one_line_error(bench(*args), needle)
+
+
+@pytest.mark.parametrize("extra", [[], ["--dry-run"]])
+def test_unknown_device_is_one_line_before_any_job(data, extra):
+    one_line_error(bench("run", *BASE, *data, "--device", "tpu", *extra), "--device tpu: not a device")
