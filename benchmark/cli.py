@@ -105,6 +105,9 @@ def _parse_hp(items: tuple[str, ...]) -> dict[str, Any]:
         if "=" not in item:
             raise ConfigError(f"--hp expects KEY=VALUE, got {item!r}")
         key, raw = item.split("=", 1)
+        if key.strip() in out:
+            raise ConfigError(f"--hp {key.strip()} given twice ({key.strip()}={json.dumps(out[key.strip()])} "
+                              f"and {item}); give each key once")
         try:
             out[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
