@@ -770,7 +770,14 @@ Examples:
 def show(job_id: str, results_dirs: tuple[str, ...], log_lines: int) -> None:
     """A job's settings, metrics per epoch and the tail of its log (finished or unfinished)."""
     folder = find_job(job_id, results_dirs or SHOW_SEARCH)
-    click.echo(describe_job(folder, log_lines))
+    click.echo(terminal_safe(describe_job(folder, log_lines)))
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters other than newline and tab shown as ``\\xNN`` escapes, so a
+    stored string (a command, a log line) cannot move the cursor, recolour or retitle the terminal."""
+    return "".join(c if c in "\n\t" or not (ord(c) < 32 or 127 <= ord(c) < 160) else f"\\x{ord(c):02x}"
+                   for c in text)
 
 
 def find_job(prefix: str, roots: "tuple[str, ...] | list[str]") -> Path:
