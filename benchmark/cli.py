@@ -22,12 +22,30 @@ DEFAULT_RESULTS = "results/local"  # the user's own runs (git-ignored); committe
 REFERENCE_RESULTS = "results/reference"
 
 
+class OneLineUsageError(click.ClickException):
+    """A click usage error (bad option value, unknown option, ...) shown as one ``bench: ...`` line."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"bench: {self.format_message()}", err=True)
+
+
 class BenchGroup(click.Group):
-    """Turns ``BenchError`` into ``bench: <message>`` + exit 2, without a traceback."""
+    """Turns ``BenchError`` and click's usage errors into ``bench: <message>`` + exit 2, no traceback."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:  # options of `bench` itself
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc.format_message()) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a subcommand's options are parsed inside Group.invoke
+            raise OneLineUsageError(exc.format_message()) from None
         except BenchError as exc:
             click.echo(f"bench: {exc}", err=True)
             ctx.exit(exc.exit_code)
@@ -87,6 +105,9 @@ def _parse_hp(items: tuple[str, ...]) -> dict[str, Any]:
         if "=" not in item:
             raise ConfigError(f"--hp expects KEY=VALUE, got {item!r}")
         key, raw = item.split("=", 1)
+        if key.strip() in out:
+            raise ConfigError(f"--hp {key.strip()} given twice ({key.strip()}={json.dumps(out[key.strip()])} "
+                              f"and {item}); give each key once")
         try:
             out[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
@@ -98,7 +119,15 @@ def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+def _check_device_name(name: str) -> str:
+    """``--device``: auto, cpu, cuda or cuda:N; anything else is one line, exit 2."""
+    if name not in ("auto", "cpu", "cuda") and not (name.startswith("cuda:") and name[5:].isdigit()):
+        raise ConfigError(f"--device {name}: not a device (use cpu, cuda, cuda:N or auto)")
+    return name
+
+
 def _device(name: str) -> str:
+    _check_device_name(name)
     if name == "auto":
         import torch
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -411,7 +440,7 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
         raise ConfigError("Table 2 has no jobs: it is counted from the data files "
                           "(`bench stats` or `bench report --table 2`)")
     _check_executor(executor)
-    device = _device(device) if executor == "local" else device
+    device = _device(device) if executor == "local" else _check_device_name(device)
     _set_threads(threads)
     execution = dict(executor=executor, device=device, devices=devices, precision=precision,
                      compile_model=compile_model, slurm_gpus=slurm_gpus)
@@ -790,7 +819,14 @@ Examples:
 def show(job_id: str, results_dirs: tuple[str, ...], log_lines: int) -> None:
     """A job's settings, metrics per epoch and the tail of its log (finished or unfinished)."""
     folder = find_job(job_id, results_dirs or SHOW_SEARCH)
-    click.echo(describe_job(folder, log_lines))
+    click.echo(terminal_safe(describe_job(folder, log_lines)))
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters other than newline and tab shown as ``\\xNN`` escapes, so a
+    stored string (a command, a log line) cannot move the cursor, recolour or retitle the terminal."""
+    return "".join(c if c in "\n\t" or not (ord(c) < 32 or 127 <= ord(c) < 160) else f"\\x{ord(c):02x}"
+                   for c in text)
 
 
 def find_job(prefix: str, roots: "tuple[str, ...] | list[str]") -> Path:

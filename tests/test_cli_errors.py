@@ -191,3 +191,57 @@ def test_missing_images_are_counted_in_the_result_and_the_table(tiny_corpus, tmp
     assert rep.exit_code == 0, rep.output
     assert "Images substituted by the default/blank image: English 2M-NER" in rep.stdout
     assert "no image folder" in rep.stdout
+
+
+# -- click's usage errors and --device: the same single line (issue 27 item 7) ------------------
+
+@pytest.mark.parametrize("args, needle", [
+    (["report", "--format", "xx"], "Invalid value for '--format'"),
+    (["run", "--table", "5", "--seeds", "abc"], "Invalid value for '--seeds'"),
+    (["report", "--results", "pyproject.toml"], "Invalid value for '--results'"),
+    (["run", "--no-such-option"], "No such option '--no-such-option'"),
+    (["--no-such-option"], "No such option '--no-such-option'"),
+    (["no-such-command"], "No such command 'no-such-command'"),
+])
+def test_click_usage_errors_are_one_bench_line(args, needle):
+    one_line_error(bench(*args), needle)
+
+
+@pytest.mark.parametrize("extra", [[], ["--dry-run"]])
+def test_unknown_device_is_one_line_before_any_job(data, extra):
+    one_line_error(bench("run", *BASE, *data, "--device", "tpu", *extra), "--device tpu: not a device")
+
+
+# -- hyperparameter ranges, a repeated --hp key, a label map that cannot apply (issue 27 item 7) --
+
+@pytest.mark.parametrize("hp, needle", [
+    ("dropout=2", "dropout must be a number >= 0 and < 1"),
+    ("dropout=1", "dropout must be a number >= 0 and < 1"),
+    ("dropout=-0.1", "dropout must be a number >= 0 and < 1"),
+    ("lr=Infinity", "lr must be a number > 0, got Infinity"),
+    ("lr=0", "lr must be a number > 0"),
+    ("epochs=0", "epochs must be an integer >= 1"),
+    ("batch_size=1.5", "batch_size must be an integer >= 1"),
+    ("unk_replace=1.5", "unk_replace must be a number >= 0 and < 1"),
+    ("weight_decay=-1", "weight_decay must be a number >= 0"),
+])
+def test_hyperparameter_out_of_range_is_refused_at_planning(data, hp, needle):
+    one_line_error(bench("run", *BASE, *data, "--dry-run", "--hp", hp), f"--hp {hp.split('=')[0]}=", needle)
+
+
+def test_dropout_zero_is_in_range(data):
+    assert bench("run", *BASE, *data, "--dry-run", "--hp", "dropout=0").exit_code == 0
+
+
+def test_a_repeated_hp_key_is_an_error(data):
+    one_line_error(bench("run", *BASE, *data, "--dry-run", "--hp", "lr=0.1", "--hp", "lr=0.2"),
+                   "--hp lr given twice (lr=0.1 and lr=0.2)")
+
+
+@pytest.mark.parametrize("entry, needle", [
+    ("O=PER", "--label-map O=PER: O is not an entity type"),
+    ("B-PER=LOC", "--label-map B-PER=LOC: 'B-PER' is a tag, not an entity type"),
+    ("PER=I-LOC", "--label-map PER=I-LOC: 'I-LOC' is a tag, not an entity type"),
+])
+def test_a_label_map_entry_that_cannot_apply_is_an_error(data, entry, needle):
+    one_line_error(bench("run", *BASE, *data, "--dry-run", "--label-map", entry), needle)

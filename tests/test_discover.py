@@ -149,3 +149,15 @@ def test_parameter_counts_prefer_paper_size_records(tmp_path):
     (bench_dir / "model_broken.json").write_text("{not json")
     counts = recorded_parameters(tmp_path)
     assert counts == {"bilstm-crf": "14.68M (paper run on mmnerd)", "bert": "177.90M (paper profile, bench profile)"}
+
+
+def test_show_escapes_terminal_control_characters_from_stored_strings(tmp_path):
+    """A stored log line with ANSI / OSC sequences is printed escaped, not sent to the terminal (issue 27 item 8)."""
+    folder = tmp_path / "res" / ".work" / "abcd000000000003"
+    folder.mkdir(parents=True)
+    shutil.copy(REFERENCE_RUN / "job.json", folder / "job.json")
+    (folder / "train.log").write_text("epoch 1 \x1b[2J\x1b]0;pwned\x07 bell\x9b done\tok\n")
+    out = bench("show", "abcd000000000003", "--results", str(tmp_path / "res"))
+    assert out.exit_code == 0, out.output
+    assert "\x1b" not in out.output and "\x07" not in out.output and "\x9b" not in out.output
+    assert "epoch 1 \\x1b[2J\\x1b]0;pwned\\x07 bell\\x9b done\tok" in out.output

@@ -158,3 +158,16 @@ def test_latex_compiles_and_fits_a_plain_article(tmp_path):
     bad = re.findall(r"Overfull \\hbox \([\d.]+pt too wide\)[^\n]*|Float too large for page by [\d.]+pt[^\n]*", log)
     assert not bad, bad
     assert (tmp_path / "t.pdf").stat().st_size > 10000
+
+
+def test_markdown_escapes_pipes_and_html_from_display_names():
+    """A plugin's display name with `|` or HTML must not split a column or inject markup (issue 27 item 8)."""
+    frame = build_frame(get_table(5), results_t5())
+    first = frame.rows[0]
+    first.labels = ("My|Tagger <script>x</script>",) + tuple(first.labels[1:])
+    md = render(frame, "markdown")
+    line = next(x for x in md.splitlines() if "Tagger" in x)
+    header = next(x for x in md.splitlines() if x.startswith("|"))
+    unescaped = lambda text: len(re.findall(r"(?<!\\)\|", text))  # noqa: E731
+    assert unescaped(line) == unescaped(header)  # same number of columns as the header
+    assert r"My\|Tagger &lt;script&gt;x&lt;/script&gt;" in line and "<script>" not in md

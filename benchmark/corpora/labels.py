@@ -38,6 +38,13 @@ def parse_label_map(items: Iterable[str] | str | None) -> dict[str, str]:
             source, target = source.strip(), target.strip()
             if not sep or not source or not target or any(c.isspace() for c in source + target):
                 raise ConfigError(f"--label-map expects TYPE=TYPE pairs such as OTHER=MISC, got {pair!r}")
+            if source == OUTSIDE:
+                raise ConfigError(f"--label-map {pair}: O is not an entity type, so nothing maps from it")
+            for side in (source, target):
+                tag = TAG_RE.match(side)
+                if tag and tag.group(1):
+                    raise ConfigError(f"--label-map {pair}: {side!r} is a tag, not an entity type "
+                                      f"(map types, e.g. {tag.group(2)}=...)")
             if source in out and out[source] != target:
                 raise ConfigError(f"--label-map maps {source} twice ({out[source]} and {target})")
             out[source] = target

@@ -313,6 +313,15 @@ def _md_cell(cell: Cell, bold: bool, compare: bool, marks: str = "") -> str:
     return text
 
 
+_MD_ESCAPES = str.maketrans({"|": r"\|", "<": "&lt;", ">": "&gt;"})
+
+
+def md_escape(text: str) -> str:
+    """Text from data or plugins (display names, groups) made safe for a Markdown table cell:
+    a ``|`` cannot split the column, raw HTML is shown as text."""
+    return text.translate(_MD_ESCAPES)
+
+
 def _has_groups(frame: Frame) -> bool:
     return frame.table.show_groups and any(fr.row.group for fr in frame.rows)
 
@@ -327,9 +336,9 @@ def to_markdown(frame: Frame, compare_paper: bool = False) -> str:
     for fr in frame.rows:
         lead = []
         if grouped:
-            lead = [fr.row.group if fr.row.group != last_group else ""]
+            lead = [md_escape(fr.row.group) if fr.row.group != last_group else ""]
             last_group = fr.row.group
-        body.append(lead + list(fr.labels) + ([_n(fr)] if show_n else [])
+        body.append(lead + [md_escape(label) for label in fr.labels] + ([_n(fr)] if show_n else [])
                     + [_md_cell(fr.cells[c], c in fr.best, compare_paper, _marks(frame, fr.cells[c])) for c in COLUMNS])
     title = f"**Table {frame.table.number}.** {frame.table.caption}"
     if compare_paper:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import random
 from pathlib import Path
 from typing import Any, Callable
@@ -151,6 +152,10 @@ def load(path: Path) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure = an unusable file
+        if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc) or "Weights only" in str(exc):
+            # torch's own text advises weights_only=False, i.e. running the file's code: never repeat it
+            raise CheckpointError(f"{type(exc).__name__}: it holds objects other than tensors and plain data, "
+                                  "which the restricted unpickler refuses to load") from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{type(exc).__name__}: {first[:200]}") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -237,6 +238,7 @@ class HpRule:
     kind: type  # int, float or str
     minimum: float | None = None  # value >= minimum
     above: float | None = None  # value > above
+    below: float | None = None  # value < below
     choices: tuple[str, ...] = ()
     nullable: bool = False
 
@@ -246,6 +248,9 @@ class HpRule:
             text += f" >= {self.minimum:g}"
         if self.above is not None:
             text += f" > {self.above:g}"
+        if self.below is not None:
+            text += f" and < {self.below:g}" if self.minimum is not None or self.above is not None \
+                else f" < {self.below:g}"
         if self.choices:
             text = "one of " + ", ".join(self.choices)
         return text + (" or null" if self.nullable else "")
@@ -256,13 +261,15 @@ class HpRule:
         if isinstance(value, bool):
             return False
         if self.kind is float:
-            if not isinstance(value, (int, float)) or value != value:
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
                 return False
         elif not isinstance(value, self.kind):
             return False
         if self.choices and value not in self.choices:
             return False
         if self.minimum is not None and value < self.minimum:
+            return False
+        if self.below is not None and value >= self.below:
             return False
         return not (self.above is not None and value <= self.above)
 
@@ -278,6 +285,13 @@ TRAINER_HP_RULES: dict[str, HpRule] = {
     "patience": HpRule(int, minimum=1, nullable=True),
     "length_buckets": HpRule(int, minimum=0),
     "lr_decay": HpRule(float, minimum=0),  # a model key (LSTM recipes): lr / (1 + decay * epoch)
+    # model keys several registered models share: declared once here, checked for every model
+    "dropout": HpRule(float, minimum=0, below=1),
+    "char_dropout": HpRule(float, minimum=0, below=1),
+    "unk_replace": HpRule(float, minimum=0, below=1),
+    "warmup_ratio": HpRule(float, minimum=0, below=1),
+    "weight_decay": HpRule(float, minimum=0),
+    "head_lr": HpRule(float, above=0),
 }
 
 
