@@ -171,3 +171,35 @@ def test_markdown_escapes_pipes_and_html_from_display_names():
     unescaped = lambda text: len(re.findall(r"(?<!\\)\|", text))  # noqa: E731
     assert unescaped(line) == unescaped(header)  # same number of columns as the header
     assert r"My\|Tagger &lt;script&gt;x&lt;/script&gt;" in line and "<script>" not in md
+def test_cap_reached_rows_carry_the_mark_in_every_format():
+    """Issue 23 item 2: a row whose best dev epoch is the epochs cap in any run is marked (‡) in markdown,
+    LaTeX and CSV; a row whose runs stopped early (or selected an earlier epoch) is not."""
+    import dataclasses
+
+    from benchmark.report.render import CAP_MARK
+
+    def with_epochs(result, selected: int, run: int, cap: int):
+        job = dataclasses.replace(result.job, hparams={"epochs": cap})
+        return dataclasses.replace(result, job=job, selected_epoch=selected, epochs_run=run)
+
+    capped = with_epochs(fake("hbilstm-crf", ("en",), "en", False, 1, 0.65), 16, 16, 16)  # still improving at 16
+    free = [with_epochs(fake("bilstm-crf", ("en",), "en", False, s, 0.63), 23, 28, 28) for s in (1, 2)]
+    early = with_epochs(fake("hbilstm-crf", ("en",), "en", False, 2, 0.64), 15, 16, 16)
+    table = get_table(5)
+    from benchmark.report.render import build_frame as real_build_frame
+    jobs = [(row, r.job) for r in [capped, early, *free] for row in table.rows
+            if (row.model, row.test_language, row.use_image) == (r.job.model, "en", False)]
+    frame = real_build_frame(table, jobs, {r.job_id: r for r in [capped, early, *free]}, "paper", "mmnerd")
+    md = render(frame, "markdown", True)
+    assert f"HBiLSTM-CRF{CAP_MARK}" in md and f"BiLSTM-CRF{CAP_MARK}" not in md.replace(f"HBiLSTM-CRF{CAP_MARK}", "")
+    assert "cap reached" in md and "English HBiLSTM-CRF (1 of 2 runs)" in md
+    tex = render(frame, "latex", True)
+    assert r"HBiLSTM-CRF$^{\ddagger}$" in tex and "cap reached" in tex
+    rows = {line.split(",")[2]: line for line in render(frame, "csv").splitlines()[1:] if ",en,en," in line}
+    header = render(frame, "csv").splitlines()[0].split(",")
+    col = header.index("cap_reached_runs")
+    assert rows["HBiLSTM-CRF"].split(",")[col] == "1" and rows["BiLSTM-CRF"].split(",")[col] == "0"
+    # without a binding cap: no mark, no note, no column
+    frame = real_build_frame(table, [j for j in jobs if j[1].model == "bilstm-crf"],
+                             {r.job_id: r for r in free}, "paper", "mmnerd")
+    assert CAP_MARK not in render(frame, "markdown") and "cap_reached_runs" not in render(frame, "csv")

@@ -24,6 +24,7 @@ from benchmark.report.tables import COLUMN_LABELS, COLUMNS, Row, TableSpec
 DASH = "–"
 SELECTION_MARK = "†"  # a value selected on the test set (--selection test_max)
 SIGNIFICANCE_MARK = "*"  # differs significantly from the block's reference row
+CAP_MARK = "‡"  # a run of the row selected its last allowed epoch: the epochs cap bound (issue 23)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class FrameRow:
     expected: int
     job_ids: list[str] = field(default_factory=list)
     best: set[str] = field(default_factory=set)
+    capped: int = 0  # runs whose selected (best dev) epoch is the last allowed one (hparams["epochs"])
 
 
 @dataclass
@@ -101,6 +103,11 @@ class Frame:
                        "released code), not the paper's dev-based selection: optimistic.")
         if self.significance is not None:
             out.append(self.significance.note())
+        capped = [f"{fr.row.group + ' ' if fr.row.group else ''}{fr.row.method} ({fr.capped} of {fr.runs} runs)"
+                  for fr in self.rows if fr.capped]
+        if capped:
+            out.append(f"{CAP_MARK} cap reached: the best dev epoch is the last allowed epoch (the epochs cap) in "
+                       "some runs, so the model may not have converged: " + "; ".join(capped) + ".")
         extra = [fr.row.method for fr in self.rows if fr.row.extension and fr.runs > 0]
         if extra:
             out.append("Rows not in the paper: " + ", ".join(dict.fromkeys(extra)) + ".")
@@ -130,6 +137,13 @@ def image_note(rows: Iterable[FrameRow], results: Mapping[str, Result]) -> str |
     return "Images substituted by the default/blank image: " + "; ".join(parts) + "."
 
 
+def cap_reached(result: Result) -> bool:
+    """Whether the run stopped at its epochs cap with the cap as its best dev epoch
+    (``selected_epoch == epochs_run == hparams["epochs"]``): it was still improving when stopped."""
+    cap = result.job.hparams.get("epochs")
+    return isinstance(cap, int) and result.selected_epoch == result.epochs_run == cap
+
+
 def build_frame(table: TableSpec, jobs: Iterable[tuple[Row, JobSpec]], results: Mapping[str, Result],
                 profile: str = "paper", data_kind: str | None = None, mode: str = "conlleval",
                 selection: str = "dev", notes: Iterable[str] = ()) -> Frame:
@@ -153,8 +167,12 @@ def build_frame(table: TableSpec, jobs: Iterable[tuple[Row, JobSpec]], results: 
             std = statistics.stdev(vals) if len(vals) > 1 else None
             cells[col] = Cell(value, std, row.paper.get(col))
         expected = len(planned) if planned else max(row.repeats, 1)
-        rows.append(FrameRow(row, table.label_of(row), cells, len(found), expected,
-                             sorted(r.job_id for r in found)))
+        capped = sum(cap_reached(r) for r in found)
+        labels = table.label_of(row)
+        if capped:
+            labels = (labels[0] + CAP_MARK,) + tuple(labels[1:])
+        rows.append(FrameRow(row, labels, cells, len(found), expected,
+                             sorted(r.job_id for r in found), capped=capped))
     if table.bold_best:
         mark_best(rows)
     extra = list(notes)
@@ -355,7 +373,7 @@ def to_markdown(frame: Frame, compare_paper: bool = False) -> str:
 
 _TEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
                 "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
-                "±": r"$\pm$", "Δ": r"$\Delta$", "−": r"$-$", "–": "--", "†": r"$^{\dagger}$", "×": r"$\times$",
+                "±": r"$\pm$", "Δ": r"$\Delta$", "−": r"$-$", "–": "--", "†": r"$^{\dagger}$", "‡": r"$^{\ddagger}$", "×": r"$\times$",
                 "≥": r"$\geq$", "≤": r"$\leq$"}
 TEX_PREAMBLE = r"\usepackage{booktabs}" + "\n" + r"\usepackage{pdflscape}"
 # Float height budgets (pt) for the rows of one float: a portrait page (article: 550pt text height)
@@ -520,6 +538,9 @@ def to_csv(frame: Frame) -> str:
         fields += [c, f"{c}_std", f"{c}_paper", f"{c}_delta"]
     if frame.significance is not None:
         fields += ["significance_test", "significance_reference"] + [f"{c}_p" for c in COLUMNS]
+    show_cap = any(fr.capped for fr in frame.rows)  # the column appears only when a cap bound somewhere
+    if show_cap:
+        fields.append("cap_reached_runs")
     fields.append("job_ids")
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -539,6 +560,8 @@ def to_csv(frame: Frame) -> str:
             rec[f"{c}_delta"] = "" if cell.delta is None else f"{cell.delta:.4f}"
             if frame.significance is not None:
                 rec[f"{c}_p"] = "" if cell.p is None else f"{cell.p:.4f}"
+        if show_cap:
+            rec["cap_reached_runs"] = fr.capped
         if frame.significance is not None:
             rec["significance_test"] = frame.significance.test
             rec["significance_reference"] = frame.significance.reference
