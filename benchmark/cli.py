@@ -1068,6 +1068,8 @@ def weights(model_names: str | None, download: bool, artifacts: tuple[str, ...])
     rows = w.status(_split(model_names))
     click.echo(tabulate([[r.model, r.artifact, "yes" if r.present else "NO", r.where] for r in rows],
                         headers=["model", "artefact", "present", "where"], tablefmt="github"))
+    for art_id in dict.fromkeys(r.artifact for r in rows if w.ARTIFACTS[r.artifact].kind == "embeddings"):
+        click.echo(f"{art_id} sources: {w.ARTIFACTS[art_id].provide}")
     if any(not r.present for r in rows):
         click.echo(f"weights folder: {w.weights_dir()} (set MMNER_WEIGHTS_DIR); "
                    "`bench weights --download` fetches missing ones where a network exists")

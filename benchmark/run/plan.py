@@ -29,7 +29,7 @@ from benchmark.errors import ConfigError
 from benchmark.registry import MODELS, ModelSpec, get_model
 from benchmark.report.tables import Row, TableSpec, extend_with, get_table
 from benchmark.run.specs import NO_IMAGES, PROFILE_LIMITS, JobSpec, Setting, hp_problem
-from benchmark.weights import AUTO_EMBEDDINGS, resolve_auto_embeddings
+from benchmark.weights import AUTO_EMBEDDINGS, resolve_auto_embeddings, settle_embeddings
 
 FIRST_SEED = 1
 LANGUAGE_CHOICES: tuple[str, ...] = ("all", *LANGUAGES)
@@ -277,7 +277,7 @@ def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: 
                                       f"language(s) {', '.join(missing)} not in {corpus.root}"))
             continue
         if spec.name not in resolved:
-            resolved[spec.name] = resolve_auto_embeddings(check_hparams(spec, profile, overrides))
+            resolved[spec.name] = settle_embeddings(check_hparams(spec, profile, overrides), overrides or ())
         hp = resolved[spec.name]
         if needed not in fingerprints:
             fingerprints[needed] = corpus.fingerprint(needed)
