@@ -471,7 +471,10 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
         else:
             _warn(f"bad stored result {b.message()}; moved aside to {store.quarantine(b)}, the job re-runs")
     if executor == "local":
-        _refuse_unsupported_precision(todo, device, devices)
+        from benchmark.run.executors import parse_devices
+        from benchmark.run.precision import refuse_unsupported_precision
+
+        refuse_unsupported_precision(todo, parse_devices(devices, device) if devices else [device])
     if dry_run:
         for job in todo:
             click.echo(f"  would run {job.job_id} {job.model} {job.setting.label()} seed {job.seed}")
@@ -495,21 +498,6 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
     if summary is not None and summary.failed:
         click.echo(f"{len(summary.failed)} job(s) failed; the others are stored.", err=True)
         sys.exit(1)
-
-
-def _refuse_unsupported_precision(jobs: list[Any], device: str, devices: str | None) -> None:
-    """A precision the local device cannot train a model at is refused before any job (probed once
-    per model with its own layers, ``benchmark.run.precision``)."""
-    from benchmark.run.executors import parse_devices
-    from benchmark.run.precision import precision_problem
-
-    wanted = sorted({(job.model, str(job.hparams.get("precision") or "fp32")) for job in jobs})
-    slots = parse_devices(devices, device) if devices else [device]
-    for model_name, precision in wanted:
-        for slot in sorted(set(slots)):
-            problem = precision_problem(model_name, slot, precision)
-            if problem:
-                raise ConfigError(problem)
 
 
 # Why a planned row could not run, as the end-of-run summary words it (status -> short reason).

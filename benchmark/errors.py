@@ -2,6 +2,12 @@
 from __future__ import annotations
 
 
+def first_sentence(exc: BaseException, limit: int = 160) -> str:
+    """The first sentence of an exception's first line (its type name when empty), for one-line messages."""
+    lines = str(exc).strip().splitlines()
+    return (lines[0].split(". ")[0].rstrip(".") if lines else type(exc).__name__)[:limit]
+
+
 class BenchError(Exception):
     """An error caused by the user's input or environment, shown as one line."""
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple, Sequence
 
+from benchmark.util.io import cache_root
 from benchmark.errors import ConfigError, MissingArtifactError
 
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
@@ -125,9 +126,7 @@ def weights_dir() -> Path:
     """``$MMNER_WEIGHTS_DIR``, else ``$MMNER_BENCH_CACHE/weights``, else ``~/.cache/mmner-bench/weights``."""
     if os.environ.get("MMNER_WEIGHTS_DIR"):
         return Path(os.environ["MMNER_WEIGHTS_DIR"]).expanduser()
-    base = os.environ.get("MMNER_BENCH_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "mmner-bench")
-    return Path(base).expanduser() / "weights"
+    return cache_root() / "weights"
 
 
 def hf_cache_dir() -> Path:

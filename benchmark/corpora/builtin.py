@@ -15,6 +15,7 @@ import random
 from pathlib import Path
 from typing import Sequence
 
+from benchmark.util.io import cache_root
 from benchmark.corpora.labels import ENTITY_TYPES
 from benchmark.corpora.reader import Corpus
 from benchmark.corpora.registry import BUILTIN_CORPUS, get_corpus_entry
@@ -77,9 +78,7 @@ CONJUNCTION = {"en": "and", "fr": "et", "es": "y", "de": "und"}
 
 
 def default_root() -> Path:
-    base = os.environ.get("MMNER_BENCH_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "mmner-bench")
-    return Path(base) / f"fallback-v{FALLBACK_VERSION}"
+    return cache_root() / f"fallback-v{FALLBACK_VERSION}"
 
 
 def _tagged(template: str, name: str, etype: str) -> tuple[list[str], list[str]]:

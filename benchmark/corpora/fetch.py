@@ -19,6 +19,7 @@ from pathlib import Path
 
 from benchmark.corpora.registry import CorpusEntry
 from benchmark.errors import ConfigError
+from benchmark.util.io import cache_root
 
 CHUNK = 1 << 16
 
@@ -33,9 +34,8 @@ class FetchReport:
 
 
 def default_data_root(name: str) -> Path:
-    """``$MMNER_BENCH_CACHE/data/<name>``, else ``~/.cache/mmner-bench/data/<name>``."""
-    base = os.environ.get("MMNER_BENCH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "mmner-bench")
-    return Path(base) / "data" / name
+    """``<cache>/data/<name>`` (``benchmark.util.io.cache_root``)."""
+    return cache_root() / "data" / name
 
 
 def sha256_of(path: Path) -> str:

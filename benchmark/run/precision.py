@@ -14,26 +14,29 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Iterable
 
 import torch
 
 from benchmark.api import BuildContext, move_to
 from benchmark.corpora.builtin import generate_fallback
 from benchmark.corpora.images import ImageStore
+from benchmark.corpora.reader import Corpus
+from benchmark.errors import ConfigError, first_sentence
 from benchmark.registry import get_model, load_factory
+from benchmark.run.specs import JobSpec
 from benchmark.run.train import autocast
 
 _PROBED: dict[tuple[str, str, str], str | None] = {}
 
 
-def _one_step(model_name: str, device: torch.device, precision: str, root: Path) -> None:
-    """Build ``model_name`` at its smoke size on a tiny generated corpus; one loss + backward."""
-    corpus = generate_fallback(root / "corpus", sizes=(4, 1, 1), seed=0, languages=("en",))
+def _one_step(model_name: str, device: torch.device, precision: str, corpus: Corpus, cache: Path) -> None:
+    """Build ``model_name`` at its smoke size on ``corpus``'s training split; one loss + backward."""
     train = corpus.load(["en"], "train")
     spec = get_model(model_name)
     hp = {**spec.hparams("smoke"), "seed": 0}
     images = ImageStore(corpus.image_dir) if spec.modality != "text" else None
-    ctx = BuildContext(device=device, profile="smoke", images=images, cache_dir=root / "features")
+    ctx = BuildContext(device=device, profile="smoke", images=images, cache_dir=cache)
     model = load_factory(spec).from_training_data(hp, train, ctx).to(device)
     model.train()
     with autocast(device, precision):
@@ -53,16 +56,27 @@ def precision_problem(model_name: str, device: str | torch.device, precision: st
     key = (model_name, str(device), precision)
     if key not in _PROBED:
         with tempfile.TemporaryDirectory(prefix="bench-precision-") as tmp:
+            corpus = generate_fallback(Path(tmp) / "corpus", sizes=(4, 1, 1), seed=0, languages=("en",))
             try:
-                _one_step(model_name, device, "fp32", Path(tmp) / "fp32")
+                _one_step(model_name, device, "fp32", corpus, Path(tmp) / "fp32")
             except Exception:  # noqa: BLE001 - not the precision's fault; the job says what it is
                 _PROBED[key] = None
                 return None
             try:
-                _one_step(model_name, device, precision, Path(tmp) / precision)
+                _one_step(model_name, device, precision, corpus, Path(tmp) / precision)
                 _PROBED[key] = None
             except Exception as exc:  # noqa: BLE001 - any failure of the bf16 step alone
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]
                 _PROBED[key] = (f"{model_name}: precision {precision} cannot run on this {device.type} device "
-                                f"({first.rstrip('.')[:160]}); use --precision fp32")
+                                f"({first_sentence(exc)}); use --precision fp32")
     return _PROBED[key]
+
+
+def refuse_unsupported_precision(jobs: Iterable[JobSpec], slots: Iterable[str]) -> None:
+    """``ConfigError`` (one line) for the first job whose model cannot train at its precision on one of
+    the local device ``slots``; each (model, precision, slot) is probed once."""
+    wanted = sorted({(job.model, str(job.hparams.get("precision") or "fp32")) for job in jobs})
+    for model_name, precision in wanted:
+        for slot in sorted(set(slots)):
+            problem = precision_problem(model_name, slot, precision)
+            if problem:
+                raise ConfigError(problem)

@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 from benchmark.api import BuildContext, Tagger, move_to
 from benchmark.corpora.reader import Corpus, Sentence
 from benchmark.corpora.images import ImageStore
-from benchmark.errors import ConfigError
+from benchmark.errors import ConfigError, first_sentence
 from benchmark.util.command import bench_command
 from benchmark.metrics import evaluate
 from benchmark.registry import OPTIONAL_TRAINER_HPARAMS, get_model, load_factory
@@ -301,9 +301,8 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
             except RuntimeError as exc:
                 if precision == "fp32":
                     raise
-                first = (str(exc).strip().splitlines() or ["RuntimeError"])[0].split(". ")[0].rstrip(".")[:160]
                 raise ConfigError(f"precision {precision} cannot run on this {device.type} device "
-                                  f"(epoch {epoch}, step {step}: {first}); use --precision fp32") from None
+                                  f"(epoch {epoch}, step {step}: {first_sentence(exc)}); use --precision fp32") from None
             if grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), float(grad_clip))
             optimizer.step()

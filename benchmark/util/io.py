@@ -31,6 +31,14 @@ class StoreWriteError(BenchError):
         super().__init__(f"{self.path}: cannot write ({reason})")
 
 
+def cache_root() -> Path:
+    """The suite's cache folder: ``$MMNER_BENCH_CACHE``, else ``$XDG_CACHE_HOME/mmner-bench``, else
+    ``~/.cache/mmner-bench`` (built-in corpus, weights, features, fetched corpora live below it)."""
+    base = os.environ.get("MMNER_BENCH_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "mmner-bench")
+    return Path(base).expanduser()
+
+
 def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
