@@ -22,6 +22,7 @@ from benchmark.run.store import ResultStore, lookup
 from benchmark.report.tables import TABLES
 from benchmark.util.command import bench_command
 from benchmark.util.io import write_text
+from benchmark.util.machine import cpu_label
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -80,7 +81,7 @@ def results_block(store: ResultStore, data_dir: str | None = None, image_dir: st
         rows.append([model, setting, len(runs), _mean_std(f1),
                      _mean_std([100 * r.test["strict"]["f1"] for r in runs]),
                      f"{statistics.fmean(r.wall_time_s for r in runs) / 60:.1f}",
-                     f"{env.get('device', '?')}, {env.get('torch_threads', '?')} thr", ", ".join(commits),
+                     _hardware(runs), ", ".join(commits),
                      f"`{_command(env)}`"])
     if rows:
         parts.append("Stored runs (`results/reference/runs/<model>/<job_id>/`, clean committed tree only), test F1 "
@@ -92,6 +93,19 @@ def results_block(store: ResultStore, data_dir: str | None = None, image_dir: st
         parts.append(f"{left_out} stored paper-profile run(s) left out: from a tree with uncommitted changes, "
                      f"without a recorded commit, or in a row with fewer than {MIN_SEEDS} seeds.\n")
     return "\n".join(parts)
+
+
+def _hardware(runs: list[Result]) -> str:
+    """Device, CPU type (when recorded: ``benchmark.util.machine``) and threads of a row's runs."""
+    labels = []
+    for r in runs:
+        env = r.environment
+        cpu = cpu_label(env)
+        label = (f"{env.get('device', '?')}" + (f" ({cpu})" if cpu != "?" else "")
+                 + f", {env.get('torch_threads', '?')} thr")
+        if label not in labels:
+            labels.append(label)
+    return "; ".join(labels)
 
 
 def _mean_std(values: list[float]) -> str:

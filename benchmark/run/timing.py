@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from benchmark.corpora.reader import Corpus
 from benchmark.util.command import bench_command
+from benchmark.util.machine import cpu_facts
 from benchmark.util.io import write_json
 
 
@@ -25,7 +26,7 @@ def machine() -> dict[str, Any]:
 
     info: dict[str, Any] = {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                             "platform": platform.platform(), "python": platform.python_version(),
-                            "torch": torch.__version__, "cuda": torch.cuda.is_available()}
+                            "torch": torch.__version__, "cuda": torch.cuda.is_available(), **cpu_facts()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info

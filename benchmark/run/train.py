@@ -35,6 +35,7 @@ from benchmark.corpora.reader import Corpus, Sentence
 from benchmark.corpora.images import ImageStore
 from benchmark.errors import ConfigError, first_sentence
 from benchmark.util.command import bench_command
+from benchmark.util.machine import cpu_facts
 from benchmark.metrics import evaluate
 from benchmark.registry import OPTIONAL_TRAINER_HPARAMS, get_model, load_factory
 from benchmark.run import checkpoints as ckpt
@@ -116,7 +117,7 @@ def environment(device: torch.device) -> dict[str, Any]:
             versions[pkg] = None
     env = {"command": bench_command(sys.argv), "python": platform.python_version(), "platform": platform.platform(),
            "device": str(device), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-           "versions": versions, **git_commit()}
+           "versions": versions, **git_commit(), **cpu_facts()}
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
     return env
