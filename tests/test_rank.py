@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import statistics
 
 from click.testing import CliRunner
 
@@ -70,3 +71,29 @@ def test_bench_rank_prints_the_ranking_and_refuses_an_empty_one(tmp_path):
     assert out.exit_code == 0 and "lr=0.01" not in out.output
     out = CliRunner().invoke(main, ["rank", "bilstm-crf", "--results", str(tmp_path), "--languages", "de"])
     assert out.exit_code == 2 and "no stored paper-profile run of bilstm-crf" in out.output
+
+
+def test_the_lstm_defaults_are_the_dev_best_of_their_stored_trials_as_lstm_recipes_shows():
+    """The registered defaults of the LSTM taggers are rank 1 on dev among the committed trials
+    (results/experiments), and baselines/lstm_recipes.md shows that ranking, dev beside test: changing
+    a default to a configuration that is not dev-best, or editing the numbers, fails here."""
+    from pathlib import Path
+
+    from benchmark.run.store import ResultStore
+
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "baselines" / "lstm_recipes.md").read_text(encoding="utf-8")
+    stored = [r for r in ResultStore(root / "results" / "experiments").all()
+              if r.job.profile == "paper" and r.job.setting.test_language == "en"]
+    for name in ("bilstm-crf", "hbilstm-crf"):
+        spec = get_model(name)
+        [block] = rank(stored, spec, clean_only=False)
+        assert block.configurations[0].hparams == default_hparams(spec, "paper")
+        assert len(block.configurations[0].runs) >= 3
+        def fmt(v: list[float]) -> str:
+            return f"{statistics.fmean(v):.2f}" + (f" ± {statistics.stdev(v):.2f}" if len(v) > 1 else "")
+
+        for i, config in enumerate(block.configurations, 1):
+            dev, test = config.dev("conlleval"), config.test("conlleval")
+            row = next(line for line in doc.splitlines() if line.startswith(f"| {i} |") and fmt(dev) in line)
+            assert fmt(test) in row
