@@ -203,3 +203,34 @@ def test_cap_reached_rows_carry_the_mark_in_every_format():
     frame = real_build_frame(table, [j for j in jobs if j[1].model == "bilstm-crf"],
                              {r.job_id: r for r in free}, "paper", "mmnerd")
     assert CAP_MARK not in render(frame, "markdown") and "cap_reached_runs" not in render(frame, "csv")
+
+
+def test_word_vectors_other_than_the_papers_are_named_and_a_50d_run_is_a_labelled_variant():
+    """Issue 26 item 2: a row trained with GloVe 6B 50d is labelled as such in every format (never shown
+    as the papers' 300d recipe); word2vec rows get a note; rows with the papers' 300d vectors neither."""
+    import dataclasses
+
+    def with_vectors(result, vectors):
+        return dataclasses.replace(result, job=dataclasses.replace(result.job, hparams={"epochs": 1, "embeddings": vectors}))
+
+    table = get_table(5)
+    from benchmark.report.render import build_frame as real_build_frame
+
+    def frame_for(vectors_by_model):
+        results = [with_vectors(fake(m, ("en",), "en", False, 1, 0.6), v) for m, v in vectors_by_model.items()]
+        jobs = [(row, r.job) for r in results for row in table.rows
+                if (row.model, row.test_language, row.use_image) == (r.job.model, "en", False)]
+        return real_build_frame(table, jobs, {r.job_id: r for r in results}, "paper", "mmnerd")
+
+    frame = frame_for({"bilstm-crf": "glove.6B.50d", "hbilstm-crf": None})
+    md, tex, csv_text = render(frame, "markdown", True), render(frame, "latex", True), render(frame, "csv")
+    assert "BiLSTM-CRF (GloVe 6B 50d)" in md and "BiLSTM-CRF (GloVe 6B 50d)" in tex
+    header = csv_text.splitlines()[0].split(",")
+    by_method = {line.split(",")[2]: line.split(",") for line in csv_text.splitlines()[1:] if ",en,en," in line}
+    assert by_method["BiLSTM-CRF"][header.index("word_vectors")] == "GloVe 6B 50d"
+    assert by_method["HBiLSTM-CRF"][header.index("word_vectors")] == "word2vec"
+    assert "HBiLSTM-CRF (" not in md  # word2vec, the registered default: a note, not a new name
+    note = next(line for line in md.splitlines() if "Word vectors" in line)
+    assert "GloVe 6B 50d: English BiLSTM-CRF" in note and "word2vec trained here" in note and "HBiLSTM-CRF" in note
+    frame = frame_for({"bilstm-crf": "glove.6B.300d"})
+    assert "Word vectors" not in render(frame, "markdown") and "BiLSTM-CRF (" not in render(frame, "markdown")

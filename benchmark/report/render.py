@@ -10,8 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import statistics
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any, Iterable, Mapping, Sequence
 
 from tabulate import tabulate
@@ -20,6 +22,7 @@ from benchmark.corpora.registry import corpus_display, corpus_note
 from benchmark.metrics import headline
 from benchmark.run.specs import JobSpec, Result, Setting
 from benchmark.report.tables import COLUMN_LABELS, COLUMNS, Row, TableSpec
+from benchmark.weights import AUTO_EMBEDDINGS
 
 DASH = "–"
 SELECTION_MARK = "†"  # a value selected on the test set (--selection test_max)
@@ -69,6 +72,7 @@ class FrameRow:
     job_ids: list[str] = field(default_factory=list)
     best: set[str] = field(default_factory=set)
     capped: int = 0  # runs whose selected (best dev) epoch is the last allowed one (hparams["epochs"])
+    vectors: str | None = None  # word vectors when not the papers' GloVe 6B 300d (``vectors_label``)
 
 
 @dataclass
@@ -144,6 +148,41 @@ def cap_reached(result: Result) -> bool:
     return isinstance(cap, int) and result.selected_epoch == result.epochs_run == cap
 
 
+PAPER_VECTORS = AUTO_EMBEDDINGS  # glove.6B.300d: the word vectors of the papers' LSTM taggers and AdaCAN
+
+
+def vectors_label(value: Any) -> str | None:
+    """A short name of a job's word vectors (``hparams["embeddings"]``) when they are not the papers'
+    GloVe 6B 300d: ``word2vec`` (trained here on the training split), ``GloVe 6B 50d``, or a file's name."""
+    if value in (PAPER_VECTORS, "auto"):
+        return None
+    if value is None:
+        return "word2vec"
+    match = re.fullmatch(r"glove\.(\d+B)\.(\d+)d", str(value))
+    return f"GloVe {match[1]} {match[2]}d" if match else f"vectors {PurePath(str(value)).name}"
+
+
+def _vectors(planned: Sequence[JobSpec]) -> str | None:
+    """The row's word vectors' label (see ``vectors_label``); None for models without word vectors."""
+    values = {json.dumps(j.hparams["embeddings"]) for j in planned if "embeddings" in j.hparams}
+    labels = sorted({str(vectors_label(json.loads(v))) for v in values})
+    return " / ".join(labels) if labels and labels != ["None"] else None
+
+
+def vectors_note(rows: Iterable[FrameRow]) -> str | None:
+    """Which rows' word vectors differ from the papers' GloVe 6B 300d (a variant, never the papers' recipe)."""
+    groups: dict[str, list[str]] = {}
+    for fr in rows:
+        if fr.vectors and fr.runs:
+            groups.setdefault(fr.vectors, []).append(f"{fr.row.group + ' ' if fr.row.group else ''}{fr.row.method}")
+    if not groups:
+        return None
+    names = {"word2vec": "word2vec trained here on the training split (the suite's default while GloVe 6B 300d "
+                         "is not in the weights folder)"}
+    return ("Word vectors: the papers used GloVe 6B 300d; these rows did not: "
+            + "; ".join(f"{names.get(k, k)}: {', '.join(dict.fromkeys(v))}" for k, v in sorted(groups.items())) + ".")
+
+
 def build_frame(table: TableSpec, jobs: Iterable[tuple[Row, JobSpec]], results: Mapping[str, Result],
                 profile: str = "paper", data_kind: str | None = None, mode: str = "conlleval",
                 selection: str = "dev", notes: Iterable[str] = ()) -> Frame:
@@ -169,16 +208,19 @@ def build_frame(table: TableSpec, jobs: Iterable[tuple[Row, JobSpec]], results: 
         expected = len(planned) if planned else max(row.repeats, 1)
         capped = sum(cap_reached(r) for r in found)
         labels = table.label_of(row)
+        vectors = _vectors(planned)
+        if vectors and vectors != "word2vec":  # a variant of the registered recipe: named in the row
+            labels = (f"{labels[0]} ({vectors})",) + tuple(labels[1:])
         if capped:
             labels = (labels[0] + CAP_MARK,) + tuple(labels[1:])
         rows.append(FrameRow(row, labels, cells, len(found), expected,
-                             sorted(r.job_id for r in found), capped=capped))
+                             sorted(r.job_id for r in found), capped=capped, vectors=vectors))
     if table.bold_best:
         mark_best(rows)
     extra = list(notes)
-    img = image_note(rows, results)
-    if img:
-        extra.append(img)
+    for note in (vectors_note(rows), image_note(rows, results)):
+        if note:
+            extra.append(note)
     return Frame(table, rows, profile, data_kind, mode, selection, extra_notes=extra)
 
 
@@ -541,6 +583,9 @@ def to_csv(frame: Frame) -> str:
     show_cap = any(fr.capped for fr in frame.rows)  # the column appears only when a cap bound somewhere
     if show_cap:
         fields.append("cap_reached_runs")
+    show_vectors = any(fr.vectors for fr in frame.rows)  # only where a row's vectors are not the papers'
+    if show_vectors:
+        fields.append("word_vectors")
     fields.append("job_ids")
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -562,6 +607,8 @@ def to_csv(frame: Frame) -> str:
                 rec[f"{c}_p"] = "" if cell.p is None else f"{cell.p:.4f}"
         if show_cap:
             rec["cap_reached_runs"] = fr.capped
+        if show_vectors:
+            rec["word_vectors"] = fr.vectors or ""
         if frame.significance is not None:
             rec["significance_test"] = frame.significance.test
             rec["significance_reference"] = frame.significance.reference
