@@ -112,6 +112,9 @@ class Frame:
         if capped:
             out.append(f"{CAP_MARK} cap reached: the best dev epoch is the last allowed epoch (the epochs cap) in "
                        "some runs, so the model may not have converged: " + "; ".join(capped) + ".")
+        vectors = vectors_note(self.rows)  # from the rows shown (a caller may drop some, as `bench readme` does)
+        if vectors:
+            out.append(vectors)
         extra = [fr.row.method for fr in self.rows if fr.row.extension and fr.runs > 0]
         if extra:
             out.append("Rows not in the paper: " + ", ".join(dict.fromkeys(extra)) + ".")
@@ -218,9 +221,9 @@ def build_frame(table: TableSpec, jobs: Iterable[tuple[Row, JobSpec]], results: 
     if table.bold_best:
         mark_best(rows)
     extra = list(notes)
-    for note in (vectors_note(rows), image_note(rows, results)):
-        if note:
-            extra.append(note)
+    img = image_note(rows, results)
+    if img:
+        extra.append(img)
     return Frame(table, rows, profile, data_kind, mode, selection, extra_notes=extra)
 
 
