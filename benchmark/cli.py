@@ -896,11 +896,16 @@ def describe_job(folder: Path, log_lines: int = 12) -> str:
                          initial_indent="  hparams    ", subsequent_indent=" " * 13)]
     history: list[dict[str, Any]] = []
     if res:
+        from benchmark.util.machine import cpu_label
+
         env, test = res.get("environment", {}), res["test"]["conlleval"]
         dirty = " (uncommitted changes)" if env.get("dirty") else ""
         out += [f"  command    {env.get('command', '?')}",
                 f"  commit     {str(env.get('commit', '?'))[:12]}{dirty}    finished {env.get('finished_at', '?')}",
-                f"  machine    {env.get('device', '?')}, {env.get('torch_threads', '?')} thread(s), "
+                f"  machine    {env.get('device', '?')}"
+                + (f" ({env['gpu']})" if env.get("gpu") else "")
+                + (f", cpu {cpu_label(env)}" if env.get("cpu_model") else "")
+                + f", {env.get('torch_threads', '?')} thread(s), "
                 f"{res.get('wall_time_s', 0) / 60:.1f} min, peak {res.get('peak_memory_mb', 0):.0f} MB",
                 f"  test       F1 {100 * test['f1']:.2f}  P {100 * test['precision']:.2f}  R {100 * test['recall']:.2f}"
                 f"  (epoch {res['selected_epoch']} of {res['epochs_run']}, best {job.hparams.get('select_on', 'dev')})"
