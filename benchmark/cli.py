@@ -205,7 +205,7 @@ def validate(files: tuple[str, ...], max_warnings: int, scheme: str | None, corp
              label_map: tuple[str, ...]) -> None:
     """Check MMNERD/CoNLL files: counts, or the first error as FILE:LINE: message (exit 2)."""
     from benchmark.corpora.labels import check_label_map, parse_label_map
-    from benchmark.corpora.reader import ReadReport, read_conll
+    from benchmark.corpora.reader import ReadReport, iter_conll
     from benchmark.corpora.registry import get_corpus_entry
 
     entry = get_corpus_entry(corpus_name)
@@ -213,14 +213,15 @@ def validate(files: tuple[str, ...], max_warnings: int, scheme: str | None, corp
     check_label_map(labels, entry.entity_types, entry.name)
     for path in files:
         report = ReadReport(path)
-        read_conll(path, report=report, scheme=scheme or entry.tag_scheme, label_map=labels,
-                   entity_types=entry.entity_types)
-        warn = f", {len(report.warnings)} warning(s)" if report.warnings else ""
+        for _ in iter_conll(path, report=report, scheme=scheme or entry.tag_scheme, label_map=labels,
+                            entity_types=entry.entity_types):
+            pass  # streamed: counts and warnings gather in `report`, no sentence is kept
+        warn = f", {report.warning_count} warning(s)" if report.warning_count else ""
         click.echo(f"{path}: {report.sentences} sentences, {report.tokens} tokens, {report.entities} entities{warn}")
         for w in report.warnings[:max_warnings]:
             click.echo(f"  warning: {w}")
-        if len(report.warnings) > max_warnings:
-            click.echo(f"  ... {len(report.warnings) - max_warnings} more warning(s)")
+        if report.warning_count > max_warnings:
+            click.echo(f"  ... {report.warning_count - max_warnings} more warning(s)")
         for note in report.notes:
             click.echo(f"  note: {note}")
 
@@ -968,7 +969,8 @@ def check(suite: str, baseline: str | None, tolerance: str | None, model_names: 
 @main.command(epilog="""\b
 Examples:
   bench profile --model 2m-ner --threads 1
-  bench profile --grid 5 --fallback --threads 1""")
+  bench profile --grid 5 --fallback --threads 1
+  bench profile --reader                 # bench validate: peak memory and time vs file size""")
 @click.option("--grid", "grid_table", type=int, help="Time a table's whole grid (every job, one seed).")
 @click.option("--profile", "run_profile", type=click.Choice(["paper", "smoke"]), default="smoke", show_default=True)
 @click.option("--data-dir", type=click.Path(file_okay=False),
@@ -980,6 +982,8 @@ Examples:
               help="Records go to RESULTS/benchmarks/.")
 @click.option("--name", help="Record name under results/benchmarks/ (default derived from the options).")
 @click.option("--viterbi", is_flag=True, help="Time CRF decoding + scoring of the English test set (both decoders).")
+@click.option("--reader", is_flag=True, help="Peak memory and time of `bench validate` on generated files of "
+              "one-token sentences (12.5, 25 and 50 MB), one fresh process each.")
 @click.option("--model", "model_name", help="Parameters, sentences/s and peak memory of a model (e.g. 2m-ner).")
 @plugin_option
 @click.option("--fit-steps", type=int, help="With --model: time N steps per epoch through the real trainer "
@@ -989,16 +993,23 @@ Examples:
               help="With --model and --profile paper: when pretrained weights are absent, profile the paper "
                    "architectures with random weights of the real shapes (paper-size parameter counts).")
 def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fallback: bool, device: str,
-            threads: int | None, results: str, name: str | None, viterbi: bool, model_name: str | None,
-            fit_steps: int | None, profile_hp: tuple[str, ...], random_weights: bool) -> None:
+            threads: int | None, results: str, name: str | None, viterbi: bool, reader: bool,
+            model_name: str | None, fit_steps: int | None, profile_hp: tuple[str, ...], random_weights: bool) -> None:
     """Measure and record performance figures in results/benchmarks/ (no timed tests)."""
     from benchmark.corpora.resolve import resolve_corpus
     from benchmark.corpora.builtin import ensure_fallback_corpus
     from benchmark.run.timing import record, time_table_grid
 
     _set_threads(threads)
-    if sum(x is not None and x is not False for x in (grid_table, viterbi or None, model_name)) != 1:
-        raise ConfigError("bench profile: choose exactly one of --grid N, --viterbi, --model NAME")
+    if sum(x is not None and x is not False for x in (grid_table, viterbi or None, reader or None, model_name)) != 1:
+        raise ConfigError("bench profile: choose exactly one of --grid N, --viterbi, --reader, --model NAME")
+    if reader:
+        from benchmark.run.readerprofile import format_reader_profile, profile_reader
+        out = profile_reader()
+        click.echo(format_reader_profile(out))
+        path = record(results, name or "reader_validate", out)
+        click.echo(f"-> {path}")
+        return
     corpus = ensure_fallback_corpus() if fallback else resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True))
     if viterbi:
         from benchmark.run.profile import format_profile, profile_viterbi
