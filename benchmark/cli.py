@@ -337,7 +337,8 @@ def job_options(table_required: bool = True):
             click.option("--data-dir", type=click.Path(file_okay=False),
                          help="MMNERD root (default: $MMNERD_DIR; the built-in corpus only when neither is given)."),
             click.option("--image-dir", type=click.Path(file_okay=False),
-                         help="Image folder (default: $MMNERD_IMAGE_DIR, else <data-dir>/images)."),
+                         help="Image folder (default: $MMNERD_IMAGE_DIR, else <data-dir>/images). A named folder must "
+                              "exist, and needs a corpus (--data-dir or $MMNERD_DIR): the built-in one has its own."),
             click.option("--corpus", "--data-kind", "corpus_name", default="mmnerd", show_default=True,
                          help="Registered corpus (layout, types, tag scheme): mmnerd, twitter2017, ... "
                               "Without --data-dir and $MMNERD_DIR the built-in corpus is used."),

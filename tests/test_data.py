@@ -286,3 +286,55 @@ def test_blocks_of_the_stream_keep_line_numbers_and_characters(write, monkeypatc
     path = write("blocks_latin1.txt", text.replace("y\tBAD\n", "").encode("utf-8") + "z\u00fc\tO\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"blocks_latin1.txt:7: undecodable bytes \(not UTF-8\) at byte 45"):
         read_conll(path)
+
+
+# --- issue 27 item 6: image ids are all there, or none is; a sentence is not split by spaces ----------
+
+def test_a_sentence_without_imgid_in_an_imgid_file_is_an_error_at_its_line(write):
+    path = write("mixed.txt", "IMGID:1\nx\tO\n\ny\tB-PER\nz\tO\n\nIMGID:3\nw\tO\n\n")
+    with pytest.raises(DataError, match=r"mixed.txt:4: sentence without an IMGID line"):
+        read_conll(path)
+    first = write("mixed_first.txt", "y\tB-PER\n\nIMGID:3\nw\tO\n\n")  # known before the first IMGID line
+    with pytest.raises(DataError, match=r"mixed_first.txt:1: sentence without an IMGID line"):
+        read_conll(first)
+
+
+@pytest.mark.parametrize("blank", [" ", "\t", "  \t "])
+@pytest.mark.parametrize("imgid", [True, False])
+def test_a_whitespace_only_line_inside_a_sentence_is_an_error_at_its_line(write, blank, imgid):
+    head = "IMGID:1\n" if imgid else ""
+    path = write("split.txt", f"{head}John\tB-PER\n{blank}\nSmith\tI-PER\n\n")
+    with pytest.raises(DataError, match=rf"split.txt:{3 if imgid else 2}: whitespace-only line inside a sentence"):
+        read_conll(path)
+
+
+def test_whitespace_only_lines_between_sentences_still_end_them(write):
+    sents = read_conll(write("ws.txt", "IMGID:1\nx\tO\n \n\nIMGID:2\ny\tO\n\t\nIMGID:3\nz\tO\n  \n"))
+    assert [s.tokens for s in sents] == [("x",), ("y",), ("z",)]
+    assert [s.image_id for s in sents] == ["1", "2", "3"]
+
+
+def test_validate_notes_a_file_without_image_ids(write):
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
+
+    plain = write("plain.txt", "x\tO\n\ny\tB-PER\n\n")
+    out = CliRunner().invoke(main, ["validate", str(plain)])
+    assert out.exit_code == 0, out.output
+    assert f"  note: {plain}: no IMGID lines: no sentence names an image" in out.output
+    with_ids = write("ids.txt", "IMGID:1\nx\tO\n\n")
+    assert "  note:" not in CliRunner().invoke(main, ["validate", str(with_ids)]).output
+
+
+def test_real_mmnerd_files_validate_cleanly(mmnerd):
+    """The public English files: every sentence has its IMGID line, no whitespace-only line, no note."""
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
+
+    files = [str(mmnerd.split_path("en", split)) for split in ("train", "dev", "test")]
+    out = CliRunner().invoke(main, ["validate", *files])
+    assert out.exit_code == 0, out.output
+    assert "  note:" not in out.output and "warning" not in out.output
+    assert "19968 sentences, 328043 tokens, 41172 entities" in out.output

@@ -10,6 +10,10 @@ Reading rules (the standard multimodal NER sets, Twitter-2015/2017, are written 
 - columns are split on TAB; only a file without any TAB is split on runs of ASCII spaces, so a
   token may be NBSP, zero-width, or (in a TAB file) contain a space;
 - NUL, an empty ``IMGID:`` and an image id that is a path (``../x``, ``/x``) are errors at their line;
+- in a file with ``IMGID`` lines, a sentence without one is an error at its first line; a file
+  without any is read as text only (``bench validate`` notes it);
+- a sentence ends at an empty line; a whitespace-only line between two token lines is an error at
+  its line (it would split the sentence silently); elsewhere it counts as empty;
 - files are streamed (two passes, block by block): memory does not grow with the file;
 - tags are read in the declared scheme (IOB2 by default; IOB1 and BIOES converted to IOB2), entity
   types through the label map, and must be one of the corpus's types (``benchmark.corpora.labels``).
@@ -31,7 +35,7 @@ from benchmark.corpora.registry import CORPORA, SPLITS, CorpusEntry, get_corpus_
 from benchmark.errors import ConfigError, DataError
 
 __all__ = ["ENTITY_TYPES", "SPLITS", "LANGUAGES", "Sentence", "ReadReport", "read_conll", "iter_conll", "Corpus",
-           "count_entities", "expand_languages", "find_corpus", "image_id_problem", "source_of"]
+           "count_entities", "expand_languages", "find_corpus", "given_image_dir", "image_id_problem", "source_of"]
 
 LANGUAGES: tuple[str, ...] = ("en", "fr", "es", "de")  # MMNERD's; a corpus entry lists its own
 LANGUAGE_NAMES: dict[str, str] = {"en": "English", "fr": "French", "es": "Spanish", "de": "German", "all": "All"}
@@ -226,7 +230,7 @@ def iter_conll(path: str | os.PathLike, language: str = "xx", report: ReadReport
     """
     path = Path(path)
     report = report if report is not None else ReadReport(str(path))
-    tabbed, _ = _scan(path)  # columns: TAB; runs of ASCII spaces only in a file without any TAB
+    tabbed, has_imgid = _scan(path)  # columns: TAB; runs of ASCII spaces only in a file without any TAB
     converter = TagConverter(scheme, entity_types, label_map)
 
     tokens: list[str] = []
@@ -235,6 +239,7 @@ def iter_conll(path: str | os.PathLike, language: str = "xx", report: ReadReport
     start_line = 0
     imgid_format = False
     b_tags = 0
+    blank_in_sentence: int | None = None  # a whitespace-only line that ended a sentence: an error if one continues
 
     def close() -> Sentence | None:
         nonlocal tokens, tags, image_id
@@ -257,10 +262,12 @@ def iter_conll(path: str | os.PathLike, language: str = "xx", report: ReadReport
         if "\r" in line:
             raise DataError(str(path), lineno, "carriage return inside a line (lines end at \\n or \\r\\n)")
         if not line.strip(" \t"):
+            blank_in_sentence = lineno if line and tokens else None
             if (done := close()) is not None:
                 yield done
             continue
         if line.startswith("IMGID:"):
+            blank_in_sentence = None
             if (done := close()) is not None:
                 yield done
             image_id = line[len("IMGID:"):].strip(" \t")
@@ -270,6 +277,9 @@ def iter_conll(path: str | os.PathLike, language: str = "xx", report: ReadReport
             start_line = lineno
             imgid_format = True
             continue
+        if blank_in_sentence is not None:
+            raise DataError(str(path), blank_in_sentence, "whitespace-only line inside a sentence (a sentence "
+                            "ends at an empty line: delete the spaces, or the line)")
         if tabbed:
             cols = line.split("\t")
             if imgid_format and len(cols) != 2:
@@ -298,11 +308,17 @@ def iter_conll(path: str | os.PathLike, language: str = "xx", report: ReadReport
             report.warn(f"{path}:{lineno}: {tag} does not continue a {iob2[2:]} entity")
         b_tags += iob2.startswith("B-")
         if not tokens and image_id is None:
+            if has_imgid:
+                raise DataError(str(path), lineno, "sentence without an IMGID line (the file's other sentences "
+                                "start with one)")
             start_line = lineno
         tokens.append(token)
         tags.append(iob2)
     if not report.sentences:
         raise DataError(str(path), None, "no sentences found")
+    if not has_imgid:
+        report.notes.append(f"{path}: no IMGID lines: no sentence names an image (text only; a multimodal "
+                            "model would train on substituted images)")
     if scheme == "iob2" and report.orphans > b_tags:
         report.notes.append(f"{path}: {report.orphans} orphan I- tags vs {b_tags} B- tags: if the file is "
                                "IOB1, declare it (--scheme iob1, or tag_scheme='iob1' in the corpus entry)")
@@ -441,7 +457,8 @@ def find_corpus(data_dir: str | os.PathLike | None = None, image_dir: str | os.P
     if (root / "train_valid_test").is_dir():  # the authors' repo layout one level up
         root = root / "train_valid_test"
     kind = _marked_kind(root) or kind
-    corpus = Corpus(root, _image_dir(root, image_dir, get_corpus_entry(kind)), kind,
+    marked = get_corpus_entry(kind)  # the asked-for entry's image variable holds for a marked root too
+    corpus = Corpus(root, _image_dir(root, image_dir, marked, marked.image_env or entry.image_env), kind,
                     tuple(sorted((label_map or {}).items())))
     if not root.is_dir():
         raise ConfigError(f"{source} {root}: no such folder")
@@ -456,12 +473,27 @@ def _marked_kind(root: Path) -> str | None:
     return next((e.name for e in CORPORA.values() if e.marker and (root / e.marker).is_file()), None)
 
 
-def _image_dir(root: Path, image_dir: str | os.PathLike | None, entry: CorpusEntry) -> Path | None:
-    if image_dir:
-        return Path(image_dir).expanduser()
-    env = os.environ.get(entry.image_env) if entry.image_env else None
-    if env:
-        return Path(env).expanduser()
+def given_image_dir(image_dir: str | os.PathLike | None, image_env: str | None) -> tuple[Path, str] | None:
+    """The image folder the user named (``--image-dir``, else the variable ``image_env``) and how it
+    was named; None when neither is set. A named folder that does not exist is a ``ConfigError``."""
+    source = "--image-dir"
+    if not image_dir and image_env:
+        image_dir, source = os.environ.get(image_env) or None, f"${image_env}"
+    if not image_dir:
+        return None
+    path = Path(image_dir).expanduser()
+    if not path.is_dir():
+        what = "not a folder" if path.exists() else "no such folder"
+        raise ConfigError(f"{source} {path}: {what}" + (f" (unset {source[1:]} or point it at the image folder)"
+                                                        if source.startswith("$") else ""))
+    return path, source
+
+
+def _image_dir(root: Path, image_dir: str | os.PathLike | None, entry: CorpusEntry,
+               image_env: str | None) -> Path | None:
+    given = given_image_dir(image_dir, image_env)
+    if given:
+        return given[0]
     for name in entry.image_dirs:
         if (root / name).is_dir():
             return root / name
