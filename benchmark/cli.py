@@ -705,12 +705,15 @@ Examples:
 @click.option("--by-source", is_flag=True, help="Split each row's test metrics into Twitter-2017 and CC12M sentences.")
 @click.option("--allow-empty", is_flag=True,
               help="Render the table even when no stored result matches (our cells '–', the paper's beside).")
+@click.option("--all-blocks", is_flag=True,
+              help="Also render the blocks the plan has no job for (a language the corpus lacks or --languages "
+                   "leaves out) as rows of dashes beside the paper's values (what tables/ holds).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here (atomically) instead of stdout.")
 def report(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
            hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
            label_map: tuple[str, ...], allow_missing_images: bool, results: str, fmt: str, compare_paper: bool,
            mode: str, selection: str, significance: bool, sig_test: str, alpha: float, samples: int,
-           by_source: bool, allow_empty: bool, output: str | None, **_execution: Any) -> None:
+           by_source: bool, allow_empty: bool, all_blocks: bool, output: str | None, **_execution: Any) -> None:
     """Render a table from the stored results of exactly the jobs `bench run` plans with these options
     (Table 2: counted from the data files)."""
     if table_no == 2:
@@ -726,7 +729,7 @@ def report(table_no: int, model_names: str | None, languages: str | None, profil
     plan, store = _report_plan(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
                                allow_missing_images, corpus_name, label_map, results, _execution)
     frame, _bad = report_frame(plan, store, mode, selection, sig_test if significance else None, alpha, samples,
-                               by_source, allow_empty, warn=_warn)
+                               by_source, allow_empty, warn=_warn, all_blocks=all_blocks)
     _emit(render(frame, fmt, compare_paper), output)
 
 
