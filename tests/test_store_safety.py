@@ -517,3 +517,14 @@ def test_feature_cache_and_predictions_on_a_full_disk_name_their_file(tmp_path, 
         write_predictions(preds, [Sentence(("x",), ("O",))], [("O",)])
     monkeypatch.setattr(os, "replace", real_replace)
     assert not leftovers(tmp_path)
+
+
+def test_checkpoints_keep_the_mode_a_plain_torch_save_gives(tmp_path):
+    import torch
+
+    from benchmark.run import checkpoints
+
+    checkpoints.save({"format": checkpoints.FORMAT, "x": torch.ones(1)}, tmp_path / "last.pt")
+    plain = tmp_path / "plain.pt"
+    torch.save({"x": torch.ones(1)}, plain)
+    assert (tmp_path / "last.pt").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.util.io import write_stream
+from benchmark.util.io import default_file_mode, write_stream
 
 FORMAT = 2
 LAST = "last.pt"
@@ -142,7 +142,7 @@ def save(obj: dict[str, Any], path: Path) -> None:
     """``torch.save`` to a temp file, fsync, then rename (``benchmark.util.io.write_stream``): the old
     checkpoint stays whole and the temp file never survives a failure; a full disk, a read-only
     folder or a refused permission is a one-line ``StoreWriteError`` naming ``path``."""
-    write_stream(path, lambda fh: torch.save(obj, fh))
+    write_stream(path, lambda fh: torch.save(obj, fh), default_file_mode())  # as torch.save(path) would
 
 
 def load(path: Path) -> dict[str, Any]:

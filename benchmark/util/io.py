@@ -99,6 +99,13 @@ def write_stream(path: str | os.PathLike, write: Callable[[BinaryIO], Any], mode
     return path
 
 
+def default_file_mode() -> int:
+    """The mode ``open(path, "w")`` would give a new file (0o666 less the umask); temp files are 0o600."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _os_error_behind(exc: BaseException) -> OSError | None:
     """The environment's ``OSError`` (disk full, read-only, ...) that caused ``exc``, if any."""
     seen: set[int] = set()
