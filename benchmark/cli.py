@@ -205,7 +205,7 @@ def validate(files: tuple[str, ...], max_warnings: int, scheme: str | None, corp
              label_map: tuple[str, ...]) -> None:
     """Check MMNERD/CoNLL files: counts, or the first error as FILE:LINE: message (exit 2)."""
     from benchmark.corpora.labels import check_label_map, parse_label_map
-    from benchmark.corpora.reader import ReadReport, read_conll
+    from benchmark.corpora.reader import ReadReport, iter_conll
     from benchmark.corpora.registry import get_corpus_entry
 
     entry = get_corpus_entry(corpus_name)
@@ -213,14 +213,15 @@ def validate(files: tuple[str, ...], max_warnings: int, scheme: str | None, corp
     check_label_map(labels, entry.entity_types, entry.name)
     for path in files:
         report = ReadReport(path)
-        read_conll(path, report=report, scheme=scheme or entry.tag_scheme, label_map=labels,
-                   entity_types=entry.entity_types)
-        warn = f", {len(report.warnings)} warning(s)" if report.warnings else ""
+        for _ in iter_conll(path, report=report, scheme=scheme or entry.tag_scheme, label_map=labels,
+                            entity_types=entry.entity_types):
+            pass  # streamed: counts and warnings gather in `report`, no sentence is kept
+        warn = f", {report.warning_count} warning(s)" if report.warning_count else ""
         click.echo(f"{path}: {report.sentences} sentences, {report.tokens} tokens, {report.entities} entities{warn}")
         for w in report.warnings[:max_warnings]:
             click.echo(f"  warning: {w}")
-        if len(report.warnings) > max_warnings:
-            click.echo(f"  ... {len(report.warnings) - max_warnings} more warning(s)")
+        if report.warning_count > max_warnings:
+            click.echo(f"  ... {report.warning_count - max_warnings} more warning(s)")
         for note in report.notes:
             click.echo(f"  note: {note}")
 
@@ -336,7 +337,8 @@ def job_options(table_required: bool = True):
             click.option("--data-dir", type=click.Path(file_okay=False),
                          help="MMNERD root (default: $MMNERD_DIR; the built-in corpus only when neither is given)."),
             click.option("--image-dir", type=click.Path(file_okay=False),
-                         help="Image folder (default: $MMNERD_IMAGE_DIR, else <data-dir>/images)."),
+                         help="Image folder (default: $MMNERD_IMAGE_DIR, else <data-dir>/images). A named folder must "
+                              "exist, and needs a corpus (--data-dir or $MMNERD_DIR): the built-in one has its own."),
             click.option("--corpus", "--data-kind", "corpus_name", default="mmnerd", show_default=True,
                          help="Registered corpus (layout, types, tag scheme): mmnerd, twitter2017, ... "
                               "Without --data-dir and $MMNERD_DIR the built-in corpus is used."),
@@ -703,12 +705,15 @@ Examples:
 @click.option("--by-source", is_flag=True, help="Split each row's test metrics into Twitter-2017 and CC12M sentences.")
 @click.option("--allow-empty", is_flag=True,
               help="Render the table even when no stored result matches (our cells '–', the paper's beside).")
+@click.option("--all-blocks", is_flag=True,
+              help="Also render the blocks the plan has no job for (a language the corpus lacks or --languages "
+                   "leaves out) as rows of dashes beside the paper's values (what tables/ holds).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here (atomically) instead of stdout.")
 def report(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
            hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
            label_map: tuple[str, ...], allow_missing_images: bool, results: str, fmt: str, compare_paper: bool,
            mode: str, selection: str, significance: bool, sig_test: str, alpha: float, samples: int,
-           by_source: bool, allow_empty: bool, output: str | None, **_execution: Any) -> None:
+           by_source: bool, allow_empty: bool, all_blocks: bool, output: str | None, **_execution: Any) -> None:
     """Render a table from the stored results of exactly the jobs `bench run` plans with these options
     (Table 2: counted from the data files)."""
     if table_no == 2:
@@ -724,7 +729,7 @@ def report(table_no: int, model_names: str | None, languages: str | None, profil
     plan, store = _report_plan(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
                                allow_missing_images, corpus_name, label_map, results, _execution)
     frame, _bad = report_frame(plan, store, mode, selection, sig_test if significance else None, alpha, samples,
-                               by_source, allow_empty, warn=_warn)
+                               by_source, allow_empty, warn=_warn, all_blocks=all_blocks)
     _emit(render(frame, fmt, compare_paper), output)
 
 
@@ -1014,7 +1019,8 @@ def check(suite: str, baseline: str | None, tolerance: str | None, model_names: 
 @main.command(epilog="""\b
 Examples:
   bench profile --model 2m-ner --threads 1
-  bench profile --grid 5 --fallback --threads 1""")
+  bench profile --grid 5 --fallback --threads 1
+  bench profile --reader                 # bench validate: peak memory and time vs file size""")
 @click.option("--grid", "grid_table", type=int, help="Time a table's whole grid (every job, one seed).")
 @click.option("--profile", "run_profile", type=click.Choice(["paper", "smoke"]), default="smoke", show_default=True)
 @click.option("--data-dir", type=click.Path(file_okay=False),
@@ -1026,6 +1032,8 @@ Examples:
               help="Records go to RESULTS/benchmarks/.")
 @click.option("--name", help="Record name under results/benchmarks/ (default derived from the options).")
 @click.option("--viterbi", is_flag=True, help="Time CRF decoding + scoring of the English test set (both decoders).")
+@click.option("--reader", is_flag=True, help="Peak memory and time of `bench validate` on generated files of "
+              "one-token sentences (12.5, 25 and 50 MB), one fresh process each.")
 @click.option("--model", "model_name", help="Parameters, sentences/s and peak memory of a model (e.g. 2m-ner).")
 @plugin_option
 @click.option("--fit-steps", type=int, help="With --model: time N steps per epoch through the real trainer "
@@ -1035,16 +1043,23 @@ Examples:
               help="With --model and --profile paper: when pretrained weights are absent, profile the paper "
                    "architectures with random weights of the real shapes (paper-size parameter counts).")
 def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fallback: bool, device: str,
-            threads: int | None, results: str, name: str | None, viterbi: bool, model_name: str | None,
-            fit_steps: int | None, profile_hp: tuple[str, ...], random_weights: bool) -> None:
+            threads: int | None, results: str, name: str | None, viterbi: bool, reader: bool,
+            model_name: str | None, fit_steps: int | None, profile_hp: tuple[str, ...], random_weights: bool) -> None:
     """Measure and record performance figures in results/benchmarks/ (no timed tests)."""
     from benchmark.corpora.resolve import resolve_corpus
     from benchmark.corpora.builtin import ensure_fallback_corpus
     from benchmark.run.timing import record, time_table_grid
 
     _set_threads(threads)
-    if sum(x is not None and x is not False for x in (grid_table, viterbi or None, model_name)) != 1:
-        raise ConfigError("bench profile: choose exactly one of --grid N, --viterbi, --model NAME")
+    if sum(x is not None and x is not False for x in (grid_table, viterbi or None, reader or None, model_name)) != 1:
+        raise ConfigError("bench profile: choose exactly one of --grid N, --viterbi, --reader, --model NAME")
+    if reader:
+        from benchmark.run.readerprofile import format_reader_profile, profile_reader
+        out = profile_reader()
+        click.echo(format_reader_profile(out))
+        path = record(results, name or "reader_validate", out)
+        click.echo(f"-> {path}")
+        return
     corpus = ensure_fallback_corpus() if fallback else resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True))
     if viterbi:
         from benchmark.run.profile import format_profile, profile_viterbi

@@ -245,3 +245,35 @@ def test_a_repeated_hp_key_is_an_error(data):
 ])
 def test_a_label_map_entry_that_cannot_apply_is_an_error(data, entry, needle):
     one_line_error(bench("run", *BASE, *data, "--dry-run", "--label-map", entry), needle)
+
+
+# -- issue 27 item 6: an image folder is used or refused, never ignored -----------------------------
+
+def test_a_nonexistent_image_dir_is_refused(data, tmp_path):
+    args = ["run", *BASE, "--results", str(tmp_path / "res"), "--dry-run"]
+    one_line_error(bench(*args, *data, "--image-dir", "/nonexist"), "--image-dir /nonexist: no such folder")
+    one_line_error(bench(*args, *data, env={"MMNERD_IMAGE_DIR": "/nonexist"}),
+                   "$MMNERD_IMAGE_DIR /nonexist: no such folder", "unset MMNERD_IMAGE_DIR")
+    afile = tmp_path / "a_file"
+    afile.write_text("x")
+    one_line_error(bench(*args, *data, "--image-dir", str(afile)), f"'{afile}' is a file")
+    one_line_error(bench(*args, *data, env={"MMNERD_IMAGE_DIR": str(afile)}), f"$MMNERD_IMAGE_DIR {afile}: not a folder")
+    one_line_error(bench(*args, "--image-dir", "/nonexist", env={"MMNERD_DIR": None}),
+                   "--image-dir /nonexist: no such folder")
+
+
+def test_an_image_dir_with_the_built_in_corpus_is_refused(tiny_corpus, tmp_path):
+    args = ["run", *BASE, "--results", str(tmp_path / "res"), "--dry-run"]
+    images = str(tiny_corpus.image_dir)
+    one_line_error(bench(*args, "--image-dir", images, env={"MMNERD_DIR": None}),
+                   f"--image-dir {images}: no corpus is named", "built-in corpus", "--data-dir")
+    one_line_error(bench(*args, env={"MMNERD_DIR": None, "MMNERD_IMAGE_DIR": images}),
+                   f"$MMNERD_IMAGE_DIR {images}: no corpus is named", "unset MMNERD_IMAGE_DIR")
+
+
+def test_an_image_dir_with_a_corpus_is_used(tiny_corpus, tmp_path):
+    root = tmp_path / "noimg"
+    shutil.copytree(tiny_corpus.root, root, ignore=shutil.ignore_patterns("images"))
+    plan = make_plan(PlanOptions(table=5, models=("2m-ner",), languages=("en",), profile="smoke",
+                                 data_dir=str(root), image_dir=str(tiny_corpus.image_dir)))
+    assert plan.corpus.image_dir == tiny_corpus.image_dir and [p.status for p in plan.jobs] == ["ready"]

@@ -230,3 +230,111 @@ def test_other_type_without_a_label_map_is_rejected_naming_types_and_option(writ
         read_conll(path)
     assert str(err.value).startswith(f"{path}:3: unknown entity type 'OTHER'")
     assert "PER, LOC, ORG, MISC" in str(err.value) and "--label-map OTHER=" in str(err.value)
+
+
+# --- issue 27 item 9: the reader streams ---------------------------------------------------------
+
+def test_validate_streams_a_file_in_flat_memory(tmp_path):
+    """`bench validate` on ~1 MB of one-token sentences (123k sentences): Python's peak allocation stays
+    under 10 MB (measured ~5.5 MB, flat from 0.5 to 1.5 MB); a reader that keeps the file, its lines or
+    its sentences needs ~50 MB here. The 50 MB figure: `bench profile --reader` (results/benchmarks)."""
+    import tracemalloc
+
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
+    from benchmark.run.readerprofile import write_one_token_file
+
+    path = tmp_path / "big.txt"
+    sentences = write_one_token_file(path, 1.0)
+    CliRunner().invoke(main, ["validate", "--help"])  # imports outside the measurement
+    tracemalloc.start()
+    try:
+        out = CliRunner().invoke(main, ["validate", str(path)])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert out.exit_code == 0, out.output
+    assert f"{sentences} sentences, {sentences} tokens" in out.output
+    assert peak < 10e6, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_every_warning_is_counted_but_only_the_first_are_kept(write):
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
+
+    n = ReadReport.KEPT_WARNINGS + 5
+    path = write("orphans.txt", "IMGID:1\n" + "x\tO\ny\tI-LOC\n" * n + "\n")
+    report = ReadReport(str(path))
+    read_conll(path, report=report)
+    assert report.warning_count == n and len(report.warnings) == ReadReport.KEPT_WARNINGS
+    out = CliRunner().invoke(main, ["validate", "--max-warnings", "3", str(path)])
+    assert f"{n} warning(s)" in out.output and f"... {n - 3} more warning(s)" in out.output
+
+
+def test_blocks_of_the_stream_keep_line_numbers_and_characters(write, monkeypatch):
+    """Blocks smaller than a line and cut inside a multi-byte character read as one pass would."""
+    import benchmark.corpora.reader as reader
+
+    text = "IMGID:1\nM\u00fcnchen\tB-LOC\n\u00e9t\u00e9\tO\n\nIMGID:2\nx\tO\ny\tBAD\n"
+    monkeypatch.setattr(reader, "_BLOCK", 3)
+    sents = read_conll(write("blocks.txt", text.replace("y\tBAD\n", "")))
+    assert [s.tokens for s in sents] == [("M\u00fcnchen", "\u00e9t\u00e9"), ("x",)] and sents[1].sid.endswith(":5")
+    with pytest.raises(DataError, match=r"blocks_bad.txt:7: bad tag 'BAD'"):
+        read_conll(write("blocks_bad.txt", text))
+    path = write("blocks_latin1.txt", text.replace("y\tBAD\n", "").encode("utf-8") + "z\u00fc\tO\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"blocks_latin1.txt:7: undecodable bytes \(not UTF-8\) at byte 45"):
+        read_conll(path)
+
+
+# --- issue 27 item 6: image ids are all there, or none is; a sentence is not split by spaces ----------
+
+def test_a_sentence_without_imgid_in_an_imgid_file_is_an_error_at_its_line(write):
+    path = write("mixed.txt", "IMGID:1\nx\tO\n\ny\tB-PER\nz\tO\n\nIMGID:3\nw\tO\n\n")
+    with pytest.raises(DataError, match=r"mixed.txt:4: sentence without an IMGID line"):
+        read_conll(path)
+    first = write("mixed_first.txt", "y\tB-PER\n\nIMGID:3\nw\tO\n\n")  # known before the first IMGID line
+    with pytest.raises(DataError, match=r"mixed_first.txt:1: sentence without an IMGID line"):
+        read_conll(first)
+
+
+@pytest.mark.parametrize("blank", [" ", "\t", "  \t "])
+@pytest.mark.parametrize("imgid", [True, False])
+def test_a_whitespace_only_line_inside_a_sentence_is_an_error_at_its_line(write, blank, imgid):
+    head = "IMGID:1\n" if imgid else ""
+    path = write("split.txt", f"{head}John\tB-PER\n{blank}\nSmith\tI-PER\n\n")
+    with pytest.raises(DataError, match=rf"split.txt:{3 if imgid else 2}: whitespace-only line inside a sentence"):
+        read_conll(path)
+
+
+def test_whitespace_only_lines_between_sentences_still_end_them(write):
+    sents = read_conll(write("ws.txt", "IMGID:1\nx\tO\n \n\nIMGID:2\ny\tO\n\t\nIMGID:3\nz\tO\n  \n"))
+    assert [s.tokens for s in sents] == [("x",), ("y",), ("z",)]
+    assert [s.image_id for s in sents] == ["1", "2", "3"]
+
+
+def test_validate_notes_a_file_without_image_ids(write):
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
+
+    plain = write("plain.txt", "x\tO\n\ny\tB-PER\n\n")
+    out = CliRunner().invoke(main, ["validate", str(plain)])
+    assert out.exit_code == 0, out.output
+    assert f"  note: {plain}: no IMGID lines: no sentence names an image" in out.output
+    with_ids = write("ids.txt", "IMGID:1\nx\tO\n\n")
+    assert "  note:" not in CliRunner().invoke(main, ["validate", str(with_ids)]).output
+
+
+def test_real_mmnerd_files_validate_cleanly(mmnerd):
+    """The public English files: every sentence has its IMGID line, no whitespace-only line, no note."""
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
+
+    files = [str(mmnerd.split_path("en", split)) for split in ("train", "dev", "test")]
+    out = CliRunner().invoke(main, ["validate", *files])
+    assert out.exit_code == 0, out.output
+    assert "  note:" not in out.output and "warning" not in out.output
+    assert "19968 sentences, 328043 tokens, 41172 entities" in out.output

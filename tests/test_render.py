@@ -234,3 +234,72 @@ def test_word_vectors_other_than_the_papers_are_named_and_a_50d_run_is_a_labelle
     assert "GloVe 6B 50d: English BiLSTM-CRF" in note and "word2vec trained here" in note and "HBiLSTM-CRF" in note
     frame = frame_for({"bilstm-crf": "glove.6B.300d"})
     assert "Word vectors" not in render(frame, "markdown") and "BiLSTM-CRF (" not in render(frame, "markdown")
+
+
+# -- issue 27 item 8: titles name the corpus; blocks without a planned job are not rendered ----------
+
+@pytest.mark.parametrize("kind, name", [("twitter2017", "Twitter-2017"), ("fallback", "built-in synthetic corpus")])
+def test_titles_name_the_corpus_the_table_was_computed_on(kind, name):
+    frame = build_frame(get_table(5), [fake("bilstm-crf", ("en",), "en", False, 1, 0.5, kind=kind)], kind=kind)
+    md, tex = render(frame, "markdown"), render(frame, "latex")
+    assert md.splitlines()[0] == f"**Table 5.** Main results on {name}: per-type F1 and overall micro P/R/F1 (%)."
+    assert rf"\caption{{Main results on {name}: per-type" in tex and "on MMNERD" not in md + tex
+    t7 = render(build_frame(get_table(7), [fake("2m-ner", ("en",), "en", False, 1, 0.5, kind=kind)], kind=kind),
+                "markdown")
+    assert t7.splitlines()[0] == f"**Table 7.** Multimodal methods run on text only (%). Computed on {name}."
+    mmnerd = render(build_frame(get_table(7), [fake("2m-ner", ("en",), "en", False, 1, 0.5)]), "markdown")
+    assert mmnerd.splitlines()[0] == "**Table 7.** Multimodal methods run on text only (%)."  # the paper's
+
+
+def test_report_renders_only_the_blocks_the_plan_has_jobs_for(tiny_corpus, tmp_path):
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
+    from benchmark.run.plan import PlanOptions, make_plan
+    from benchmark.run.store import ResultStore
+    from tests.report_cases import fake_for
+
+    en_only = tmp_path / "en_only"
+    shutil.copytree(tiny_corpus.root / "train_valid_test_en", en_only / "train_valid_test_en")
+    results = tmp_path / "res"
+    opts = dict(table=5, models=("bilstm-crf",), languages=("en",), profile="smoke")
+    ResultStore(results).put(fake_for(make_plan(PlanOptions(**opts, data_dir=str(en_only))).ready[0], 0.5))
+    args = ["report", "--table", "5", "--models", "bilstm-crf", "--profile", "smoke", "--results", str(results),
+            "--data-dir", str(en_only)]
+
+    def blocks(out) -> list[str]:
+        assert out.exit_code == 0, out.output
+        return [line.split("|")[1].strip() for line in out.stdout.splitlines()
+                if line.startswith("| ") and line.split("|")[1].strip() not in ("", "Language")]
+
+    for extra in ([], ["--languages", "en"]):  # the corpus lacks fr/es/de/all; --languages leaves them out
+        out = CliRunner().invoke(main, args + extra)
+        assert blocks(out) == ["English"], out.stdout
+        assert "Blocks without a planned job not shown: All, French, Spanish, German (--all-blocks shows them)." \
+            in out.stdout
+    out = CliRunner().invoke(main, args + ["--languages", "en", "--all-blocks"])
+    assert blocks(out) == ["All", "English", "French", "Spanish", "German"] and "not shown" not in out.stdout
+    # on the four-language corpus, --languages en leaves the other blocks out too
+    ResultStore(results).put(fake_for(make_plan(PlanOptions(**opts, data_dir=str(tiny_corpus.root))).ready[0], 0.5))
+    out = CliRunner().invoke(main, args[:-1] + [str(tiny_corpus.root), "--languages", "en"])
+    assert blocks(out) == ["English"]
+
+
+def test_documented_tables_command_reproduces_the_committed_render(mmnerd, tmp_path):
+    """The `tables/` command of the README / CONTRIBUTING (with --all-blocks) writes tables/table5.md."""
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
+
+    root = Path(__file__).resolve().parent.parent
+    contributing = (root / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    command = re.search(r"`(bench report --table N [^`]*--output tables/tableN\.F)`", contributing).group(1)
+    assert "--all-blocks" in command
+    out_file = tmp_path / "table5.md"
+    args = command.replace("--table N", "--table 5").replace("--format F", "--format markdown").replace(
+        "--output tables/tableN.F", f"--output {out_file}").replace("results/reference", str(root / "results/reference"))
+    result = CliRunner().invoke(main, args.split()[1:] + ["--data-dir", str(mmnerd.root)])
+    assert result.exit_code == 0, result.output
+    assert out_file.read_text(encoding="utf-8") == (root / "tables" / "table5.md").read_text(encoding="utf-8")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -369,3 +371,160 @@ def test_quarantine_moves_aside_without_overwriting(tiny_corpus, tmp_path):
         names.add(aside.name)
     assert len(names) == 2  # the second bad folder did not replace the first
     assert store.read(job) is None
+
+
+# -- issue 27 item 5: a real full, read-only or forbidden results folder: one line, exit 2 -------------
+
+def _mount_tmpfs(target: Path, options: str) -> None:
+    """Mount a tmpfs at ``target`` or skip, saying why (needs root and a kernel that allows it)."""
+    target.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (tests run as root in CI)")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
+
+
+@pytest.fixture()
+def tmpfs():
+    """``mount(name, options)``: a fresh tmpfs in a folder anyone may enter (pytest's tmp_path is 0700)."""
+    import tempfile
+    base = Path(tempfile.mkdtemp(prefix="bench-tmpfs-"))
+    base.chmod(0o755)
+    mounts: list[Path] = []
+
+    def mount(name: str, options: str) -> Path:
+        target = base / name
+        _mount_tmpfs(target, options)
+        mounts.append(target)
+        return target
+
+    yield mount
+    for target in reversed(mounts):
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _one_line_exit_2(proc: subprocess.Popen) -> str:
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 2, (out, err)
+    assert "Traceback" not in err and err.strip().count("\n") == 0 and err.startswith("bench: "), err
+    assert "FAILED" not in out and "test F1" not in out, out
+    return err.strip()
+
+
+def test_a_full_results_disk_is_one_line_naming_the_file(tiny_corpus, tmpfs):
+    """The defect: `RuntimeError: ... inline_container.cc:672 unexpected pos` from torch.save, job FAILED,
+    exit 1. Now: `bench: <file>: cannot write (No space left on device)`, exit 2; the stored result stays."""
+    results = tmpfs("small", "size=300k") / "res"
+    jobs = plan_jobs(tiny_corpus)
+    ResultStore(results).put(fake_result(jobs["de"], 0.5))
+    err = _one_line_exit_2(bench_process(tiny_corpus, results))
+    assert re.fullmatch(rf"bench: {re.escape(str(results))}/\S+: cannot write \(No space left on device\)", err), err
+    assert ResultStore(results).get(jobs["de"]).test["conlleval"]["f1"] == 0.5
+    assert not leftovers(results)
+
+
+def test_a_read_only_results_disk_is_one_line_and_keeps_the_result(tiny_corpus, tmpfs):
+    disk = tmpfs("ro", "size=4m")
+    results = disk / "res"
+    job = plan_jobs(tiny_corpus)["en"]
+    ResultStore(results).put(fake_result(job, 0.5))
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    proc = bench_process(tiny_corpus, results, "--overwrite", "always")
+    err = _one_line_exit_2(proc)
+    assert err.startswith(f"bench: {results}") and err.endswith("cannot write (Read-only file system)"), err
+    assert ResultStore(results).get(job).test["conlleval"]["f1"] == 0.5
+
+
+def test_a_results_folder_without_write_permission_is_one_line(tiny_corpus, tmpfs):
+    """Root ignores permissions: the run goes as `nobody` (setpriv) on a folder owned by root, mode 755."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) not installed: cannot run the command as an unprivileged user")
+    disk = tmpfs("perm", "size=64m,mode=1777")
+    corpus = disk / "corpus"
+    shutil.copytree(tiny_corpus.root, corpus)
+    for path in [corpus, *corpus.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    cache = disk / "cache"
+    cache.mkdir(mode=0o777)
+    cache.chmod(0o777)
+    results = disk / "res"
+    job = plan_jobs(tiny_corpus)["en"]
+    ResultStore(results).put(fake_result(job, 0.5))
+    for path in [results, *results.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MMNER_BENCH_CACHE": str(cache), "HOME": str(cache)}
+    proc = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
+                             "benchmark.cli", *RUN, "--data-dir", str(corpus), "--results", str(results)],
+                            cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = _one_line_exit_2(proc)
+    assert err.startswith(f"bench: {results}") and err.endswith("cannot write (Permission denied)"), err
+    assert ResultStore(results).get(job).test["conlleval"]["f1"] == 0.5
+
+
+def test_torch_save_failures_become_one_line_write_errors(tmp_path, monkeypatch):
+    """torch.save wraps the kernel's ENOSPC in a RuntimeError: write_stream names the file and the reason,
+    keeps the old file and leaves no temp file; an unrelated RuntimeError is not disguised."""
+    import torch
+
+    target = tmp_path / "ck" / "last.pt"
+    bio.write_bytes(target, b"OLD")
+
+    def full(fh):
+        fh.write(b"partial")
+        try:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    with pytest.raises(StoreWriteError) as exc:
+        bio.write_stream(target, full)
+    assert str(exc.value) == f"{target}: cannot write (No space left on device)"
+    assert target.read_bytes() == b"OLD" and not leftovers(tmp_path)
+
+    def bug(fh):
+        raise RuntimeError("not a disk problem")
+
+    with pytest.raises(RuntimeError, match="not a disk problem"):
+        bio.write_stream(target, bug)
+    monkeypatch.setattr(bio, "_disk_full", lambda folder: True)  # no OSError behind it, but the disk is full
+    with pytest.raises(StoreWriteError, match="No space left on device"):
+        bio.write_stream(target, bug)
+    monkeypatch.undo()
+    bio.write_stream(target, lambda fh: torch.save({"x": torch.ones(2)}, fh))
+    assert torch.load(target, weights_only=True)["x"].sum() == 2
+
+
+def test_feature_cache_and_predictions_on_a_full_disk_name_their_file(tmp_path, monkeypatch):
+    import torch
+
+    from benchmark.corpora.reader import Sentence
+    from benchmark.run.predictions import write_predictions
+    from models.two_m_ner.images import FeatureCache
+
+    cache = FeatureCache(tmp_path / "features", "resnet-test")
+    real_replace = os.replace
+
+    def no_space(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "replace", no_space)
+    with pytest.raises(StoreWriteError, match=r"features/two_m_ner/resnet-test/.*\.pt: cannot write \(No space left"):
+        cache.put("img1", torch.ones(3))
+    preds = tmp_path / "predictions.conll"
+    with pytest.raises(StoreWriteError, match=rf"{re.escape(str(preds))}: cannot write \(No space left on device\)"):
+        write_predictions(preds, [Sentence(("x",), ("O",))], [("O",)])
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert not leftovers(tmp_path)
+
+
+def test_checkpoints_keep_the_mode_a_plain_torch_save_gives(tmp_path):
+    import torch
+
+    from benchmark.run import checkpoints
+
+    checkpoints.save({"format": checkpoints.FORMAT, "x": torch.ones(1)}, tmp_path / "last.pt")
+    plain = tmp_path / "plain.pt"
+    torch.save({"x": torch.ones(1)}, plain)
+    assert (tmp_path / "last.pt").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777

@@ -13,7 +13,7 @@ import os
 from typing import Callable, Mapping
 
 from benchmark.corpora.labels import check_label_map
-from benchmark.corpora.reader import Corpus, find_corpus
+from benchmark.corpora.reader import Corpus, find_corpus, given_image_dir
 from benchmark.corpora.registry import BUILTIN_CORPUS, DEFAULT_CORPUS, CorpusEntry, get_corpus_entry
 from benchmark.errors import ConfigError
 
@@ -42,6 +42,12 @@ def resolve_corpus(data_dir: str | os.PathLike | None = None, image_dir: str | o
         env = f" or ${entry.data_env}" if entry.data_env else ""
         raise ConfigError(f"corpus {entry.name} ({entry.display}): give its folder with --data-dir{env} "
                           f"(layout {entry.layout.describe()})")
+    given = given_image_dir(image_dir, entry.image_env)
+    if given:  # the generated corpus has its own images: a named folder would be ignored
+        env = f" or ${entry.data_env}" if entry.data_env else ""
+        raise ConfigError(f"{given[1]} {given[0]}: no corpus is named (no --data-dir{env}), so the built-in "
+                          f"corpus would be used with its own images; give the corpus folder with --data-dir"
+                          + (f", or unset {given[1][1:]}" if given[1].startswith("$") else ", or drop --image-dir"))
     builtin = get_corpus_entry(entry.generator and entry.name or BUILTIN_CORPUS)
     made = generate_builtin(builtin)
     if label_map:

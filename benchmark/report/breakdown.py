@@ -134,14 +134,31 @@ def by_source_frame(frame: Frame, results: Iterable[Result], root: str | Path) -
     return out, missing
 
 
+def planned_blocks(plan: Any) -> tuple[Any, list[str]]:
+    """``plan``'s table without the blocks (row groups) it has no job for, and those blocks' names.
+
+    A ``ConfigError`` when no block is left (nothing to render; ``--all-blocks`` renders them all).
+    """
+    from benchmark.errors import ConfigError
+
+    kept = {p.row.group for p in plan.known}
+    dropped = list(dict.fromkeys(r.group or "(no block)" for r in plan.table.rows if r.group not in kept))
+    if not kept:
+        raise ConfigError(f"Table {plan.table.number}: the plan has no job in any block ({plan.why_nothing()}); "
+                          "--all-blocks renders the paper's rows anyway")
+    return replace(plan.table, rows=tuple(r for r in plan.table.rows if r.group in kept)), dropped
+
+
 def report_frame(plan: Any, store: Any, mode: str = "conlleval", selection: str = "dev",
                  significance: str | None = None, alpha: float = 0.05, samples: int = 1000,
                  by_source: bool = False, allow_empty: bool = False,
-                 warn: Callable[[str], None] = lambda m: None) -> tuple[Frame, list[Any]]:
+                 warn: Callable[[str], None] = lambda m: None, all_blocks: bool = False) -> tuple[Frame, list[Any]]:
     """What ``bench report`` and ``bench plot`` render: the stored results of exactly ``plan``'s jobs
     (``benchmark.run.plan.make_plan``), optionally with significance marks or split by source.
     Returns the frame and the bad stored results left out. No matching result is an error unless
-    ``allow_empty`` (an empty table beside the paper's values)."""
+    ``allow_empty`` (an empty table beside the paper's values). A block (row group) the plan has no
+    job for (a language the corpus lacks, or one left out by ``--languages``) is left out, and named
+    in a note, unless ``all_blocks``."""
     from benchmark.errors import ConfigError
     from benchmark.report.render import build_frame, describe_other_results
     from benchmark.run.store import lookup
@@ -164,7 +181,12 @@ def report_frame(plan: Any, store: Any, mode: str = "conlleval", selection: str 
     if bad:
         notes.append(f"{len(bad)} stored result(s) unreadable and left out: "
                      + "; ".join(str(b.path) for b in bad) + ".")
-    frame = build_frame(plan.table, [(p.row, p.job) for p in plan.known], found, plan.options.profile,
+    table = plan.table
+    if not all_blocks:
+        table, dropped = planned_blocks(plan)
+        if dropped:
+            notes.append(f"Blocks without a planned job not shown: {', '.join(dropped)} (--all-blocks shows them).")
+    frame = build_frame(table, [(p.row, p.job) for p in plan.known], found, plan.options.profile,
                         plan.corpus.kind, mode, selection, notes)
     results = list(found.values())
     if significance:

@@ -320,9 +320,19 @@ def corpus_phrase(frame: Frame) -> str:
     return f"{corpus_display(frame.data_kind)}{where}" + (f" ({note.rstrip('.')})" if note else "")
 
 
+def table_caption(frame: Frame) -> str:
+    """The table's caption naming the corpus the frame was computed on: ``{corpus}`` in a caption
+    is that corpus's name; a caption without it gets "Computed on <corpus>." off MMNERD."""
+    name = corpus_display(frame.data_kind) if frame.data_kind else "MMNERD"
+    caption = frame.table.caption
+    if "{corpus}" in caption:
+        return caption.replace("{corpus}", name)
+    return caption if frame.data_kind in (None, "mmnerd") else f"{caption} Computed on {name}."
+
+
 def caption_text(frame: Frame, compare_paper: bool) -> str:
     """The full caption: the table's own, the corpus, metric, selection protocol, ±, n, marks."""
-    parts = [frame.table.caption, f"Data: {corpus_phrase(frame)}; profile {frame.profile}."]
+    parts = [table_caption(frame), f"Data: {corpus_phrase(frame)}; profile {frame.profile}."]
     metric = ("seqeval mode=None, scheme=IOB2 (conlleval-style, as the paper)" if frame.mode == "conlleval"
               else "seqeval strict IOB2")
     parts.append(f"Entity-level micro P/R/F1 and per-type F1, {metric}.")
@@ -403,7 +413,7 @@ def to_markdown(frame: Frame, compare_paper: bool = False) -> str:
             last_group = fr.row.group
         body.append(lead + [md_escape(label) for label in fr.labels] + ([_n(fr)] if show_n else [])
                     + [_md_cell(fr.cells[c], c in fr.best, compare_paper, _marks(frame, fr.cells[c])) for c in COLUMNS])
-    title = f"**Table {frame.table.number}.** {frame.table.caption}"
+    title = f"**Table {frame.table.number}.** {md_escape(table_caption(frame))}"
     if compare_paper:
         title += " Each cell: ours (paper, Δ = ours − paper)."
     table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True,

@@ -151,7 +151,7 @@ def table5() -> TableSpec:
             modality = "Text + Image" if image else "Text"
             rows.append(Row(group, method, model, _langs(code), code, image, modality,
                             paper=_lookup("table5_main", language=group, method=method)))
-    return TableSpec(5, "Main results on MMNERD: per-type F1 and overall micro P/R/F1 (%).", tuple(rows),
+    return TableSpec(5, "Main results on {corpus}: per-type F1 and overall micro P/R/F1 (%).", tuple(rows),
                      extend=_extend_by_language(lambda mm: "Text + Image" if mm else "Text"),
                      is_reference=lambda r: r.model == "2m-ner", wide=True)
 

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from benchmark.util.io import default_file_mode, write_stream
+
 FORMAT = 2
 LAST = "last.pt"
 BEST = "best.pt"
@@ -137,14 +139,10 @@ def restore_rng(state: dict[str, Any], batch_rng: random.Random | None = None, c
 # ---------------------------------------------------------------------------------------------
 
 def save(obj: dict[str, Any], path: Path) -> None:
-    """``torch.save`` to a temp file then rename; the temp file never survives a failure."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """``torch.save`` to a temp file, fsync, then rename (``benchmark.util.io.write_stream``): the old
+    checkpoint stays whole and the temp file never survives a failure; a full disk, a read-only
+    folder or a refused permission is a one-line ``StoreWriteError`` naming ``path``."""
+    write_stream(path, lambda fh: torch.save(obj, fh), default_file_mode())  # as torch.save(path) would
 
 
 def load(path: Path) -> dict[str, Any]:

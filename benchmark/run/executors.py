@@ -76,8 +76,11 @@ def execute_job(job: JobSpec, corpus: Corpus, store: ResultStore, device: str = 
 
         def log(msg: str) -> None:
             line = f"{time.strftime('%H:%M:%S')} {msg}"
-            with log_file.open("a", encoding="utf-8") as fh:
-                fh.write(line + "\n")
+            try:
+                with log_file.open("a", encoding="utf-8") as fh:
+                    fh.write(line + "\n")
+            except OSError as exc:  # disk full, read-only: one line naming the log, not a traceback
+                raise write_error(exc, log_file) from None
             if msg.startswith("WARNING"):
                 warn(f"{job.job_id}: {msg}")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from benchmark.errors import DataError
+from benchmark.util.io import write_text
 
 PREDICTIONS_FILE = "predictions.conll"
 
@@ -37,9 +38,7 @@ def write_predictions(path: Path, sentences: Sequence, predicted: Sequence[Seque
         lines.append(f"# language={s.language} source={s.source} image={s.image_id or ''} sid={s.sid}")
         lines += [f"{tok}\t{gold}\t{pred}" for tok, gold, pred in zip(s.tokens, s.tags, tags, strict=True)]
         lines.append("")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, "\n".join(lines))  # atomic; a full disk is one line naming the file
 
 
 def read_predictions(path: Path) -> list[Predicted]:

@@ -1,6 +1,6 @@
 """The one atomic-write helper of the harness: every file the suite writes goes through here.
 
-``write_text`` / ``write_bytes`` / ``write_json`` write to a temporary file in the target's folder,
+``write_text`` / ``write_bytes`` / ``write_json`` / ``write_stream`` (e.g. ``torch.save``) write to a temporary file in the target's folder,
 flush and ``fsync`` it, then ``os.replace`` it onto the target, so a reader sees either the old file
 or the complete new one, never a fragment. On any failure the temporary file is removed and the old
 file is left as it was. Disk full, read-only file system, permission denied and similar ``OSError``s
@@ -11,9 +11,10 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 from benchmark.errors import BenchError
 
@@ -58,15 +59,21 @@ def ensure_dir(path: str | os.PathLike) -> Path:
     return path
 
 
-def write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder + fsync + os.replace)."""
+def write_stream(path: str | os.PathLike, write: Callable[[BinaryIO], Any], mode: int | None = None) -> Path:
+    """Write what ``write(fh)`` writes into a binary file (e.g. ``torch.save(obj, fh)``) to ``path``
+    atomically (temp file in the same folder + fsync + os.replace).
+
+    ``torch.save`` reports a failed write as a ``RuntimeError`` (``unexpected pos``, ``basic_ios::clear``):
+    the ``OSError`` behind it (or, failing that, a full disk seen by ``shutil.disk_usage``) becomes the
+    one-line ``StoreWriteError`` like any other.
+    """
     path = Path(path)
     ensure_dir(path.parent)
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         if mode is not None:
@@ -76,6 +83,13 @@ def write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -
         _fsync_dir(path.parent)
     except OSError as exc:
         raise write_error(exc, path) from None
+    except RuntimeError as exc:
+        behind = _os_error_behind(exc)
+        if behind is not None:
+            raise write_error(behind, path) from None
+        if _disk_full(path.parent):
+            raise StoreWriteError(path, os.strerror(errno.ENOSPC)) from None
+        raise
     finally:
         if tmp is not None:
             try:
@@ -83,6 +97,38 @@ def write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -
             except OSError:
                 pass
     return path
+
+
+def default_file_mode() -> int:
+    """The mode ``open(path, "w")`` would give a new file (0o666 less the umask); temp files are 0o600."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _os_error_behind(exc: BaseException) -> OSError | None:
+    """The environment's ``OSError`` (disk full, read-only, ...) that caused ``exc``, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in DISK_ERRNOS:
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _disk_full(folder: Path, margin: int = 1 << 20) -> bool:
+    """Whether the file system holding ``folder`` has (almost) no space left."""
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder + fsync + os.replace)."""
+    return write_stream(path, lambda fh: fh.write(data), mode)
 
 
 def write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:

@@ -9,6 +9,7 @@ kept in memory only (bounded).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -18,6 +19,8 @@ from typing import Any, Sequence
 
 import torch
 from PIL import Image
+
+from benchmark.util.io import write_error
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -124,12 +127,17 @@ class FeatureCache:
         if self.root is not None:
             path = self._path(key)
             if not path.is_file():
-                path.parent.mkdir(parents=True, exist_ok=True)
                 buf = io.BytesIO()
                 torch.save(value, buf)
                 tmp = path.with_suffix(f".tmp{os.getpid()}")
-                tmp.write_bytes(buf.getvalue())
-                os.replace(tmp, path)
+                try:  # no fsync: a lost entry is recomputed; a full disk is one line naming the cache file
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp.write_bytes(buf.getvalue())
+                    os.replace(tmp, path)
+                except OSError as exc:
+                    with contextlib.suppress(OSError):
+                        tmp.unlink()
+                    raise write_error(exc, path) from None
             return
         size = value.numel() * value.element_size()
         with self._lock:
