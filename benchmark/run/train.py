@@ -40,7 +40,7 @@ from benchmark.registry import OPTIONAL_TRAINER_HPARAMS, get_model, load_factory
 from benchmark.run import checkpoints as ckpt
 from benchmark.run.folds import RULE as FOLD_RULE, fold_subset, subset_digest
 from benchmark.run.predictions import PREDICTIONS_FILE, write_predictions
-from benchmark.run.specs import PROFILE_LIMITS, JobSpec, Result
+from benchmark.run.specs import PROFILE_LIMITS, JobSpec, Result, dev_languages
 
 Logger = Callable[[str], None]
 
@@ -77,7 +77,7 @@ def job_data(job: JobSpec, corpus: Corpus) -> tuple[list[Sentence], list[Sentenc
     train = corpus.load(st.train_languages, "train")
     if st.fold:  # Table 8: train on one of n disjoint subsets (see benchmark.run.folds)
         train = fold_subset(train, st.fold, st.n_folds, st.fold_seed)
-    dev = corpus.load(st.train_languages, "dev")
+    dev = corpus.load(dev_languages(st, job.hparams), "dev")  # --hp dev_set (Table 6)
     test = corpus.load([st.test_language], "test")
     return take(train, limits["train"]), take(dev, limits["dev"]), take(test, limits["test"])
 
