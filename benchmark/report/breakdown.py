@@ -134,6 +134,24 @@ def by_source_frame(frame: Frame, results: Iterable[Result], root: str | Path) -
     return out, missing
 
 
+def code_frame(plan: Any, store: Any) -> Frame:
+    """The rows of ``plan`` with their stored runs' code state only (``bench plan`` / ``status``)."""
+    from benchmark.report.render import build_frame
+    from benchmark.run.store import lookup
+
+    found, _ = lookup(store, [p.job for p in plan.known])
+    return build_frame(plan.table, [(p.row, p.job) for p in plan.known], found, plan.options.profile, plan.corpus.kind)
+
+
+def strict_code(rows: list[str], where: str) -> None:
+    """``--strict-code``: a BenchError (exit 2) naming the mixed or stale rows, if any."""
+    from benchmark.errors import BenchError
+
+    if rows:
+        raise BenchError(f"--strict-code: {len(rows)} row(s) of {where} ran at mixed or stale code: "
+                         + "; ".join(rows) + " (re-run them at one code version, or see `bench code`)")
+
+
 def report_frame(plan: Any, store: Any, mode: str = "conlleval", selection: str = "dev",
                  significance: str | None = None, alpha: float = 0.05, samples: int = 1000,
                  by_source: bool = False, allow_empty: bool = False,

@@ -38,6 +38,7 @@ from benchmark.util.command import bench_command
 from benchmark.metrics import evaluate
 from benchmark.registry import OPTIONAL_TRAINER_HPARAMS, get_model, load_factory
 from benchmark.run import checkpoints as ckpt
+from benchmark.run.code import code_identity
 from benchmark.run.folds import RULE as FOLD_RULE, fold_subset, subset_digest
 from benchmark.run.predictions import PREDICTIONS_FILE, write_predictions
 from benchmark.run.specs import PROFILE_LIMITS, JobSpec, Result, dev_languages
@@ -366,6 +367,7 @@ def run_job(job: JobSpec, corpus: Corpus, device: torch.device | str = "cpu",
         torch.cuda.reset_peak_memory_stats(device)
     spec = get_model(job.model)
     cls = load_factory(spec)
+    code = code_identity(job.model)  # the code this job runs, read before it trains (benchmark.run.code)
     seed_everything(job.seed)
     train, dev, test = job_data(job, corpus)
     log(f"job {job.job_id}: {spec.display} {job.setting.label()} seed {job.seed} profile {job.profile}; "
@@ -390,6 +392,7 @@ def run_job(job: JobSpec, corpus: Corpus, device: torch.device | str = "cpu",
     if extra:
         counts["notes"] = extra
     env = environment(device)
+    env["code"] = code
     env["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return Result(job=job, test=outcome["test"], dev=outcome["dev"], selected_epoch=outcome["selected_epoch"],
                   epochs_run=outcome["epochs_run"], test_max=outcome["test_max"], history=outcome["history"],
