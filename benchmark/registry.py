@@ -225,7 +225,8 @@ _SPECS: list[ModelSpec] = [
     ModelSpec(
         name="bert-crf", fusable=True, display="BERT-CRF", factory="baselines.bert_crf:BERTCRFTagger",
         modality="text", citation="Devlin et al. 2019 + linear-chain CRF (as in Lu et al. 2018 / UMT 2020)",
-        description="mBERT (cased) -> first-wordpiece gather -> dropout 0.1 -> Linear -> CRF (2M-NER text-only)",
+        description="mBERT (cased) -> first-wordpiece gather -> dropout 0.1 -> Linear -> CRF, IOB2-constrained "
+                    "decoding (2m-ner-text's architecture; it decodes unconstrained)",
         defaults={"text_encoder": "bert-base-multilingual-cased", "extra_special_tokens": True,
                   "max_length": 512, "window_overlap": 0.5, "dropout": 0.1,
                   "lr": 5e-5, "warmup_ratio": 0.0, "batch_size": 16, "eval_batch_size": 32, "epochs": 8,

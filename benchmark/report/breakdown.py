@@ -125,7 +125,7 @@ def by_source_frame(frame: Frame, results: Iterable[Result], root: str | Path) -
                 cells[col] = Cell(statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else None, None)
             label = f"{SOURCE_LABELS.get(source, source)} ({sentences})"
             rows.append(FrameRow(fr.row, fr.labels + (label,), cells, fr.runs, fr.expected, list(fr.job_ids),
-                                 capped=fr.capped))
+                                 capped=fr.capped, code=fr.code, code_detail=fr.code_detail))
     table = replace(frame.table, label_columns=frame.table.label_columns + ("Source (test sentences)",),
                     caption=frame.table.caption.rstrip(".") + ", split by the source of the test sentences "
                     "(from their image ids): Twitter-2017 and mBART50-translated CC12M.",
