@@ -834,6 +834,7 @@ Examples:
 @click.option("--models", "model_names", help="Comma-separated registry names (default: every stored model).")
 @click.option("--backfill", is_flag=True, help="Write the digest, computed from the recorded clean git commit "
               "(`git show COMMIT:path`), into each stored result that predates it.")
+@plugin_option
 def code(results: str, model_names: str | None, backfill: bool) -> None:
     """Each stored run's code digest (benchmark/run/code.py: the model's modules and the layers,
     trainer, reader and metric it runs through) beside this checkout's: current, stale or unknown."""

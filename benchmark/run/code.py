@@ -189,7 +189,12 @@ def backfill(folder: Path, model: str, environment: dict, write: bool,
         reader = readers.get(commit) or readers.setdefault(commit, git_reader(commit))
     except (ValueError, OSError, subprocess.SubprocessError):
         return None, f"unknown: commit {str(commit)[:7]} is not in this git history"
-    code = {**code_identity(model, reader), "source": f"git {commit} (backfilled)"}
+    from benchmark.errors import ConfigError
+
+    try:
+        code = {**code_identity(model, reader), "source": f"git {commit} (backfilled)"}
+    except ConfigError:  # a stored run of a model not registered here (a plug-in not loaded)
+        return None, f"unknown: model {model!r} is not registered (load its --plugin)"
     if write:
         import json
 
