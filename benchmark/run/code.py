@@ -37,7 +37,8 @@ TRAINER = "benchmark.run.train"
 OUTSIDE = frozenset({
     "benchmark.registry",  # hyperparameter values (in the job id) and model lookup
     "benchmark.errors", "benchmark.util.io", "benchmark.util.command", "benchmark.util",
-    "benchmark.run", "benchmark.run.specs", "benchmark.run.predictions", "benchmark.corpora.registry",
+    "benchmark.run", "benchmark.run.specs", "benchmark.run.predictions", "benchmark.run.code",
+    "benchmark.corpora.registry",
     "benchmark", "baselines", "models", "baselines.layers",  # empty package __init__ files
 })
 
