@@ -1,7 +1,10 @@
 """BERT-CRF: BERT's word-level emissions fed to a linear-chain CRF (``design/baselines.md`` §4).
 
-With scheme B this is exactly 2M-NER's text-only model (``--use_image`` off): mBERT last layer ->
-first-wordpiece gather -> dropout 0.1 -> Linear -> CRF over words (mask = real words). The CRF loss
+With scheme B this is the architecture of 2M-NER's text-only model (``--use_image`` off; registered
+as ``2m-ner-text``): mBERT last layer -> first-wordpiece gather -> dropout 0.1 -> Linear -> CRF over
+words (mask = real words). The two differ by default in one switch: BERT-CRF decodes constrained,
+``2m-ner-text`` does not; ``--hp crf_constrained=false`` makes BERT-CRF decode as ``2m-ner-text``
+(README, Protocol switches). The CRF loss
 is the NLL averaged over the sentences of a batch (pytorch-crf ``mean``, as 2M-NER); decoding is the
 batched Viterbi. Optimiser and windowing as in ``baselines.bert``. The CRF scores start U(-0.1, 0.1)
 (``crf_init=uniform``, pytorch-crf as in the authors' and UMT's code; ``crf_init=allennlp`` draws
@@ -21,15 +24,14 @@ from typing import Any
 import torch
 
 from baselines.bert import BERTTagger
-from baselines.layers.crf import CRF
+from baselines.layers.crf import crf_for
 
 
 class BERTCRFTagger(BERTTagger):
     """BERT emissions -> CRF over words."""
 
     def build_head(self, config: dict[str, Any]) -> None:
-        self.crf = CRF(self.tags, constrained=bool(config.get("crf_constrained", True)),
-                       reduction=str(config.get("crf_reduction", "mean")), init=str(config.get("crf_init", "allennlp")))
+        self.crf = crf_for(self.tags, config, constrained=True)
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:
         return self.crf(self.emissions(batch), batch["tags"], batch["word_mask"])

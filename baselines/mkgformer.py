@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.layers.crf import CRF
+from baselines.layers.crf import crf_for
 from baselines.layers.xlabel import XLabelTagger
 from benchmark.api import BuildContext
 from benchmark.corpora.reader import Sentence
@@ -115,7 +115,7 @@ class MKGFormer(XLabelTagger):
             self.crop_counts = {"real": 0, "substitute": 0, "zero": 0}
         self.dropout = nn.Dropout(float(c["dropout"]))
         self.fc = nn.Linear(d, len(self.tags))
-        self.crf = CRF(self.tags, constrained=False, reduction="mean")  # pytorch-crf (unconstrained)
+        self.crf = crf_for(self.tags, c, constrained=False)  # default: pytorch-crf (unconstrained)
 
     # -- building ---------------------------------------------------------------------------------
     @classmethod

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from baselines.layers.crf import CRF
+from baselines.layers.crf import crf_for
 from baselines.layers.text_encoder import SubwordAligner, encode_words, load_text_encoder, rebuild_text_encoder
 from baselines.layers.visual_regions import RegionFeatures, build_cnn, rebuild_cnn, resolve_objects
 from benchmark.api import BuildContext, Tagger, pad_ids, tag_inventory
@@ -137,7 +137,7 @@ class UMGF(Tagger):
         self.layers = nn.ModuleList(GraphFusionLayer(d, int(config["heads"]), int(config["d_hidden"]), p,
                                                      self.use_image) for _ in range(int(config["layers"])))
         self.hidden2tag = nn.Linear(hidden + d, len(self.tags))
-        self.crf = CRF(self.tags, constrained=True, reduction=str(config.get("crf_reduction", "sum")))
+        self.crf = crf_for(self.tags, config, constrained=True, reduction="sum")
 
     # -- building -----------------------------------------------------------------------------
     @classmethod

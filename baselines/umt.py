@@ -32,7 +32,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from baselines.layers.crf import CRF
+from baselines.layers.crf import CRF, crf_for
 from baselines.layers.vision import FrozenImageEncoder
 from baselines.layers.xlabel import XLabelTagger
 from benchmark.api import BuildContext
@@ -162,8 +162,9 @@ class UMT(XLabelTagger):
         fresh.append(self.classifier)
         for module in fresh:
             bert_init(module, float(getattr(tcfg, "initializer_range", 0.02)))
-        self.crf = CRF(self.tags, constrained=False, reduction="mean")  # pytorch-crf (unconstrained)
-        self.aux_crf = CRF(SPAN_TAGS, constrained=False, reduction="mean")
+        self.crf = crf_for(self.tags, c, constrained=False)  # default: pytorch-crf (unconstrained)
+        # the span CRF is never decoded (constraints act at decoding only); it shares crf_init
+        self.aux_crf = CRF(SPAN_TAGS, constrained=False, reduction="mean", init=str(c.get("crf_init", "allennlp")))
         self.register_buffer("trans_matrix", conversion_matrix(self.tags), persistent=False)
         self.register_buffer("to_span", torch.as_tensor([SPAN_TAGS.index(span_tag(t)) for t in self.tags]),
                              persistent=False)

@@ -398,6 +398,13 @@ def _plan_options(table_no: int, model_names: str | None, languages: str | None,
                        label_map=tuple(sorted(parse_label_map(label_map).items())), extend=extend)
 
 
+def strict_code_option(func: Any) -> Any:
+    """``--strict-code``: exit 2 when a row's runs are mixed or stale in their code digest (for CI)."""
+    return click.option("--strict-code", is_flag=True,
+                        help="Exit 2 when a row's runs ran at more than one code version (mixed) or at another "
+                             "version than this checkout's (stale); see `bench code`.")(func)
+
+
 def _warn(message: str) -> None:
     click.echo(f"bench: warning: {message}", err=True)
 
@@ -589,10 +596,11 @@ Examples:
               "`bench profile` records in results/benchmarks, else a FLOP model), the total device-hours.")
 @click.option("--wall-time", type=click.FloatRange(min=0, min_open=True),
               help="With --price: hours you can wait; prints how many devices finish the jobs within it.")
+@strict_code_option
 def plan_cmd(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
              hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
              label_map: tuple[str, ...], allow_missing_images: bool, results: str, price: bool,
-             wall_time: float | None, **_execution: Any) -> None:
+             wall_time: float | None, strict_code: bool, **_execution: Any) -> None:
     """List a table's jobs with their state: done, running, queued, failed, bad, missing (and --price)."""
     from tabulate import tabulate
 
@@ -604,11 +612,18 @@ def plan_cmd(table_no: int, model_names: str | None, languages: str | None, prof
                      echo=lambda m: click.echo(m, err=True))
     for w in plan.warnings:
         _warn(w)
+    from benchmark.report.breakdown import code_frame, strict_code as check_code
+    from benchmark.report.render import CODE_MARK, code_rows
+
     store = ResultStore(results)
     rows, counts = [], {}
     states = list(_job_states(plan, store))
+    coded = code_frame(plan, store).rows
+    code_of = {job_id: fr.code for fr in coded if fr.code for job_id in fr.job_ids}
     for p, state, detail in states:
         counts[state] = counts.get(state, 0) + 1
+        if p.job.job_id in code_of:
+            detail = f"{CODE_MARK} code {code_of[p.job.job_id]}" + (f"; {detail}" if detail else "")
         rows.append([state, p.job.job_id, p.job.model, p.job.setting.label(), p.job.seed, detail])
     headers = ["state", "job", "model", "setting", "seed", "detail"]
     total = None
@@ -632,7 +647,12 @@ def plan_cmd(table_no: int, model_names: str | None, languages: str | None, prof
                if any(p.job is None and p.reason == reason for p in plan.jobs)]
     for reason, rws in unknown:
         click.echo(f"  not planned, {len(rws)} row(s): {reason}")
+    flagged = code_rows(coded)
+    if flagged:
+        click.echo(f"{CODE_MARK} code changed, {len(flagged)} row(s): " + "; ".join(flagged))
     click.echo(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "0 jobs planned")
+    if strict_code:
+        check_code(flagged, f"Table {plan.table.number}")
 
 
 @main.command(epilog="""\b
@@ -640,12 +660,15 @@ Examples:
   bench status                                   # every table, results/local
   bench status --results results/reference --table 5""")
 @job_options(table_required=False)
+@strict_code_option
 def status(table_no: int | None, model_names: str | None, languages: str | None, profile: str,
            seeds: int | None, hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
-           label_map: tuple[str, ...], allow_missing_images: bool, results: str, **_execution: Any) -> None:
+           label_map: tuple[str, ...], allow_missing_images: bool, results: str, strict_code: bool,
+           **_execution: Any) -> None:
     """Summarise a results folder per table for the given options (and what else it holds)."""
     from benchmark.registry import get_model
-    from benchmark.report.render import describe_other_results
+    from benchmark.report.breakdown import code_frame, strict_code as check_code
+    from benchmark.report.render import CODE_MARK, code_rows, describe_other_results
     from benchmark.report.tables import TABLES, get_table
     from benchmark.run.plan import make_plan
     from benchmark.run.store import JOB_STATES, ResultStore
@@ -659,6 +682,7 @@ def status(table_no: int | None, model_names: str | None, languages: str | None,
     echo_err = lambda m: click.echo(m, err=True)  # noqa: E731
     planned_ids: set[str] = set()
     all_jobs = []
+    flagged: list[str] = []
     for number in numbers:
         table = get_table(number)
         names = [n for n in wanted if n in {r.model for r in table.rows}] if wanted else None
@@ -674,12 +698,17 @@ def status(table_no: int | None, model_names: str | None, languages: str | None,
             planned_ids.add(p.job.job_id)
             all_jobs.append(p.job)
         unplanned = len({(p.row.group, p.row.method) for p in plan.jobs if p.job is None})
+        coded = code_rows(code_frame(plan, store).rows)
+        flagged += [f"Table {number} {row}" for row in coded]
         click.echo(f"Table {number}: {len(plan.known)} job(s): " + ", ".join(f"{n} {s}" for s, n in counts.items())
-                   + (f"; {unplanned} row(s) not planned (not implemented or no data)" if unplanned else ""))
+                   + (f"; {unplanned} row(s) not planned (not implemented or no data)" if unplanned else "")
+                   + (f"; {CODE_MARK} code changed in {len(coded)} row(s): " + "; ".join(coded) if coded else ""))
     stored = list(store.scan())
     others = [(path, job) for path, job in stored if path.name not in planned_ids]
     click.echo(f"{store.root}: {len(stored)} stored result folder(s), {len(others)} outside these plans"
                + (f" ({describe_other_results(all_jobs, others)})" if others else ""))
+    if strict_code:
+        check_code(flagged, "these tables")
 
 
 @main.command(epilog="""\b
@@ -709,11 +738,13 @@ Examples:
               help="Also render the blocks the plan has no job for (a language the corpus lacks or --languages "
                    "leaves out) as rows of dashes beside the paper's values (what tables/ holds).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here (atomically) instead of stdout.")
+@strict_code_option
 def report(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
            hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
            label_map: tuple[str, ...], allow_missing_images: bool, results: str, fmt: str, compare_paper: bool,
            mode: str, selection: str, significance: bool, sig_test: str, alpha: float, samples: int,
-           by_source: bool, allow_empty: bool, all_blocks: bool, output: str | None, **_execution: Any) -> None:
+           by_source: bool, allow_empty: bool, all_blocks: bool, output: str | None, strict_code: bool,
+           **_execution: Any) -> None:
     """Render a table from the stored results of exactly the jobs `bench run` plans with these options
     (Table 2: counted from the data files)."""
     if table_no == 2:
@@ -723,13 +754,15 @@ def report(table_no: int, model_names: str | None, languages: str | None, profil
         corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True), corpus=corpus_name)
         _emit(render_stats(dataset_stats(corpus), fmt, corpus.kind, compare_paper), output)
         return
-    from benchmark.report.breakdown import report_frame
-    from benchmark.report.render import render
+    from benchmark.report.breakdown import report_frame, strict_code as check_code
+    from benchmark.report.render import code_rows, render
 
     plan, store = _report_plan(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
                                allow_missing_images, corpus_name, label_map, results, _execution)
     frame, _bad = report_frame(plan, store, mode, selection, sig_test if significance else None, alpha, samples,
                                by_source, allow_empty, warn=_warn, all_blocks=all_blocks)
+    if strict_code:  # before anything is written
+        check_code(code_rows(frame.rows), f"Table {table_no}")
     _emit(render(frame, fmt, compare_paper), output)
 
 
@@ -789,12 +822,13 @@ Example:
 @click.option("--results", default=REFERENCE_RESULTS, show_default=True, type=click.Path(file_okay=False))
 @click.option("--readme", default="README.md", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--data-dir", type=click.Path(file_okay=False), help="MMNERD root (default: $MMNERD_DIR).")
-def readme(results: str, readme: str, data_dir: str | None) -> None:
+@strict_code_option
+def readme(results: str, readme: str, data_dir: str | None, strict_code: bool) -> None:
     """Regenerate the README's results section from the stored paper-profile results."""
     from benchmark.report.readme import update_readme
     from benchmark.run.store import ResultStore
 
-    changed = update_readme(Path(readme), ResultStore(results), data_dir)
+    changed = update_readme(Path(readme), ResultStore(results), data_dir, strict_code=strict_code)
     click.echo(f"{readme}: results section {'updated' if changed else 'already up to date'}")
 
 
@@ -837,6 +871,45 @@ def rank(model: str, results: str, profile: str, languages: str | None, mode: st
                           + ("" if include_dirty else " from a clean committed tree (--include-dirty counts the others)")
                           + (f" with >= {min_seeds} seeds" if min_seeds > 1 else ""))
     _emit(render_ranking(blocks, spec, mode, fmt), output)
+
+
+@main.command(epilog="""\b
+Examples:
+  bench code --results results/reference              # each run's code digest vs this checkout's
+  bench code --results results/reference --backfill   # add the digest to runs that predate it""")
+@click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False))
+@click.option("--models", "model_names", help="Comma-separated registry names (default: every stored model).")
+@click.option("--backfill", is_flag=True, help="Write the digest, computed from the recorded clean git commit "
+              "(`git show COMMIT:path`), into each stored result that predates it.")
+@plugin_option
+def code(results: str, model_names: str | None, backfill: bool) -> None:
+    """Each stored run's code digest (benchmark/run/code.py: the model's modules and the layers,
+    trainer, reader and metric it runs through) beside this checkout's: current, stale or unknown."""
+    from tabulate import tabulate
+
+    from benchmark.registry import get_model
+    from benchmark.run.code import backfill as code_of, current_digest
+    from benchmark.run.store import ResultStore
+
+    store = ResultStore(results)
+    if not store.root.is_dir():
+        raise ConfigError(f"results folder {store.root} does not exist")
+    wanted = {get_model(n).name for n in _split(model_names) or []}
+    rows, counts, readers = [], {}, {}
+    for res in store.all():
+        if wanted and res.job.model not in wanted:
+            continue
+        digest, source = code_of(store.run_dir(res.job), res.job.model, res.environment, backfill, readers)
+        current = current_digest(res.job.model)
+        state = "unknown" if digest is None else "current" if digest == current else "stale"
+        counts[state] = counts.get(state, 0) + 1
+        rows.append([res.job.model, res.job.job_id, res.job.setting.label(), res.job.seed,
+                     str(res.environment.get("commit") or "-")[:7], digest or "-", current or "-", state, source])
+    if not rows:
+        raise ConfigError(f"no stored result in {store.root}" + (f" for {', '.join(sorted(wanted))}" if wanted else ""))
+    click.echo(tabulate(rows, headers=["model", "job", "setting", "seed", "commit", "code", "current", "state",
+                                       "source"], tablefmt="github", disable_numparse=True))
+    click.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
 
 
 SHOW_SEARCH = (DEFAULT_RESULTS, REFERENCE_RESULTS, "results/experiments")

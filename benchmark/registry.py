@@ -60,9 +60,13 @@ TRAINER_DEFAULTS: dict[str, Any] = {
 }
 
 # Trainer settings accepted as overrides but absent from the defaults, so that the job ids of runs
-# that do not use them stay unchanged (read by benchmark.run.train): bf16 autocast, torch.compile.
+# that do not use them stay unchanged (read by benchmark.run.train): bf16 autocast, torch.compile,
+# fused Adam, and the dev set of a job trained on other languages than it is tested on (Table 6:
+# "train-languages" = the union of the training languages' dev sets, today's and the default;
+# "test-language" = the test language's dev set; see benchmark.run.specs.dev_languages).
+DEV_SETS = ("train-languages", "test-language")
 OPTIONAL_TRAINER_HPARAMS: dict[str, tuple[Any, ...]] = {"precision": ("fp32", "bf16"), "compile": (False, True),
-                                                        "fused_optimizer": (False, True)}
+                                                        "fused_optimizer": (False, True), "dev_set": DEV_SETS}
 
 
 class LazyDefaults(Mapping[str, Any]):
@@ -151,18 +155,28 @@ class ModelSpec:
 
 
 def _optional_trainer_hparams(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Check ``precision``; drop its default (fp32) from the identity (``compile`` and
-    ``fused_optimizer`` are dropped when off by ``ModelSpec.hparams``, after the profile's default)."""
+    """Check ``precision`` and ``dev_set``; drop their defaults (fp32, train-languages) from the
+    identity (``compile`` and ``fused_optimizer`` are dropped when off by ``ModelSpec.hparams``,
+    after the profile's default)."""
     out = dict(overrides)
-    if out.get("precision", "bf16") not in OPTIONAL_TRAINER_HPARAMS["precision"]:
-        raise ConfigError(f"precision must be fp32 or bf16, got {out['precision']!r}")
-    if out.get("precision") == "fp32":
-        del out["precision"]
+    for key in ("precision", "dev_set"):
+        values = OPTIONAL_TRAINER_HPARAMS[key]
+        if out.get(key, values[0]) not in values:
+            raise ConfigError(f"{key} must be one of {', '.join(values)}, got {out[key]!r}")
+        if out.get(key) == values[0]:
+            del out[key]
     return out
 
 
 _LSTM_OPTIMIZERS = ("sgd", "adam", "lazy_adam")  # baselines.layers.lstm.LSTM_OPTIMIZERS
-_LSTM_OPTIONAL = {"label_scheme": ("iob2", "bioes")}  # baselines.layers.lstm.LABEL_SCHEMES
+# CRF protocol switches (baselines.layers.crf.crf_for) of the models that had them hard-coded: the
+# first value is the model's behaviour without the switch (constrained decoding; start/end and
+# transition initialisation, ``CRF_INITS``), so their stored job ids stay valid.
+_CRF_INITS = ("allennlp", "uniform")  # baselines.layers.crf.CRF_INITS
+CRF_CONSTRAINED_OPTIONAL = {"crf_constrained": (True, False), "crf_init": _CRF_INITS}
+CRF_UNCONSTRAINED_OPTIONAL = {"crf_constrained": (False, True), "crf_init": _CRF_INITS}
+_LSTM_OPTIONAL = {"label_scheme": ("iob2", "bioes"),  # baselines.layers.lstm.LABEL_SCHEMES
+                  **CRF_CONSTRAINED_OPTIONAL}
 
 _SPECS: list[ModelSpec] = [
     ModelSpec(
@@ -211,7 +225,8 @@ _SPECS: list[ModelSpec] = [
     ModelSpec(
         name="bert-crf", fusable=True, display="BERT-CRF", factory="baselines.bert_crf:BERTCRFTagger",
         modality="text", citation="Devlin et al. 2019 + linear-chain CRF (as in Lu et al. 2018 / UMT 2020)",
-        description="mBERT (cased) -> first-wordpiece gather -> dropout 0.1 -> Linear -> CRF (2M-NER text-only)",
+        description="mBERT (cased) -> first-wordpiece gather -> dropout 0.1 -> Linear -> CRF, IOB2-constrained "
+                    "decoding (2m-ner-text's architecture; it decodes unconstrained)",
         defaults={"text_encoder": "bert-base-multilingual-cased", "extra_special_tokens": True,
                   "max_length": 512, "window_overlap": 0.5, "dropout": 0.1,
                   "lr": 5e-5, "warmup_ratio": 0.0, "batch_size": 16, "eval_batch_size": 32, "epochs": 8,
@@ -219,7 +234,7 @@ _SPECS: list[ModelSpec] = [
                   "tiny_max_positions": 128, "tiny_vocab_size": 3000,
                   "crf_reduction": "mean", "crf_constrained": True, "crf_init": "uniform", "word_gather": "first"},
         smoke={"text_encoder": "tiny", "lr": 3e-3, "epochs": 10, "batch_size": 8, "eval_batch_size": 64},
-        needs=("bert-base-multilingual-cased",),
+        needs=("bert-base-multilingual-cased",), choices={"crf_init": _CRF_INITS},
     ),
     # -- registered by later work: 2m-ner and its variants ---------------------------------------
     ModelSpec(
@@ -272,7 +287,7 @@ _SPECS: list[ModelSpec] = [
                   "crf_reduction": "mean", "crf_constrained": False, "crf_init": "uniform",
                   "word_gather": "authors_off_by_one", "select_on": "test_max"},
         smoke={"text_encoder": "tiny", "lr": 3e-3, "epochs": 10, "batch_size": 8, "eval_batch_size": 64},
-        needs=("bert-base-multilingual-cased",), recipe="code", variant_of="bert-crf",
+        needs=("bert-base-multilingual-cased",), recipe="code", variant_of="bert-crf", choices={"crf_init": _CRF_INITS},
     ),
     # -- UMT and MKGFormer (text-only variant built when the job has no image: Table 7) ----------
     ModelSpec(
@@ -281,7 +296,7 @@ _SPECS: list[ModelSpec] = [
         description="mBERT + frozen ResNet-152 7x7 grid; cross-modal transformers, visual gate; "
                     "entity-span detection (W_tr, lambda 0.5); CRF over wordpieces (baselines/umt.md)",
         defaults=_UMT_PAPER, smoke=_UMT_SMOKE,
-        needs=(_MBERT, _RESNET),
+        needs=(_MBERT, _RESNET), optional=CRF_UNCONSTRAINED_OPTIONAL,
     ),
     ModelSpec(
         name="mkgformer", fusable=True, display="MKGFormer", factory="baselines.mkgformer:MKGFormer",
@@ -289,7 +304,7 @@ _SPECS: list[ModelSpec] = [
         description="CLIP ViT-B/32 and mBERT run layer by layer; prefix-guided interaction and "
                     "correlation-aware fusion in the top 4 layers; CRF (crops substituted: baselines/mkgformer.md)",
         defaults=_MKG_PAPER, smoke=_MKG_SMOKE,
-        needs=(_MBERT, _CLIP),
+        needs=(_MBERT, _CLIP), optional=CRF_UNCONSTRAINED_OPTIONAL,
     ),
     # -- AdaCAN and UMGF (issue 13) ---------------------------------------------------------------
     ModelSpec(
@@ -309,7 +324,7 @@ _SPECS: list[ModelSpec] = [
                "epochs": 12, "w2v_epochs": 5, "optimizer": "adam", "lr": 0.01, "patience": None,
                "unk_replace": 0.0},
         needs=("torchvision/vgg16",),  # the image variant's; a text-only row needs none (plan.missing_weights)
-        choices={"optimizer": ("rmsprop", "adam")},
+        choices={"optimizer": ("rmsprop", "adam")}, optional=CRF_CONSTRAINED_OPTIONAL,
     ),
     ModelSpec(
         name="umgf", fusable=True, display="UMGF", factory="baselines.umgf:UMGF",
@@ -326,7 +341,7 @@ _SPECS: list[ModelSpec] = [
         smoke={"text_encoder": "tiny", "visual_encoder": "tiny", "objects": "grid", "image_size": 64,
                "d_model": 32, "d_hidden": 32, "heads": 2, "layers": 2, "dropout": 0.1, "lr": 3e-3,
                "lr_step": 100, "epochs": 10, "batch_size": 8, "eval_batch_size": 64},
-        needs=("bert-base-multilingual-cased", "torchvision/resnet152"),
+        needs=("bert-base-multilingual-cased", "torchvision/resnet152"), optional=CRF_CONSTRAINED_OPTIONAL,
     ),
 ]
 

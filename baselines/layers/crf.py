@@ -9,14 +9,17 @@ Two named options:
 * ``constrained``: decode only paths valid under IOB2 (no ``O -> I-X``, ``B-X -> I-Y``, start ->
   ``I-X``). As in allennlp, the constraint acts at decoding; the likelihood is unconstrained. The
   allowed-transition mask is built here from the tag strings (``bio_allowed``; with ``E-``/``S-``
-  tags in the set, the BIOES rules of ``bioes_allowed``).
+  tags in the set, the BIOES rules of ``bioes_allowed``). In a wordpiece tag set (scheme A of
+  UMT/MKGFormer, ``baselines.layers.xlabel``) the continuation tag ``X`` is transparent: any tag may
+  go to ``X`` and ``X`` may go to any tag (a first-order mask cannot remember what ``X`` continues),
+  so ``B-PER X I-PER`` stays valid; ``[CLS]``/``[SEP]``/``[PAD]`` count as ``O``.
 * ``init``: ``"allennlp"`` — start/end scores N(0, 1), transitions xavier-normal (allennlp-light's
   ``reset_parameters``); ``"uniform"`` — every score U(-0.1, 0.1), as pytorch-crf (``torchcrf``),
   which the 2M-NER authors' code uses.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from allennlp_light.modules.conditional_random_field import ConditionalRandomField
@@ -71,11 +74,31 @@ def bioes_allowed(tags: Sequence[str]) -> torch.Tensor:
     return allowed
 
 
+CONTINUATION_TAG = "X"  # a later wordpiece of a word (baselines.layers.xlabel.X_TAG)
+
+
 def allowed_transitions(tags: Sequence[str]) -> torch.Tensor:
-    """``bioes_allowed`` when the tag set has ``E-``/``S-`` tags, else ``bio_allowed``."""
+    """``bioes_allowed`` when the tag set has ``E-``/``S-`` tags, else ``bio_allowed``; a
+    continuation tag ``X`` is allowed after and before every tag (see the module docstring)."""
     if any(t[:2] in ("E-", "S-") for t in tags):
-        return bioes_allowed(list(tags))
-    return bio_allowed(tags)
+        allowed = bioes_allowed(list(tags))
+    else:
+        allowed = bio_allowed(tags)
+    if CONTINUATION_TAG in tags:
+        k, x = len(tags), list(tags).index(CONTINUATION_TAG)
+        allowed[:k, x] = True  # any tag -> X
+        allowed[x, :k] = True  # X -> any tag
+        allowed[x, k + 1] = True  # X -> end
+    return allowed
+
+
+def crf_for(tags: Sequence[str], config: Mapping[str, Any], *, constrained: bool, init: str = "allennlp",
+            reduction: str = "mean") -> "CRF":
+    """A model's CRF with the protocol switches ``crf_constrained``, ``crf_init`` and
+    ``crf_reduction`` read from its ``config``; the keywords are the model's behaviour when a switch
+    is absent (the first value of its ``optional`` entry in ``benchmark.registry``)."""
+    return CRF(tags, constrained=bool(config.get("crf_constrained", constrained)),
+               reduction=str(config.get("crf_reduction", reduction)), init=str(config.get("crf_init", init)))
 
 
 class CRF(nn.Module):
@@ -98,6 +121,7 @@ class CRF(nn.Module):
         self.num_tags = len(tags)
         self.reduction = reduction
         self.constrained = constrained
+        self.init = init
         allowed = allowed_transitions(tags) if constrained else torch.ones(self.num_tags + 2, self.num_tags + 2, dtype=torch.bool)
         self.register_buffer("allowed", allowed, persistent=False)
         pairs = [(i, j) for i, j in allowed.nonzero().tolist()] if constrained else None

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from baselines.layers.crf import CRF
+from baselines.layers.crf import crf_for
 from baselines.layers.embeddings import (WordVocab, embedding_matrix, load_keyed_vectors, resolve_word_vectors,
                                         train_word2vec)
 from baselines.layers.optim import LazyAdam
@@ -114,7 +114,7 @@ class LSTMCRFTagger(Tagger):
         self.dropout = nn.Dropout(float(config["dropout"]))
         self.encoder = BiLSTMEncoder(rep_size, int(config["hidden_size"]), int(config.get("lstm_layers", 1)))
         self.hidden2tag = nn.Linear(self.encoder.output_size, len(self.tags))
-        self.crf = CRF(self.tags, constrained=True, reduction=config.get("crf_reduction", "sum"))
+        self.crf = crf_for(self.tags, config, constrained=True, reduction="sum")
         self.singletons: set[int] = set()
         self._is_singleton: torch.Tensor | None = None  # cached [vocab] bool table of self.singletons
         self.unk_replace = float(config.get("unk_replace", 0.0))

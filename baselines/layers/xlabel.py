@@ -17,11 +17,12 @@ from typing import Any, Sequence
 
 import torch
 
+from baselines.layers.crf import CONTINUATION_TAG
 from baselines.layers.text_encoder import SubwordAligner, load_text_encoder, rebuild_text_encoder
 from benchmark.api import BuildContext, Tagger, tag_inventory
 from benchmark.corpora.reader import Sentence
 
-PAD_TAG, X_TAG, CLS_TAG, SEP_TAG = "[PAD]", "X", "[CLS]", "[SEP]"
+PAD_TAG, X_TAG, CLS_TAG, SEP_TAG = "[PAD]", CONTINUATION_TAG, "[CLS]", "[SEP]"
 SPECIAL_TAGS: tuple[str, ...] = (PAD_TAG, X_TAG, CLS_TAG, SEP_TAG)
 
 

@@ -125,7 +125,7 @@ def by_source_frame(frame: Frame, results: Iterable[Result], root: str | Path) -
                 cells[col] = Cell(statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else None, None)
             label = f"{SOURCE_LABELS.get(source, source)} ({sentences})"
             rows.append(FrameRow(fr.row, fr.labels + (label,), cells, fr.runs, fr.expected, list(fr.job_ids),
-                                 capped=fr.capped))
+                                 capped=fr.capped, code=fr.code, code_detail=fr.code_detail))
     table = replace(frame.table, label_columns=frame.table.label_columns + ("Source (test sentences)",),
                     caption=frame.table.caption.rstrip(".") + ", split by the source of the test sentences "
                     "(from their image ids): Twitter-2017 and mBART50-translated CC12M.",
@@ -147,6 +147,24 @@ def planned_blocks(plan: Any) -> tuple[Any, list[str]]:
         raise ConfigError(f"Table {plan.table.number}: the plan has no job in any block ({plan.why_nothing()}); "
                           "--all-blocks renders the paper's rows anyway")
     return replace(plan.table, rows=tuple(r for r in plan.table.rows if r.group in kept)), dropped
+
+
+def code_frame(plan: Any, store: Any) -> Frame:
+    """The rows of ``plan`` with their stored runs' code state only (``bench plan`` / ``status``)."""
+    from benchmark.report.render import build_frame
+    from benchmark.run.store import lookup
+
+    found, _ = lookup(store, [p.job for p in plan.known])
+    return build_frame(plan.table, [(p.row, p.job) for p in plan.known], found, plan.options.profile, plan.corpus.kind)
+
+
+def strict_code(rows: list[str], where: str) -> None:
+    """``--strict-code``: a BenchError (exit 2) naming the mixed or stale rows, if any."""
+    from benchmark.errors import BenchError
+
+    if rows:
+        raise BenchError(f"--strict-code: {len(rows)} row(s) of {where} ran at mixed or stale code: "
+                         + "; ".join(rows) + " (re-run them at one code version, or see `bench code`)")
 
 
 def report_frame(plan: Any, store: Any, mode: str = "conlleval", selection: str = "dev",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from benchmark.report.render import build_frame, to_markdown
+from benchmark.report.render import build_frame, code_rows, to_markdown
 from benchmark.run.plan import PlanOptions, make_plan
 from benchmark.run.specs import Result
 from benchmark.run.store import ResultStore, lookup
@@ -48,9 +48,10 @@ def clean_tree(result: Result) -> bool:
 
 
 def results_block(store: ResultStore, data_dir: str | None = None, image_dir: str | None = None,
-                  seeds: int = MIN_SEEDS) -> str:
+                  seeds: int = MIN_SEEDS, flagged: list[str] | None = None) -> str:
     """Paper-profile, clean-tree runs of each table's plan (``seeds`` seeds per row) only; a row is
-    shown when it has >= ``MIN_SEEDS`` of them."""
+    shown when it has >= ``MIN_SEEDS`` of them. The shown rows whose code is mixed or stale are
+    appended to ``flagged``."""
     stored: dict[str, Result] = {}
     results: list[Result] = []
     parts: list[str] = []
@@ -63,6 +64,8 @@ def results_block(store: ResultStore, data_dir: str | None = None, image_dir: st
         results.extend(clean.values())
         frame = build_frame(plan.table, [(p.row, p.job) for p in plan.known], clean, "paper", plan.corpus.kind)
         frame.rows = [fr for fr in frame.rows if fr.runs >= MIN_SEEDS]
+        if flagged is not None:
+            flagged += [f"Table {number} {row}" for row in code_rows(frame.rows)]
         shown.update(job_id for fr in frame.rows for job_id in fr.job_ids)
         if frame.rows:
             parts.append(to_markdown(frame, compare_paper=True))
@@ -114,15 +117,21 @@ def _mean_std(values: list[float]) -> str:
     return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-def update_readme(readme: Path, store: ResultStore, data_dir: str | None = None) -> bool:
-    """Rewrite the results block in place; returns True when the file changed."""
+def update_readme(readme: Path, store: ResultStore, data_dir: str | None = None, strict_code: bool = False) -> bool:
+    """Rewrite the results block in place; returns True when the file changed. ``strict_code``: a
+    BenchError, with nothing written, when a shown row's code is mixed or stale."""
     text = readme.read_text(encoding="utf-8")
     if START not in text or END not in text:
         from benchmark.errors import BenchError
         raise BenchError(f"{readme}: no {START} ... {END} block to fill")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    new = f"{head}{START}\n{results_block(store, data_dir)}{END}{tail}"
+    flagged: list[str] = []
+    block = results_block(store, data_dir, flagged=flagged)
+    if strict_code:
+        from benchmark.report.breakdown import strict_code as check_code
+        check_code(flagged, "the README's results")
+    new = f"{head}{START}\n{block}{END}{tail}"
     if new != text:
         write_text(readme, new)
         return True

@@ -14,12 +14,13 @@ import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from tabulate import tabulate
 
 from benchmark.corpora.registry import corpus_display, corpus_note
 from benchmark.metrics import headline
+from benchmark.run.code import current_digest, stored_digest
 from benchmark.run.specs import JobSpec, Result, Setting
 from benchmark.report.tables import COLUMN_LABELS, COLUMNS, Row, TableSpec
 from benchmark.weights import AUTO_EMBEDDINGS
@@ -28,6 +29,7 @@ DASH = "–"
 SELECTION_MARK = "†"  # a value selected on the test set (--selection test_max)
 SIGNIFICANCE_MARK = "*"  # differs significantly from the block's reference row
 CAP_MARK = "‡"  # a run of the row selected its last allowed epoch: the epochs cap bound (issue 23)
+CODE_MARK = "§"  # the row's runs differ in their code digest (mixed) or from this checkout's (stale)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class FrameRow:
     best: set[str] = field(default_factory=set)
     capped: int = 0  # runs whose selected (best dev) epoch is the last allowed one (hparams["epochs"])
     vectors: str | None = None  # word vectors when not the papers' GloVe 6B 300d (``vectors_label``)
+    code: str = ""  # "mixed" / "stale" (see code_state), "" when one known version equals the current code
+    code_detail: str = ""
 
 
 @dataclass
@@ -115,6 +119,11 @@ class Frame:
         vectors = vectors_note(self.rows)  # from the rows shown (a caller may drop some, as `bench readme` does)
         if vectors:
             out.append(vectors)
+        coded = code_rows(self.rows)
+        if coded:
+            out.append(f"{CODE_MARK} code changed: the runs of a row ran at different versions of the code that can "
+                       "change their numbers (mixed), or at another version than this checkout's (stale); "
+                       "bench code lists each run's digest: " + "; ".join(coded) + ".")
         extra = [fr.row.method for fr in self.rows if fr.row.extension and fr.runs > 0]
         if extra:
             out.append("Rows not in the paper: " + ", ".join(dict.fromkeys(extra)) + ".")
@@ -142,6 +151,33 @@ def image_note(rows: Iterable[FrameRow], results: Mapping[str, Result]) -> str |
     if not parts:
         return None
     return "Images substituted by the default/blank image: " + "; ".join(parts) + "."
+
+
+def row_label(fr: FrameRow) -> str:
+    return f"{fr.row.group + ' ' if fr.row.group else ''}{fr.row.method}"
+
+
+def code_state(results: Sequence[Result], current: str | None) -> tuple[str, str]:
+    """``(state, detail)`` of a row's runs: ``mixed`` (more than one recorded code digest),
+    ``stale`` (one, and it differs from ``current``, this checkout's) or ``""``. A run that recorded
+    no digest (it predates it: ``bench code --backfill``) is counted in the detail, never guessed.
+    The detail names no digest, so a render changes only when a row's state does."""
+    digests = [stored_digest(r.environment) for r in results]
+    known = [d for d in digests if d]
+    unknown = len(digests) - len(known)
+    tail = f", {unknown} without a digest" if unknown else ""
+    at_current = sum(d == current for d in known)
+    if len(set(known)) > 1:
+        return "mixed", (f"mixed: {len(set(known))} code versions over {len(known)} runs, "
+                         f"{at_current} at the current code{tail}")
+    if known and current is not None and known[0] != current:
+        return "stale", f"stale: {len(known)} run(s) at one code version, not the current one{tail}"
+    return "", ""
+
+
+def code_rows(rows: Iterable[FrameRow]) -> list[str]:
+    """``"label (detail)"`` of every mixed or stale row (the footnote and ``--strict-code``)."""
+    return [f"{row_label(fr)} ({fr.code_detail})" for fr in rows if fr.code]
 
 
 def cap_reached(result: Result) -> bool:
@@ -188,8 +224,10 @@ def vectors_note(rows: Iterable[FrameRow]) -> str | None:
 
 def build_frame(table: TableSpec, jobs: Iterable[tuple[Row, JobSpec]], results: Mapping[str, Result],
                 profile: str = "paper", data_kind: str | None = None, mode: str = "conlleval",
-                selection: str = "dev", notes: Iterable[str] = ()) -> Frame:
-    """The table's cells from exactly the given jobs' stored results (``results`` keyed by job id).
+                selection: str = "dev", notes: Iterable[str] = (),
+                current_code: Callable[[str], str | None] = current_digest) -> Frame:
+    """The table's cells from exactly the given jobs' stored results (``results`` keyed by job id);
+    ``current_code(model)`` is the digest a row's runs are compared with (``code_state``).
 
     ``jobs`` are ``(row, job)`` pairs from the plan (``benchmark.run.plan.make_plan``); a result
     that is not one of them never reaches a cell, whatever else the results folder holds.
@@ -216,8 +254,12 @@ def build_frame(table: TableSpec, jobs: Iterable[tuple[Row, JobSpec]], results: 
             labels = (f"{labels[0]} ({vectors})",) + tuple(labels[1:])
         if capped:
             labels = (labels[0] + CAP_MARK,) + tuple(labels[1:])
+        code, code_detail = code_state(found, current_code(row.model)) if found else ("", "")
+        if code:
+            labels = (labels[0] + CODE_MARK,) + tuple(labels[1:])
         rows.append(FrameRow(row, labels, cells, len(found), expected,
-                             sorted(r.job_id for r in found), capped=capped, vectors=vectors))
+                             sorted(r.job_id for r in found), capped=capped, vectors=vectors, code=code,
+                             code_detail=code_detail))
     if table.bold_best:
         mark_best(rows)
     extra = list(notes)
@@ -428,7 +470,7 @@ def to_markdown(frame: Frame, compare_paper: bool = False) -> str:
 
 _TEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
                 "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
-                "±": r"$\pm$", "Δ": r"$\Delta$", "−": r"$-$", "–": "--", "†": r"$^{\dagger}$", "‡": r"$^{\ddagger}$", "×": r"$\times$",
+                "±": r"$\pm$", "Δ": r"$\Delta$", "−": r"$-$", "–": "--", "†": r"$^{\dagger}$", "‡": r"$^{\ddagger}$", "§": r"$^{\S}$", "×": r"$\times$",
                 "≥": r"$\geq$", "≤": r"$\leq$"}
 TEX_PREAMBLE = r"\usepackage{booktabs}" + "\n" + r"\usepackage{pdflscape}"
 # Float height budgets (pt) for the rows of one float: a portrait page (article: 550pt text height)
@@ -599,6 +641,9 @@ def to_csv(frame: Frame) -> str:
     show_vectors = any(fr.vectors for fr in frame.rows)  # only where a row's vectors are not the papers'
     if show_vectors:
         fields.append("word_vectors")
+    show_code = any(fr.code for fr in frame.rows)  # only when a row is mixed or stale
+    if show_code:
+        fields += ["code_state", "code_detail"]
     fields.append("job_ids")
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -622,6 +667,8 @@ def to_csv(frame: Frame) -> str:
             rec["cap_reached_runs"] = fr.capped
         if show_vectors:
             rec["word_vectors"] = fr.vectors or ""
+        if show_code:
+            rec["code_state"], rec["code_detail"] = fr.code, fr.code_detail
         if frame.significance is not None:
             rec["significance_test"] = frame.significance.test
             rec["significance_reference"] = frame.significance.reference

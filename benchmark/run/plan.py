@@ -28,7 +28,7 @@ from benchmark.corpora.reader import LANGUAGES, Corpus, expand_languages
 from benchmark.errors import ConfigError
 from benchmark.registry import MODELS, ModelSpec, get_model
 from benchmark.report.tables import Row, TableSpec, extend_with, get_table
-from benchmark.run.specs import NO_IMAGES, PROFILE_LIMITS, JobSpec, Setting, hp_problem
+from benchmark.run.specs import NO_IMAGES, PROFILE_LIMITS, JobSpec, Setting, dev_languages, hp_problem
 from benchmark.weights import AUTO_EMBEDDINGS, resolve_auto_embeddings, settle_embeddings
 
 FIRST_SEED = 1
@@ -282,6 +282,9 @@ def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: 
         if needed not in fingerprints:
             fingerprints[needed] = corpus.fingerprint(needed)
         setting = Setting(row.train_languages, row.test_language, row.use_image, row.fold)
+        row_hp = hp
+        if "dev_set" in hp and dev_languages(setting, hp) == setting.train_languages:
+            row_hp = {k: v for k, v in hp.items() if k != "dev_set"}  # the same dev data: the same job
         status, reason = "ready", ""
         absent = missing_weights(spec.needs, hp, row.use_image)
         if absent:
@@ -292,7 +295,7 @@ def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: 
                                            "--allow-missing-images to run on substituted default/blank images")
         source = images if row.use_image else NO_IMAGES
         for seed in seeds_for(row, seeds):
-            job = JobSpec(row.model, setting, seed, profile, hp, corpus.kind, fingerprints[needed], source)
+            job = JobSpec(row.model, setting, seed, profile, row_hp, corpus.kind, fingerprints[needed], source)
             planned.append(PlannedJob(row, job, status, reason))
     return planned
 

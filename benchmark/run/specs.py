@@ -46,7 +46,8 @@ class Setting:
     ``train_languages`` are language codes or ``all``; ``fold`` (1..n_folds) trains on that one of
     n disjoint subsets of the training split (Table 8, see ``benchmark.run.folds``), the subsets being
     assigned by a fixed shuffle seeded with ``fold_seed``; ``use_image`` False runs a multimodal model
-    text-only. Dev data always comes from the training languages, test data from ``test_language``.
+    text-only. Test data comes from ``test_language``; dev data from the training languages, or
+    with the hyperparameter ``dev_set=test-language`` from the test language (``dev_languages``).
     """
 
     train_languages: tuple[str, ...]
@@ -74,6 +75,14 @@ class Setting:
         d = dict(d)
         d["train_languages"] = tuple(d["train_languages"])
         return cls(**d)
+
+
+def dev_languages(setting: Setting, hparams: dict[str, Any]) -> tuple[str, ...]:
+    """The languages whose dev splits select the epoch: the training languages (``dev_set`` absent
+    or ``train-languages``, the default) or the test language (``dev_set=test-language``)."""
+    if hparams.get("dev_set") == "test-language":
+        return (setting.test_language,)
+    return setting.train_languages
 
 
 @dataclass(frozen=True)

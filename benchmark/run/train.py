@@ -39,9 +39,10 @@ from benchmark.util.machine import cpu_facts
 from benchmark.metrics import evaluate
 from benchmark.registry import OPTIONAL_TRAINER_HPARAMS, get_model, load_factory
 from benchmark.run import checkpoints as ckpt
+from benchmark.run.code import code_identity
 from benchmark.run.folds import RULE as FOLD_RULE, fold_subset, subset_digest
 from benchmark.run.predictions import PREDICTIONS_FILE, write_predictions
-from benchmark.run.specs import PROFILE_LIMITS, JobSpec, Result
+from benchmark.run.specs import PROFILE_LIMITS, JobSpec, Result, dev_languages
 
 Logger = Callable[[str], None]
 
@@ -78,7 +79,7 @@ def job_data(job: JobSpec, corpus: Corpus) -> tuple[list[Sentence], list[Sentenc
     train = corpus.load(st.train_languages, "train")
     if st.fold:  # Table 8: train on one of n disjoint subsets (see benchmark.run.folds)
         train = fold_subset(train, st.fold, st.n_folds, st.fold_seed)
-    dev = corpus.load(st.train_languages, "dev")
+    dev = corpus.load(dev_languages(st, job.hparams), "dev")  # --hp dev_set (Table 6)
     test = corpus.load([st.test_language], "test")
     return take(train, limits["train"]), take(dev, limits["dev"]), take(test, limits["test"])
 
@@ -367,6 +368,7 @@ def run_job(job: JobSpec, corpus: Corpus, device: torch.device | str = "cpu",
         torch.cuda.reset_peak_memory_stats(device)
     spec = get_model(job.model)
     cls = load_factory(spec)
+    code = code_identity(job.model)  # the code this job runs, read before it trains (benchmark.run.code)
     seed_everything(job.seed)
     train, dev, test = job_data(job, corpus)
     log(f"job {job.job_id}: {spec.display} {job.setting.label()} seed {job.seed} profile {job.profile}; "
@@ -391,6 +393,7 @@ def run_job(job: JobSpec, corpus: Corpus, device: torch.device | str = "cpu",
     if extra:
         counts["notes"] = extra
     env = environment(device)
+    env["code"] = code
     env["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return Result(job=job, test=outcome["test"], dev=outcome["dev"], selected_epoch=outcome["selected_epoch"],
                   epochs_run=outcome["epochs_run"], test_max=outcome["test_max"], history=outcome["history"],

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from baselines.layers.crf import CRF, CRF_INITS
+from baselines.layers.crf import CRF_INITS, crf_for
 from baselines.layers.text_encoder import (WORD_GATHER, SubwordAligner, gather_words, linear_warmup_decay,
                                           load_text_encoder, rebuild_text_encoder)
 from benchmark.api import BuildContext, Tagger, tag_inventory
@@ -135,8 +135,7 @@ class TwoMNER(Tagger):
             self.emission = nn.Sequential(nn.Linear(rep, d), nn.Dropout(dropout), nn.Linear(d, len(self.tags)))
         else:
             self.emission = nn.Sequential(nn.Dropout(dropout), nn.Linear(rep, len(self.tags)))
-        self.crf = CRF(self.tags, constrained=bool(c["crf_constrained"]), reduction=c["crf_reduction"],
-                       init=str(c.get("crf_init", "allennlp")))
+        self.crf = crf_for(self.tags, c, constrained=False)
         self._store_warned = False
 
     # -- building ---------------------------------------------------------------------------------
