@@ -995,6 +995,7 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
     from benchmark.corpora.resolve import resolve_corpus
     from benchmark.corpora.builtin import ensure_fallback_corpus
     from benchmark.run.timing import record, time_table_grid
+    from benchmark.util.io import dumps
 
     _set_threads(threads)
     if sum(x is not None and x is not False for x in (grid_table, viterbi or None, model_name)) != 1:
@@ -1011,7 +1012,7 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
     if model_name and fit_steps:
         from benchmark.run.fitprofile import profile_fit
         out = profile_fit(model_name, run_profile, _device(device), fit_steps, overrides=_parse_hp(profile_hp))
-        click.echo(json.dumps(out, indent=1, default=str))
+        click.echo(dumps(out))
         path = record(results, name or f"fit_{out['model']}_{run_profile}_{out['device']}", out)
         click.echo(f"-> {path}")
         return
@@ -1020,7 +1021,7 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
         from models.two_m_ner.profile import profile_model
         spec = get_model(model_name)
         out = profile_model(spec.name, run_profile, _device(device), random_weights=random_weights)
-        click.echo(json.dumps(out, indent=1, default=str))
+        click.echo(dumps(out))
         path = record(results, name or f"model_{spec.name}_{run_profile}_{out.get('device', device)}", out)
         click.echo(f"-> {path}")
         return

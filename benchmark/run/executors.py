@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from benchmark.corpora.reader import Corpus
-from benchmark.errors import BenchError, ConfigError
+from benchmark.errors import BenchError, ConfigError, JobError
 from benchmark.run.specs import JobSpec, Result
 from benchmark.run.store import ResultStore
-from benchmark.util.io import DISK_ERRNOS, write_error, write_text
+from benchmark.util.io import DISK_ERRNOS, dumps, write_error, write_json, write_text
 
 Echo = Callable[[str], None]
 WORKER_PAYLOAD = "payload.json"
@@ -87,6 +87,17 @@ def execute_job(job: JobSpec, corpus: Corpus, store: ResultStore, device: str = 
         return result
     finally:
         lock.release()
+
+
+def failed_job(store: ResultStore, job: JobSpec, message: str) -> str:
+    """Record a ``JobError`` as the job's ``error.txt`` (one line); returns `` (in PATH)`` or ``""``
+    when the work folder cannot be written either."""
+    path = store.work_path(job) / "error.txt"
+    try:
+        write_text(path, message + "\n")
+    except BenchError:
+        return ""
+    return f"; see {path}"
 
 
 def skipped_line(job: JobSpec, store: ResultStore) -> str:
@@ -242,6 +253,13 @@ class LocalExecutor:
             progress.update(running=1)
             try:
                 result = execute_job(job, corpus, store, self.device, self.cache_dir, overwrite=self.overwrite)
+            except JobError as exc:  # this job cannot finish (diverged, work folder gone): the others run
+                where = failed_job(store, job, str(exc))
+                summary.failed.append((job.job_id, str(exc)))
+                progress.update(failed=1, running=-1)
+                progress.clear()
+                echo(f"{head}: FAILED ({exc}){where}")
+                continue
             except BenchError:
                 raise  # user-facing (missing weights, bad data): stop, keep what is stored
             except OSError as exc:
@@ -286,7 +304,7 @@ class LocalExecutor:
                    "device": "cpu" if slot == "cpu" else "cuda:0", "slot": slot,
                    "threads": torch.get_num_threads(), "plugins": plugin_refs(), "overwrite": self.overwrite,
                    "sys_path": [os.getcwd()] + [p for p in sys.path if p]}
-        (work / WORKER_PAYLOAD).write_text(json.dumps(payload, indent=1))
+        write_json(work / WORKER_PAYLOAD, payload, sort_keys=False)
         env = dict(os.environ, BENCH_PROGRESS="0", PYTHONUNBUFFERED="1")
         if slot == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""
@@ -514,8 +532,8 @@ class SlurmExecutor:
 
     def run(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo = print) -> RunSummary:
         c = corpus_payload(corpus)
-        args = [(json.dumps(j.to_json()), c["root"], c["image_dir"], c["kind"], str(store.root), self.device,
-                 str(self.cache_dir) if self.cache_dir else None, json.dumps(c["label_map"])) for j in jobs]
+        args = [(dumps(j.to_json(), indent=None), c["root"], c["image_dir"], c["kind"], str(store.root), self.device,
+                 str(self.cache_dir) if self.cache_dir else None, dumps(c["label_map"], indent=None)) for j in jobs]
         submitted = self.executor.map_array(_slurm_entry, *zip(*args)) if args else []
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for job, task in zip(jobs, submitted):
@@ -523,10 +541,7 @@ class SlurmExecutor:
                 continue
             record = {"executor": self.cluster, "slurm_job_id": str(task.job_id), "submitted_at": now,
                       "job_id": job.job_id, "folder": str(Path(self.executor.folder))}
-            path = store.work_dir(job) / SUBMITTED
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
-            os.replace(tmp, path)
+            write_json(store.work_dir(job) / SUBMITTED, record)
         first = submitted[0].job_id if submitted else "-"
         echo(f"submitted {len(submitted)} {self.cluster} task(s) (array {str(first).split('_')[0]}); results appear "
              f"in {store.root / 'runs'} as they finish (re-run `bench run` any time: finished jobs are skipped)")

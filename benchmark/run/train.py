@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 from benchmark.api import BuildContext, Tagger, move_to
 from benchmark.corpora.reader import Corpus, Sentence
 from benchmark.corpora.images import ImageStore
-from benchmark.errors import ConfigError, first_sentence
+from benchmark.errors import ConfigError, JobError, first_sentence
 from benchmark.util.command import bench_command
 from benchmark.metrics import evaluate
 from benchmark.registry import OPTIONAL_TRAINER_HPARAMS, get_model, load_factory
@@ -235,6 +235,19 @@ def make_batches(train: Sequence[Sentence], batch_size: int, rng: random.Random,
     return batches
 
 
+def diverged_error(epoch: int, step: int, read_at: int, steps: int, values: list[float], mean: float) -> JobError:
+    """The one-line failure of a job whose loss (or clipped gradient norm) stopped being finite at
+    ``step`` (0: every step was finite but their sum overflowed by ``read_at``)."""
+    if not step:
+        what, step = f"summed loss {mean}", read_at
+    elif not np.isfinite(values[0]):
+        what = f"loss {values[0]}"
+    else:
+        what = f"gradient norm {values[1]}"
+    return JobError(f"training diverged: {what} at epoch {epoch}, step {step}/{steps}, so nothing is stored; "
+                    "a smaller lr or --hp grad_clip may help")
+
+
 def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Sequence[Sentence],
         test: Sequence[Sentence], seed: int, work_dir: Path | None = None,
         log: Logger = lambda m: None, log_every: int = 50) -> dict[str, Any]:
@@ -291,6 +304,9 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
         # iterated once; the discarded draw is kept so results stay bitwise equal to earlier runs.
         torch.empty((), dtype=torch.int64).random_()
         total_loss = torch.zeros((), dtype=torch.float64, device=device)
+        # the first step whose loss (or clipped gradient norm) is not finite, and those values
+        diverged = torch.zeros((), dtype=torch.int64, device=device)
+        bad = torch.zeros(2, dtype=torch.float64, device=device)
         bar = _bar(len(batches), f"epoch {epoch}/{epochs}")
         for step, batch in enumerate(loader, start=1):
             try:
@@ -303,14 +319,21 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
                     raise
                 raise ConfigError(f"precision {precision} cannot run on this {device.type} device "
                                   f"(epoch {epoch}, step {step}: {first_sentence(exc)}); use --precision fp32") from None
+            values = loss.detach().to(torch.float64).reshape(1)
             if grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), float(grad_clip))
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float(grad_clip))
+                values = torch.cat([values, norm.detach().to(device, torch.float64).reshape(1)])
+            first = (diverged == 0) & ~torch.isfinite(values).all()  # on the device: no host sync
+            diverged = torch.where(first, step, diverged)
+            bad[:len(values)] = torch.where(first, values, bad[:len(values)])
             optimizer.step()
             if scheduler is not None and sched_unit == "step":
                 scheduler.step()
             total_loss += loss.detach().to(torch.float64)
             if step % log_every == 0 or step == len(batches):
                 mean = float(total_loss) / step  # the only host sync of the loop
+                if int(diverged) or not np.isfinite(mean):
+                    raise diverged_error(epoch, int(diverged), step, len(batches), bad.tolist(), mean)
                 if step % log_every == 0:
                     log(f"epoch {epoch} step {step}/{len(batches)}: mean loss {mean:.4f} "
                         f"({time.perf_counter() - t0:.1f}s)")
