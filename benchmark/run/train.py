@@ -248,13 +248,34 @@ def diverged_error(epoch: int, step: int, read_at: int, steps: int, values: list
                     "a smaller lr or --hp grad_clip may help")
 
 
+def add_counts(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """Counts of two processes of one job added up: numbers summed (``peak_*`` ones: the larger),
+    lists joined, dicts added key by key, anything else (names, paths) taken from ``now``."""
+    out = dict(before)
+    for key, value in now.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            out[key] = add_counts(old, value)
+        elif isinstance(old, list) and isinstance(value, list):
+            out[key] = old + value
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (old, value)):
+            out[key] = max(old, value) if key.startswith("peak") else old + value
+        else:
+            out[key] = value
+    return out
+
+
 def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Sequence[Sentence],
         test: Sequence[Sentence], seed: int, work_dir: Path | None = None,
-        log: Logger = lambda m: None, log_every: int = 50) -> dict[str, Any]:
+        log: Logger = lambda m: None, log_every: int = 50,
+        counts: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Train for ``hp['epochs']`` epochs, scoring dev and test after each; resume from work_dir.
 
-    Returns ``{"history", "selected_epoch", "dev", "test", "test_max", "epochs_run"}`` and leaves
-    the selected epoch's weights loaded in ``model``. The loss is summed on the device (float64, as
+    Returns ``{"history", "selected_epoch", "dev", "test", "test_max", "epochs_run", "carried_counts"}``
+    and leaves the selected epoch's weights loaded in ``model``. ``counts()`` is this process's tally
+    (images loaded, ...): each checkpoint keeps it added to the tally of the processes before
+    (``carried_counts``, restored on resume, with ``resumed_after_epochs``), so the result's counts
+    cover every process that contributed an epoch. The loss is summed on the device (float64, as
     the former per-step ``float(loss)`` sum) and read back every ``log_every`` steps only.
     """
     device = next(model.parameters()).device
@@ -266,6 +287,7 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
     if hp.get("fused_optimizer"):
         use_fused_kernel(optimizer)
     history: list[dict[str, Any]] = []
+    carried: dict[str, Any] = {}  # the counts of the processes before this one, up to their last epoch
     best_state: dict[str, torch.Tensor] | None = None
     start_epoch = 1
     rng = random.Random(seed)  # batch order; its state is checkpointed
@@ -281,6 +303,7 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
                 best_path.unlink()  # type: ignore[union-attr]
         else:
             start_epoch, history = restored[0] + 1, restored[1]
+            carried = add_counts(restored[2], {"resumed_after_epochs": [restored[0]]})
             log(f"resumed from {last_path} after epoch {restored[0]}")
     maybe_compile(model, hp, log)
 
@@ -359,7 +382,8 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
             else:
                 best_state = ckpt.trainable_state(model)
         if last_path:
-            ckpt.write_last(last_path, epoch, model, optimizer, scheduler, history, fingerprint, rng)
+            ckpt.write_last(last_path, epoch, model, optimizer, scheduler, history, fingerprint, rng,
+                            counts=add_counts(carried, counts()) if counts is not None else carried)
     if not history:
         raise RuntimeError("no epoch was run (epochs must be >= 1)")
     selected = max(history, key=lambda h: h[select_key]["conlleval"]["f1"])
@@ -370,7 +394,7 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
         ckpt.load_model_state(model, best_state)
     return {"history": history, "selected_epoch": selected["epoch"], "dev": selected["dev"],
             "test": selected["test"], "test_max": {"epoch": test_max["epoch"], **test_max["test"]},
-            "epochs_run": len(history)}
+            "epochs_run": len(history), "carried_counts": carried}
 
 
 def build_context(job: JobSpec, corpus: Corpus, device: torch.device, cache_dir: Path | None,
@@ -396,25 +420,38 @@ def run_job(job: JobSpec, corpus: Corpus, device: torch.device | str = "cpu",
     ctx = build_context(job, corpus, device, cache_dir, log)
     hp = {**job.hparams, "seed": job.seed}
     model = cls.from_training_data(hp, train, ctx).to(device)
-    outcome = fit(model, hp, train, dev, test, job.seed, work_dir, log)
+
+    def tally() -> dict[str, Any]:
+        """This process's share of the counts that add up across resumes (see ``fit``)."""
+        out: dict[str, Any] = {"wall_time_s": time.perf_counter() - t0, "peak_memory_mb": peak_memory_mb(device)}
+        if ctx.images is not None:
+            out["images"] = ctx.images.summary()
+        notes = getattr(model, "run_notes", None)
+        if notes:
+            out["notes"] = notes
+        return out
+
+    outcome = fit(model, hp, train, dev, test, job.seed, work_dir, log, counts=tally)
     counts: dict[str, Any] = {"train": len(train), "dev": len(dev), "test": len(test),
                               "parameters": sum(p.numel() for p in model.parameters())}
-    if ctx.images is not None:
-        counts["images"] = ctx.images.summary()
-        if int(hp.get("num_workers", 0)) > 0:  # workers count in their own processes
-            counts["images_note"] = "image loads happened in DataLoader workers: counts above cover the main process only"
     if job.setting.fold:
         counts["fold"] = {"subset": job.setting.fold, "of": job.setting.n_folds, "rule": FOLD_RULE,
                           "digest": subset_digest(train)}
     if work_dir is not None:  # the selected epoch's test predictions (store.put copies them)
         write_predictions(work_dir / PREDICTIONS_FILE, test,
                           predict(model, test, int(hp.get("eval_batch_size", 64)), int(hp.get("num_workers", 0))))
-    extra = getattr(model, "run_notes", None)
-    if extra:
-        counts["notes"] = extra
+    total = add_counts(outcome["carried_counts"], tally())  # every process that contributed an epoch
+    if ctx.images is not None:
+        counts["images"] = total.get("images", {})
+        if int(hp.get("num_workers", 0)) > 0:  # workers count in their own processes
+            counts["images_note"] = "image loads happened in DataLoader workers: counts above cover the main process only"
+    if total.get("notes"):
+        counts["notes"] = total["notes"]
+    if total.get("resumed_after_epochs"):
+        counts["resumed_after_epochs"] = total["resumed_after_epochs"]
     env = environment(device)
     env["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return Result(job=job, test=outcome["test"], dev=outcome["dev"], selected_epoch=outcome["selected_epoch"],
                   epochs_run=outcome["epochs_run"], test_max=outcome["test_max"], history=outcome["history"],
-                  wall_time_s=time.perf_counter() - t0, peak_memory_mb=peak_memory_mb(device),
+                  wall_time_s=total["wall_time_s"], peak_memory_mb=total["peak_memory_mb"],
                   environment=env, counts=counts)
