@@ -500,8 +500,9 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
     for line in run_summary_lines(plan.jobs, stored, summary, report_cmd, executor, time.perf_counter() - started):
         click.echo(line)
     if summary is not None and (summary.failed or summary.not_stored):
-        click.echo(f"{len(summary.failed) + len(summary.not_stored)} planned job(s) not stored "
-                   f"({len(summary.failed)} failed); the others are stored.", err=True)
+        missing = len(summary.failed) + len(summary.not_stored)
+        click.echo(f"{missing} planned job(s) not stored ({len(summary.failed)} failed)"
+                   + ("; the others are stored." if missing < len(plan.ready) else "."), err=True)
         sys.exit(1)
 
 
