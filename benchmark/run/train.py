@@ -354,9 +354,11 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
                 scheduler.step()
             total_loss += loss.detach().to(torch.float64)
             if step % log_every == 0 or step == len(batches):
-                mean = float(total_loss) / step  # the only host sync of the loop
-                if int(diverged) or not np.isfinite(mean):
-                    raise diverged_error(epoch, int(diverged), step, len(batches), bad.tolist(), mean)
+                # the only host sync of the loop: the loss so far, and the first non-finite step (0: none)
+                read = torch.cat([total_loss.reshape(1), diverged.to(torch.float64).reshape(1), bad]).tolist()
+                mean = read[0] / step
+                if read[1] or not np.isfinite(mean):
+                    raise diverged_error(epoch, int(read[1]), step, len(batches), read[2:], mean)
                 if step % log_every == 0:
                     log(f"epoch {epoch} step {step}/{len(batches)}: mean loss {mean:.4f} "
                         f"({time.perf_counter() - t0:.1f}s)")
