@@ -553,13 +553,13 @@ def run_summary_lines(planned: list[Any], reused: int, summary: Any, report_cmd:
     verb = "submitted" if executor == "slurm" else "ran"
     took = f" in {seconds / 60:.1f} min" if done and seconds is not None else ""
     lines = ["", "Summary:", f"  {verb} {done} job(s){took}, reused {reused} already stored, {len(failed)} failed, "
-             + (f"{len(summary.not_stored)} not stored, " if summary is not None and summary.not_stored else "")
+             + (f"{len(summary.not_stored)} not stored, " if getattr(summary, "not_stored", None) else "")
              + f"skipped {sum(skipped.values())} row(s)"]
     for (label, reason), n in sorted(skipped.items()):
         lines.append(f"  skipped {n} row(s) ({label}): {reason}")
     for job_id, error in failed:
         lines.append(f"  failed {job_id}: {error} (bench show {job_id[:8]})")
-    not_stored = list(summary.not_stored) if summary is not None else []
+    not_stored = list(getattr(summary, "not_stored", []))
     for job_id, why in not_stored:
         lines.append(f"  not stored {job_id}: {why}")
     statuses = {p.status for p in planned if p.status != "ready"}
