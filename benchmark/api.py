@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from benchmark.corpora.reader import ENTITY_TYPES, Sentence
+from benchmark.util.io import write_json
 
 
 @dataclass
@@ -74,7 +75,7 @@ class Tagger(nn.Module):
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "config.json").write_text(json.dumps(self.config, indent=1, sort_keys=True))
+        write_json(directory / "config.json", self.config)
         torch.save(self.state_dict(), directory / "weights.pt")
 
     @classmethod

@@ -497,6 +497,10 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
         runner = make_executor(executor, results, device, devices, _cache_dir(), slurm,
                                overwrite=overwrite == "always")
         summary = runner.run(todo, plan.corpus, store, echo=click.echo)
+        if executor == "local":  # whatever the reason, a planned job not stored now is counted
+            accounted = {job_id for job_id, _ in summary.failed + summary.not_stored}
+            summary.not_stored += [(job.job_id, "not stored by this run (`bench status` says why)")
+                                   for job in todo if job.job_id not in accounted and not store.has(job)]
     click.echo(render_selected_rows(plan, store))
     report_cmd = f"bench report --table {plan.table.number} --compare-paper" + (
         f" --results {results}" if results != DEFAULT_RESULTS else "") + (
@@ -504,8 +508,10 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
         f" --models {model_names}" if model_names and any(r.extension for r in plan.table.rows) else "")
     for line in run_summary_lines(plan.jobs, stored, summary, report_cmd, executor, time.perf_counter() - started):
         click.echo(line)
-    if summary is not None and summary.failed:
-        click.echo(f"{len(summary.failed)} job(s) failed; the others are stored.", err=True)
+    if summary is not None and (summary.failed or summary.not_stored):
+        missing = len(summary.failed) + len(summary.not_stored)
+        click.echo(f"{missing} planned job(s) not stored ({len(summary.failed)} failed)"
+                   + ("; the others are stored." if missing < len(plan.ready) else "."), err=True)
         sys.exit(1)
 
 
@@ -556,14 +562,27 @@ def run_summary_lines(planned: list[Any], reused: int, summary: Any, report_cmd:
     verb = "submitted" if executor == "slurm" else "ran"
     took = f" in {seconds / 60:.1f} min" if done and seconds is not None else ""
     lines = ["", "Summary:", f"  {verb} {done} job(s){took}, reused {reused} already stored, {len(failed)} failed, "
-             f"skipped {sum(skipped.values())} row(s)"]
+             + (f"{len(summary.not_stored)} not stored, " if getattr(summary, "not_stored", None) else "")
+             + f"skipped {sum(skipped.values())} row(s)"]
     for (label, reason), n in sorted(skipped.items()):
         lines.append(f"  skipped {n} row(s) ({label}): {reason}")
     for job_id, error in failed:
         lines.append(f"  failed {job_id}: {error} (bench show {job_id[:8]})")
+    not_stored = list(getattr(summary, "not_stored", []))
+    for job_id, why in not_stored:
+        lines.append(f"  not stored {job_id}: {why}")
     statuses = {p.status for p in planned if p.status != "ready"}
+    if failed or not_stored:
+        from benchmark.util.command import bench_command
+        typed = bench_command(sys.argv)
+        again, states = ((typed, "`" + typed.replace("bench run", "bench plan", 1) + "`")
+                         if typed.startswith("bench run ") else ("the same `bench run`", "`bench plan` with its options"))
+        lines.append(f"Next: {again}    (again: stored jobs are reused, the {len(failed) + len(not_stored)} "
+                     f"missing one(s) run; {states} shows each job's state)")
     if done or reused:
         lines.append(f"Next: {report_cmd}    (the whole table beside the paper)")
+    elif failed or not_stored:
+        pass  # the next command is the one above
     elif "no-weights" in statuses:
         lines.append("Next: bench weights    (what is missing and where it is looked for)")
     elif "no-data" in statuses:
@@ -1122,6 +1141,7 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
     from benchmark.corpora.resolve import resolve_corpus
     from benchmark.corpora.builtin import ensure_fallback_corpus
     from benchmark.run.timing import record, time_table_grid
+    from benchmark.util.io import dumps
 
     _set_threads(threads)
     if sum(x is not None and x is not False for x in (grid_table, viterbi or None, reader or None, model_name)) != 1:
@@ -1145,7 +1165,7 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
     if model_name and fit_steps:
         from benchmark.run.fitprofile import profile_fit
         out = profile_fit(model_name, run_profile, _device(device), fit_steps, overrides=_parse_hp(profile_hp))
-        click.echo(json.dumps(out, indent=1, default=str))
+        click.echo(dumps(out))
         path = record(results, name or f"fit_{out['model']}_{run_profile}_{out['device']}", out)
         click.echo(f"-> {path}")
         return
@@ -1154,7 +1174,7 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
         from models.two_m_ner.profile import profile_model
         spec = get_model(model_name)
         out = profile_model(spec.name, run_profile, _device(device), random_weights=random_weights)
-        click.echo(json.dumps(out, indent=1, default=str))
+        click.echo(dumps(out))
         path = record(results, name or f"model_{spec.name}_{run_profile}_{out.get('device', device)}", out)
         click.echo(f"-> {path}")
         return

@@ -31,3 +31,10 @@ class MissingArtifactError(BenchError):
 
 class ConfigError(BenchError):
     """An unknown model/table/option name or an inconsistent configuration."""
+
+
+class JobError(BenchError):
+    """One job cannot finish (its training diverged, its work folder vanished): that job fails with
+    this one line in its ``error.txt`` and the summary, nothing of it is stored, the other jobs run."""
+
+    exit_code = 1

@@ -8,11 +8,15 @@ from __future__ import annotations
 import errno
 import json
 import os
+import queue
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -37,10 +41,40 @@ def plan_jobs(corpus):
 
 
 def bench_process(corpus, results: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "benchmark.cli", *RUN, "--data-dir", str(corpus.root),
                              "--results", str(results), *extra], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+class Lines:
+    """A running process's stdout, line by line, with a deadline (a thread reads the pipe)."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc, self.seen, self._q = proc, [], queue.Queue()
+        threading.Thread(target=lambda: [self._q.put(x) for x in proc.stdout] + [self._q.put(None)],
+                         daemon=True).start()
+
+    def until(self, text: str, timeout: float = 300) -> str:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.seen):
+            line = self._q.get(timeout=max(0.1, deadline - time.monotonic()))
+            assert line is not None, f"ended without {text!r}: " + "".join(self.seen) + self.proc.stderr.read()
+            self.seen.append(line)
+        return "".join(self.seen)
+
+    def rest(self, timeout: float = 600) -> tuple[str, str]:
+        self.proc.wait(timeout=timeout)
+        while (line := self._q.get(timeout=30)) is not None:
+            self.seen.append(line)
+        return "".join(self.seen), self.proc.stderr.read()
+
+
+def wait_for(predicate, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 def leftovers(folder: Path) -> list[Path]:
@@ -49,23 +83,87 @@ def leftovers(folder: Path) -> list[Path]:
 
 # -- one runner per job ---------------------------------------------------------------------------
 
-def test_a_job_locked_by_another_process_is_not_trained(tiny_corpus, tmp_path):
-    jobs = plan_jobs(tiny_corpus)
-    store = ResultStore(tmp_path)
+def locked_en(corpus, results: Path):
+    """The planned jobs, the store, and the English job's lock, held by this test process."""
+    jobs = plan_jobs(corpus)
+    store = ResultStore(results)
     lock = store.lock(jobs["en"])
     assert lock.acquire()
+    return jobs, store, lock
+
+
+def test_a_job_locked_by_another_process_is_not_trained(tiny_corpus, tmp_path):
+    jobs, store, lock = locked_en(tiny_corpus, tmp_path)
     try:
         assert store.state(jobs["en"])[0] == "running"
         shown = CliRunner().invoke(main, ["plan", *RUN[1:], "--data-dir", str(tiny_corpus.root),
                                           "--results", str(tmp_path)])
         assert f"| running | {jobs['en'].job_id}" in shown.output and f"pid {os.getpid()}" in shown.output
-        out, err = bench_process(tiny_corpus, tmp_path).communicate(timeout=600)
-        assert "skipped, another process runs it" in out and f"pid {os.getpid()}" in out, out + err
+        lines = Lines(bench_process(tiny_corpus, tmp_path))
+        seen = lines.until(f"waiting for pid {os.getpid()}, which runs it")  # after the other job
+        assert "skipped, another process runs it" in seen and f"pid {os.getpid()}" in seen, seen
         assert not store.has(jobs["en"]) and store.has(jobs["de"])
     finally:
+        lock.release()  # the holder ends without storing: the waiting run trains the job itself
+    out, err = lines.rest()
+    assert lines.proc.returncode == 0 and "ran 2 job(s)" in out, out + err
+    assert store.has(jobs["en"]) and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_run_whose_lock_holder_is_killed_takes_its_job_over(tiny_corpus, tmp_path):
+    """Two `bench run`s of one table; the first is kill -9'ed during its first job, which the second
+    had skipped as running elsewhere: the survivor trains it too, so every planned job is stored."""
+    jobs = plan_jobs(tiny_corpus)
+    store = ResultStore(tmp_path)
+    first = bench_process(tiny_corpus, tmp_path)
+    try:
+        wait_for(lambda: (store.lock(jobs["en"]).owner() or {}).get("pid") == first.pid)
+        os.kill(first.pid, signal.SIGSTOP)  # alive and holding the lock while the second one plans
+        second = Lines(bench_process(tiny_corpus, tmp_path))
+        second.until("skipped, another process runs it")
+        second.until(f"waiting for pid {first.pid}")
+        assert store.has(jobs["de"]) and not store.has(jobs["en"])
+    finally:
+        first.kill()  # kill -9, while stopped inside its first job
+        first.communicate(timeout=60)
+    out, err = second.rest()
+    assert second.proc.returncode == 0 and "Traceback" not in err, out + err
+    assert f"took over the stale lock of job {jobs['en'].job_id}" in err, err
+    assert "ran 2 job(s)" in out and "finished: 2 done, 0 failed" in out, out
+    assert store.has(jobs["en"]) and store.has(jobs["de"])
+
+
+def test_a_job_held_on_another_host_is_counted_as_not_stored(tiny_corpus, tmp_path):
+    """A holder this run cannot watch (another host): exit 1, the job named, the next command given."""
+    jobs, store, lock = locked_en(tiny_corpus, tmp_path)
+    try:
+        lock.owner_path.write_text(json.dumps({"pid": 4242, "host": "elsewhere"}))
+        out, err = bench_process(tiny_corpus, tmp_path).communicate(timeout=600)
+    finally:
         lock.release()
-    out = CliRunner().invoke(main, [*RUN, "--data-dir", str(tiny_corpus.root), "--results", str(tmp_path)])
-    assert "1 already stored, 1 to run" in out.output and store.has(jobs["en"]), out.output
+    assert "Traceback" not in err, err
+    assert f"not stored {jobs['en'].job_id}: another process runs it (pid 4242 on elsewhere)" in out, out
+    assert "ran 1 job(s)" in out and "1 not stored" in out and "Next: bench run --table 5" in out, out
+    assert "1 planned job(s) not stored (0 failed)" in err
+    assert store.has(jobs["de"]) and not store.has(jobs["en"])
+
+
+@pytest.mark.slow
+def test_a_vanished_work_folder_fails_that_job_only(tiny_corpus, tmp_path):
+    """`rm -rf .work/<id>` while the job trains: that job fails in one line, the next one runs."""
+    jobs = plan_jobs(tiny_corpus)
+    store = ResultStore(tmp_path)
+    proc = bench_process(tiny_corpus, tmp_path)
+    log = store.work_path(jobs["en"]) / "train.log"
+    wait_for(lambda: log.is_file() and f"job {jobs['en'].job_id}:" in log.read_text())
+    shutil.rmtree(store.work_path(jobs["en"]))
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 1 and "Traceback" not in err, out + err
+    assert (f"FAILED (its work folder {store.work_path(jobs['en'])} was removed while it ran, so nothing is "
+            "stored; `bench run` again starts it afresh)") in out, out
+    assert store.has(jobs["de"]) and not store.has(jobs["en"])
+    assert "ran 1 job(s)" in out and "1 failed" in out
 
 
 @pytest.mark.slow

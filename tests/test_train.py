@@ -76,3 +76,35 @@ def test_recorded_command_is_the_one_a_user_types():
     assert bench_command(["/usr/local/bin/bench", "run", "--hp", "lr=0.1 x"]) == "bench run --hp 'lr=0.1 x'"
     assert bench_command(["/work/clone/benchmark/cli.py", "run", "--table", "5"]) == "bench run --table 5"
     assert bench_command(["myscript.py", "--x"]) == "myscript.py --x"
+
+
+def test_result_counts_add_up_across_resumes(tiny_corpus, tmp_path):
+    """2M-NER (images), interrupted after epochs 1 and 2 and resumed in a fresh build each time (as a
+    new process would): the images loaded are those of every epoch, as in an uninterrupted run."""
+    from benchmark.run.plan import PlanOptions, make_plan
+    from benchmark.run.train import run_job
+
+    plan = make_plan(PlanOptions(table=5, models=("2m-ner",), languages=("en",), profile="smoke",
+                                 hp=(("epochs", 3),), data_dir=str(tiny_corpus.root)))
+    job = plan.ready[0]
+    assert job.setting.use_image
+    (tmp_path / "straight").mkdir()
+    (tmp_path / "resumed").mkdir()
+    straight = run_job(job, tiny_corpus, work_dir=tmp_path / "straight")
+
+    def stop_at(epoch: int):
+        def log(msg: str) -> None:
+            if msg.startswith(f"epoch {epoch}:"):  # before that epoch's checkpoint: resumes after epoch - 1
+                raise KeyboardInterrupt
+        return log
+
+    for epoch in (2, 3):
+        with pytest.raises(KeyboardInterrupt):
+            run_job(job, tiny_corpus, work_dir=tmp_path / "resumed", log=stop_at(epoch))
+    resumed = run_job(job, tiny_corpus, work_dir=tmp_path / "resumed")
+    assert resumed.test == straight.test
+    assert resumed.counts.pop("resumed_after_epochs") == [1, 2]
+    assert resumed.counts == straight.counts
+    # every epoch scores train batches, dev and test, plus the test predictions once
+    n = straight.counts
+    assert n["images"]["loaded"] == 3 * (n["train"] + n["dev"] + n["test"]) + n["test"]

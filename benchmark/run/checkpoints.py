@@ -5,7 +5,9 @@ A job's work folder holds two files, each written atomically:
 * ``last.pt`` — the state after the last finished epoch: trainable parameters and every buffer
   (frozen parameters are rebuilt from their source when the job restarts, and checked against a
   fingerprint), the optimizer and scheduler state, the random-number states (Python, NumPy, torch
-  CPU and every CUDA device, and the trainer's batch-order generator) and the epoch history.
+  CPU and every CUDA device, and the trainer's batch-order generator), the epoch history and the
+  counts that describe the result so far (images loaded and substituted, cache hits, wall time:
+  ``benchmark.run.train.add_counts``), so that they add up across resumes.
 * ``best.pt`` — the trainable parameters and buffers of the selected (best) epoch so far.
 
 Everything is stored as tensors and plain Python values (the history as a JSON string), so every
@@ -174,12 +176,12 @@ def discard(path: Path, reason: str, log: Logger) -> None:
 
 def write_last(path: Path, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
                history: list[dict[str, Any]], fingerprint: str, batch_rng: random.Random,
-               cuda: Any = None) -> None:
+               cuda: Any = None, counts: dict[str, Any] | None = None) -> None:
     save({"format": FORMAT, "kind": "last", "epoch": int(epoch), "model": trainable_state(model, copy=False),
           "optimizer": optimizer.state_dict(),
           "scheduler": scheduler.state_dict() if scheduler is not None else {},
           "history": json.dumps(history), "frozen_fingerprint": fingerprint,
-          "rng": rng_state(batch_rng, cuda)}, path)
+          "counts": json.dumps(counts or {}, allow_nan=False), "rng": rng_state(batch_rng, cuda)}, path)
 
 
 def write_best(path: Path, epoch: int, state: dict[str, torch.Tensor]) -> None:
@@ -187,8 +189,10 @@ def write_best(path: Path, epoch: int, state: dict[str, torch.Tensor]) -> None:
 
 
 def read_last(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, fingerprint: str,
-              batch_rng: random.Random, log: Logger, cuda: Any = None) -> tuple[int, list[dict[str, Any]]] | None:
-    """Restore everything from ``last.pt``; ``(epoch, history)``, or None after discarding a bad file.
+              batch_rng: random.Random, log: Logger, cuda: Any = None
+              ) -> tuple[int, list[dict[str, Any]], dict[str, Any]] | None:
+    """Restore everything from ``last.pt``; ``(epoch, history, counts)``, or None after discarding a bad
+    file (``counts`` is ``{}`` in a checkpoint written before they were kept).
 
     The file is fully read and checked before the model, optimizer or generators are touched.
     """
@@ -200,6 +204,9 @@ def read_last(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, sc
             raise CheckpointError("frozen weights differ from the ones this job was started with")
         check_model_state(model, ckpt["model"])
         history = json.loads(ckpt["history"])
+        counts = json.loads(ckpt.get("counts") or "{}")
+        if not isinstance(counts, dict):
+            raise CheckpointError("counts are not a JSON object")
         epoch = int(ckpt["epoch"])
         if len(history) != epoch or any(int(h["epoch"]) != i + 1 for i, h in enumerate(history)):
             raise CheckpointError("history does not match the epoch count")
@@ -217,7 +224,7 @@ def read_last(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, sc
     if scheduler is not None and ckpt["scheduler"]:
         scheduler.load_state_dict(ckpt["scheduler"])
     restore_rng(ckpt["rng"], batch_rng, cuda, log)
-    return epoch, history
+    return epoch, history, counts
 
 
 def read_best(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:

@@ -18,6 +18,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,10 +29,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from benchmark.corpora.reader import Corpus
-from benchmark.errors import BenchError, ConfigError
+from benchmark.errors import BenchError, ConfigError, JobError, first_sentence
 from benchmark.run.specs import JobSpec, Result
 from benchmark.run.store import ResultStore
-from benchmark.util.io import DISK_ERRNOS, write_error, write_text
+from benchmark.util.io import DISK_ERRNOS, StoreWriteError, dumps, write_error, write_json, write_text
 
 Echo = Callable[[str], None]
 WORKER_PAYLOAD = "payload.json"
@@ -42,12 +43,26 @@ SUBMITTED = "submitted.json"
 
 @dataclass
 class RunSummary:
+    """What a run did with each job: ``done`` (trained and stored here), ``skipped`` (stored already, or
+    by another process meanwhile), ``failed`` (id, one line), ``not_stored`` (id, why: another process
+    holds it that this one cannot watch); ``held`` is internal (held elsewhere, to be settled)."""
+
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    not_stored: list[tuple[str, str]] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
 
     def line(self) -> str:
-        return f"finished: {len(self.done)} done, {len(self.failed)} failed, {len(self.skipped)} skipped"
+        line = f"finished: {len(self.done)} done, {len(self.failed)} failed, {len(self.skipped)} skipped"
+        return line + (f", {len(self.not_stored)} not stored" if self.not_stored else "")
+
+    def add(self, other: "RunSummary") -> None:
+        self.done += other.done
+        self.skipped += other.skipped
+        self.failed += other.failed
+        self.not_stored += other.not_stored
+        self.held += other.held
 
 
 def execute_job(job: JobSpec, corpus: Corpus, store: ResultStore, device: str = "cpu",
@@ -74,7 +89,14 @@ def execute_job(job: JobSpec, corpus: Corpus, store: ResultStore, device: str = 
             warn(f"bench: warning: took over the stale lock of job {job.job_id} "
                  f"(pid {owner.get('pid')} on {owner.get('host')} is gone)")
 
+        def vanished(exc: BaseException | None = None) -> JobError:
+            why = f" ({first_sentence(exc)})" if exc is not None else ""
+            return JobError(f"its work folder {work} was removed while it ran{why}, so nothing is stored; "
+                            "`bench run` again starts it afresh")
+
         def log(msg: str) -> None:
+            if not (work / "job.json").is_file():  # written when the folder was made: gone = folder removed
+                raise vanished()
             line = f"{time.strftime('%H:%M:%S')} {msg}"
             try:
                 with log_file.open("a", encoding="utf-8") as fh:
@@ -84,12 +106,30 @@ def execute_job(job: JobSpec, corpus: Corpus, store: ResultStore, device: str = 
             if msg.startswith("WARNING"):
                 warn(f"{job.job_id}: {msg}")
 
-        result = run_job(job, corpus, device=device, work_dir=work, cache_dir=cache_dir, log=log)
+        try:
+            result = run_job(job, corpus, device=device, work_dir=work, cache_dir=cache_dir, log=log)
+        except (OSError, StoreWriteError) as exc:
+            if (work / "job.json").is_file():
+                raise
+            raise vanished(exc) from None
+        if not (work / "job.json").is_file():
+            raise vanished()
         store.put(result, log_file, work / "predictions.conll")
         store.clear_work(job)
         return result
     finally:
         lock.release()
+
+
+def failed_job(store: ResultStore, job: JobSpec, message: str) -> str:
+    """Record a ``JobError`` as the job's ``error.txt`` (one line); returns `` (in PATH)`` or ``""``
+    when the work folder cannot be written either."""
+    path = store.work_path(job) / "error.txt"
+    try:
+        write_text(path, message + "\n")
+    except BenchError:
+        return ""
+    return f"; see {path}"
 
 
 def skipped_line(job: JobSpec, store: ResultStore) -> str:
@@ -224,12 +264,54 @@ class LocalExecutor:
     def run(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo = print) -> RunSummary:
         progress = GridProgress(len(jobs), len(self.devices))
         try:
-            summary = (self._run_here(jobs, corpus, store, echo, progress) if self.in_process
-                       else self._run_workers(jobs, corpus, store, echo, progress))
+            summary = self._pass(jobs, corpus, store, echo, progress)
+            self._settle_held(jobs, corpus, store, echo, progress, summary)
         finally:
             progress.clear()
         echo(summary.line())
         return summary
+
+    def _pass(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo,
+              progress: GridProgress) -> RunSummary:
+        return (self._run_here(jobs, corpus, store, echo, progress) if self.in_process
+                else self._run_workers(jobs, corpus, store, echo, progress))
+
+    def _settle_held(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo,
+                     progress: GridProgress, summary: RunSummary) -> None:
+        """The jobs another process held when this one came to them: stored by it meanwhile
+        (skipped), or run here once their lock is free (the holder finished without storing, or
+        died: its stale lock is taken over), waiting while a live process on this host holds one.
+        A holder on another host cannot be watched: its job is counted as not stored."""
+        waiting = [job for job in jobs if job.job_id in summary.held]
+        summary.held.clear()
+        told: set[str] = set()
+        while waiting:
+            runnable, still = [], []
+            for job in waiting:
+                lock = store.lock(job)
+                if store.has(job):
+                    summary.skipped.append(job.job_id)
+                    echo(f"{job_head(job)}: stored by the process that held it")
+                elif not lock.is_held_elsewhere():
+                    runnable.append(job)
+                elif (lock.owner() or {}).get("host") != socket.gethostname():
+                    owner = lock.owner() or {}
+                    summary.not_stored.append((job.job_id, f"another process runs it (pid {owner.get('pid', '?')} "
+                                                           f"on {owner.get('host', '?')}), not watched from here"))
+                else:
+                    if job.job_id not in told:
+                        told.add(job.job_id)
+                        echo(f"{job_head(job)}: waiting for pid {(lock.owner() or {}).get('pid', '?')}, which runs it "
+                             "(Ctrl-C leaves it to that process)")
+                    still.append(job)
+            if runnable:
+                again = self._pass(runnable, corpus, store, echo, progress)
+                still += [job for job in runnable if job.job_id in again.held]
+                again.held.clear()
+                summary.add(again)
+            elif still:
+                time.sleep(max(self.poll_s, 0.5))
+            waiting = still
 
     # -- in this process ------------------------------------------------------------------------
     def _run_here(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo,
@@ -245,6 +327,13 @@ class LocalExecutor:
             progress.update(running=1)
             try:
                 result = execute_job(job, corpus, store, self.device, self.cache_dir, overwrite=self.overwrite)
+            except JobError as exc:  # this job cannot finish (diverged, work folder gone): the others run
+                where = failed_job(store, job, str(exc))
+                summary.failed.append((job.job_id, str(exc)))
+                progress.update(failed=1, running=-1)
+                progress.clear()
+                echo(f"{head}: FAILED ({exc}){where}")
+                continue
             except BenchError:
                 raise  # user-facing (missing weights, bad data): stop, keep what is stored
             except OSError as exc:
@@ -268,7 +357,7 @@ class LocalExecutor:
                 progress.update(running=-1)
                 progress.clear()
                 echo(f"{head}: {skipped_line(job, store)}")
-                summary.skipped.append(job.job_id)
+                (summary.skipped if store.has(job) else summary.held).append(job.job_id)
                 continue
             progress.update(finished=1, running=-1, seconds=seconds)
             progress.clear()
@@ -289,7 +378,7 @@ class LocalExecutor:
                    "device": "cpu" if slot == "cpu" else "cuda:0", "slot": slot,
                    "threads": torch.get_num_threads(), "plugins": plugin_refs(), "overwrite": self.overwrite,
                    "sys_path": [os.getcwd()] + [p for p in sys.path if p]}
-        (work / WORKER_PAYLOAD).write_text(json.dumps(payload, indent=1))
+        write_json(work / WORKER_PAYLOAD, payload, sort_keys=False)
         env = dict(os.environ, BENCH_PROGRESS="0", PYTHONUNBUFFERED="1")
         if slot == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""
@@ -351,9 +440,13 @@ class LocalExecutor:
                     outcome = self._outcome(job, proc, store)
                     progress.clear()
                     if outcome["status"] == "skipped":
-                        summary.skipped.append(job.job_id)
                         progress.update(running=-1)
-                        echo(f"{head}: already stored (skipped)")
+                        if store.has(job):
+                            summary.skipped.append(job.job_id)
+                            echo(f"{head}: already stored (skipped)")
+                        else:
+                            summary.held.append(job.job_id)
+                            echo(f"{head}: {skipped_line(job, store)}")
                     elif outcome["status"] == "done":
                         summary.done.append(job.job_id)
                         progress.update(finished=1, running=-1, seconds=seconds)
@@ -517,8 +610,8 @@ class SlurmExecutor:
 
     def run(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo = print) -> RunSummary:
         c = corpus_payload(corpus)
-        args = [(json.dumps(j.to_json()), c["root"], c["image_dir"], c["kind"], str(store.root), self.device,
-                 str(self.cache_dir) if self.cache_dir else None, json.dumps(c["label_map"])) for j in jobs]
+        args = [(dumps(j.to_json(), indent=None), c["root"], c["image_dir"], c["kind"], str(store.root), self.device,
+                 str(self.cache_dir) if self.cache_dir else None, dumps(c["label_map"], indent=None)) for j in jobs]
         submitted = self.executor.map_array(_slurm_entry, *zip(*args)) if args else []
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for job, task in zip(jobs, submitted):
@@ -526,10 +619,7 @@ class SlurmExecutor:
                 continue
             record = {"executor": self.cluster, "slurm_job_id": str(task.job_id), "submitted_at": now,
                       "job_id": job.job_id, "folder": str(Path(self.executor.folder))}
-            path = store.work_dir(job) / SUBMITTED
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
-            os.replace(tmp, path)
+            write_json(store.work_dir(job) / SUBMITTED, record)
         first = submitted[0].job_id if submitted else "-"
         echo(f"submitted {len(submitted)} {self.cluster} task(s) (array {str(first).split('_')[0]}); results appear "
              f"in {store.root / 'runs'} as they finish (re-run `bench run` any time: finished jobs are skipped)")

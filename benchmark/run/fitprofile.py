@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from benchmark.util.io import dumps, write_json
+
 # hyperparameters that only size the measurement, not the model
 SIZING = ("epochs", "num_workers", "batch_size", "eval_batch_size")
 
@@ -88,5 +90,5 @@ if __name__ == "__main__":  # python benchmark/run/fitprofile.py OUT.json MODEL 
     torch.set_num_threads(1)
     extra = {k: json.loads(v) for k, v in (a.split("=", 1) for a in sys.argv[3:])}
     result = profile_fit(sys.argv[2], overrides=extra)
-    Path(sys.argv[1]).write_text(json.dumps(result, indent=1, default=str))
-    print(json.dumps(result, indent=1, default=str))
+    write_json(sys.argv[1], result, sort_keys=False)
+    print(dumps(result))

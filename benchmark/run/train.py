@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 from benchmark.api import BuildContext, Tagger, move_to
 from benchmark.corpora.reader import Corpus, Sentence
 from benchmark.corpora.images import ImageStore
-from benchmark.errors import ConfigError, first_sentence
+from benchmark.errors import ConfigError, JobError, first_sentence
 from benchmark.util.command import bench_command
 from benchmark.util.machine import cpu_facts
 from benchmark.metrics import evaluate
@@ -237,13 +237,47 @@ def make_batches(train: Sequence[Sentence], batch_size: int, rng: random.Random,
     return batches
 
 
+def diverged_error(epoch: int, step: int, read_at: int, steps: int, values: list[float], mean: float) -> JobError:
+    """The one-line failure of a job whose loss (or clipped gradient norm) stopped being finite at
+    ``step`` (0: every step was finite but their sum overflowed by ``read_at``)."""
+    if not step:
+        what, step = f"summed loss {mean}", read_at
+    elif not np.isfinite(values[0]):
+        what = f"loss {values[0]}"
+    else:
+        what = f"gradient norm {values[1]}"
+    return JobError(f"training diverged: {what} at epoch {epoch}, step {step}/{steps}, so nothing is stored; "
+                    "a smaller lr or --hp grad_clip may help")
+
+
+def add_counts(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """Counts of two processes of one job added up: numbers summed (``peak_*`` ones: the larger),
+    lists joined, dicts added key by key, anything else (names, paths) taken from ``now``."""
+    out = dict(before)
+    for key, value in now.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            out[key] = add_counts(old, value)
+        elif isinstance(old, list) and isinstance(value, list):
+            out[key] = old + value
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (old, value)):
+            out[key] = max(old, value) if key.startswith("peak") else old + value
+        else:
+            out[key] = value
+    return out
+
+
 def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Sequence[Sentence],
         test: Sequence[Sentence], seed: int, work_dir: Path | None = None,
-        log: Logger = lambda m: None, log_every: int = 50) -> dict[str, Any]:
+        log: Logger = lambda m: None, log_every: int = 50,
+        counts: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Train for ``hp['epochs']`` epochs, scoring dev and test after each; resume from work_dir.
 
-    Returns ``{"history", "selected_epoch", "dev", "test", "test_max", "epochs_run"}`` and leaves
-    the selected epoch's weights loaded in ``model``. The loss is summed on the device (float64, as
+    Returns ``{"history", "selected_epoch", "dev", "test", "test_max", "epochs_run", "carried_counts"}``
+    and leaves the selected epoch's weights loaded in ``model``. ``counts()`` is this process's tally
+    (images loaded, ...): each checkpoint keeps it added to the tally of the processes before
+    (``carried_counts``, restored on resume, with ``resumed_after_epochs``), so the result's counts
+    cover every process that contributed an epoch. The loss is summed on the device (float64, as
     the former per-step ``float(loss)`` sum) and read back every ``log_every`` steps only.
     """
     device = next(model.parameters()).device
@@ -255,6 +289,7 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
     if hp.get("fused_optimizer"):
         use_fused_kernel(optimizer)
     history: list[dict[str, Any]] = []
+    carried: dict[str, Any] = {}  # the counts of the processes before this one, up to their last epoch
     best_state: dict[str, torch.Tensor] | None = None
     start_epoch = 1
     rng = random.Random(seed)  # batch order; its state is checkpointed
@@ -270,6 +305,7 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
                 best_path.unlink()  # type: ignore[union-attr]
         else:
             start_epoch, history = restored[0] + 1, restored[1]
+            carried = add_counts(restored[2], {"resumed_after_epochs": [restored[0]]})
             log(f"resumed from {last_path} after epoch {restored[0]}")
     maybe_compile(model, hp, log)
 
@@ -293,6 +329,9 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
         # iterated once; the discarded draw is kept so results stay bitwise equal to earlier runs.
         torch.empty((), dtype=torch.int64).random_()
         total_loss = torch.zeros((), dtype=torch.float64, device=device)
+        # the first step whose loss (or clipped gradient norm) is not finite, and those values
+        diverged = torch.zeros((), dtype=torch.int64, device=device)
+        bad = torch.zeros(2, dtype=torch.float64, device=device)
         bar = _bar(len(batches), f"epoch {epoch}/{epochs}")
         for step, batch in enumerate(loader, start=1):
             try:
@@ -305,14 +344,23 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
                     raise
                 raise ConfigError(f"precision {precision} cannot run on this {device.type} device "
                                   f"(epoch {epoch}, step {step}: {first_sentence(exc)}); use --precision fp32") from None
+            values = loss.detach().to(torch.float64).reshape(1)
             if grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), float(grad_clip))
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float(grad_clip))
+                values = torch.cat([values, norm.detach().to(device, torch.float64).reshape(1)])
+            first = (diverged == 0) & ~torch.isfinite(values).all()  # on the device: no host sync
+            diverged = torch.where(first, step, diverged)
+            bad[:len(values)] = torch.where(first, values, bad[:len(values)])
             optimizer.step()
             if scheduler is not None and sched_unit == "step":
                 scheduler.step()
             total_loss += loss.detach().to(torch.float64)
             if step % log_every == 0 or step == len(batches):
-                mean = float(total_loss) / step  # the only host sync of the loop
+                # the only host sync of the loop: the loss so far, and the first non-finite step (0: none)
+                read = torch.cat([total_loss.reshape(1), diverged.to(torch.float64).reshape(1), bad]).tolist()
+                mean = read[0] / step
+                if read[1] or not np.isfinite(mean):
+                    raise diverged_error(epoch, int(read[1]), step, len(batches), read[2:], mean)
                 if step % log_every == 0:
                     log(f"epoch {epoch} step {step}/{len(batches)}: mean loss {mean:.4f} "
                         f"({time.perf_counter() - t0:.1f}s)")
@@ -338,7 +386,8 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
             else:
                 best_state = ckpt.trainable_state(model)
         if last_path:
-            ckpt.write_last(last_path, epoch, model, optimizer, scheduler, history, fingerprint, rng)
+            ckpt.write_last(last_path, epoch, model, optimizer, scheduler, history, fingerprint, rng,
+                            counts=add_counts(carried, counts()) if counts is not None else carried)
     if not history:
         raise RuntimeError("no epoch was run (epochs must be >= 1)")
     selected = max(history, key=lambda h: h[select_key]["conlleval"]["f1"])
@@ -349,7 +398,7 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
         ckpt.load_model_state(model, best_state)
     return {"history": history, "selected_epoch": selected["epoch"], "dev": selected["dev"],
             "test": selected["test"], "test_max": {"epoch": test_max["epoch"], **test_max["test"]},
-            "epochs_run": len(history)}
+            "epochs_run": len(history), "carried_counts": carried}
 
 
 def build_context(job: JobSpec, corpus: Corpus, device: torch.device, cache_dir: Path | None,
@@ -376,26 +425,39 @@ def run_job(job: JobSpec, corpus: Corpus, device: torch.device | str = "cpu",
     ctx = build_context(job, corpus, device, cache_dir, log)
     hp = {**job.hparams, "seed": job.seed}
     model = cls.from_training_data(hp, train, ctx).to(device)
-    outcome = fit(model, hp, train, dev, test, job.seed, work_dir, log)
+
+    def tally() -> dict[str, Any]:
+        """This process's share of the counts that add up across resumes (see ``fit``)."""
+        out: dict[str, Any] = {"wall_time_s": time.perf_counter() - t0, "peak_memory_mb": peak_memory_mb(device)}
+        if ctx.images is not None:
+            out["images"] = ctx.images.summary()
+        notes = getattr(model, "run_notes", None)
+        if notes:
+            out["notes"] = notes
+        return out
+
+    outcome = fit(model, hp, train, dev, test, job.seed, work_dir, log, counts=tally)
     counts: dict[str, Any] = {"train": len(train), "dev": len(dev), "test": len(test),
                               "parameters": sum(p.numel() for p in model.parameters())}
-    if ctx.images is not None:
-        counts["images"] = ctx.images.summary()
-        if int(hp.get("num_workers", 0)) > 0:  # workers count in their own processes
-            counts["images_note"] = "image loads happened in DataLoader workers: counts above cover the main process only"
     if job.setting.fold:
         counts["fold"] = {"subset": job.setting.fold, "of": job.setting.n_folds, "rule": FOLD_RULE,
                           "digest": subset_digest(train)}
     if work_dir is not None:  # the selected epoch's test predictions (store.put copies them)
         write_predictions(work_dir / PREDICTIONS_FILE, test,
                           predict(model, test, int(hp.get("eval_batch_size", 64)), int(hp.get("num_workers", 0))))
-    extra = getattr(model, "run_notes", None)
-    if extra:
-        counts["notes"] = extra
+    total = add_counts(outcome["carried_counts"], tally())  # every process that contributed an epoch
+    if ctx.images is not None:
+        counts["images"] = total.get("images", {})
+        if int(hp.get("num_workers", 0)) > 0:  # workers count in their own processes
+            counts["images_note"] = "image loads happened in DataLoader workers: counts above cover the main process only"
+    if total.get("notes"):
+        counts["notes"] = total["notes"]
+    if total.get("resumed_after_epochs"):
+        counts["resumed_after_epochs"] = total["resumed_after_epochs"]
     env = environment(device)
     env["code"] = code
     env["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return Result(job=job, test=outcome["test"], dev=outcome["dev"], selected_epoch=outcome["selected_epoch"],
                   epochs_run=outcome["epochs_run"], test_max=outcome["test_max"], history=outcome["history"],
-                  wall_time_s=time.perf_counter() - t0, peak_memory_mb=peak_memory_mb(device),
+                  wall_time_s=total["wall_time_s"], peak_memory_mb=total["peak_memory_mb"],
                   environment=env, counts=counts)

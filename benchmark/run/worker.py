@@ -16,9 +16,9 @@ from pathlib import Path
 
 
 def _write_outcome(work: Path, outcome: dict) -> None:
-    tmp = work / "outcome.json.tmp"
-    tmp.write_text(json.dumps(outcome))
-    os.replace(tmp, work / "outcome.json")
+    from benchmark.util.io import write_json
+
+    write_json(work / "outcome.json", outcome)
 
 
 def main(payload_path: str) -> int:
@@ -26,7 +26,7 @@ def main(payload_path: str) -> int:
     payload = json.loads(Path(payload_path).read_text())
     import torch
 
-    from benchmark.errors import BenchError
+    from benchmark.errors import BenchError, JobError
     from benchmark.run.executors import corpus_from_payload, execute_job
     from benchmark.run.specs import JobSpec
     from benchmark.run.store import ResultStore
@@ -51,6 +51,11 @@ def main(payload_path: str) -> int:
         if result is None:  # another process holds the job's lock or has just stored it
             _write_outcome(work, {"status": "skipped"})
             return 0
+    except JobError as exc:  # this job only (diverged, work folder gone): the parent goes on
+        from benchmark.run.executors import failed_job
+        failed_job(store, job, str(exc))
+        _write_outcome(work, {"status": "failed", "error": str(exc)})
+        return 1
     except BenchError as exc:
         _write_outcome(work, {"status": "bench-error", "error": str(exc)})
         return 2

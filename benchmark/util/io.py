@@ -5,11 +5,13 @@ flush and ``fsync`` it, then ``os.replace`` it onto the target, so a reader sees
 or the complete new one, never a fragment. On any failure the temporary file is removed and the old
 file is left as it was. Disk full, read-only file system, permission denied and similar ``OSError``s
 become one-line ``StoreWriteError``s (a ``BenchError``: exit code 2, no traceback) naming the path.
+Everything written as JSON, to a file or to stdout, is strict JSON (``dumps``: no NaN/Infinity).
 """
 from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -136,9 +138,47 @@ def write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> P
     return write_bytes(path, text.encode(encoding))
 
 
+class NonFiniteJSONError(ValueError):
+    """A NaN or infinity on its way into a file or onto stdout, where only strict JSON is written."""
+
+
+def _non_finite(obj: Any, where: str = "") -> str | None:
+    """The path (``history[2].loss``) of the first NaN/infinity in ``obj`` and its value, or None."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return f"{where or 'the value'} is {obj}"
+    if isinstance(obj, dict):
+        items: Any = ((f"{where}.{k}" if where else str(k), v) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple)):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(obj))
+    else:
+        return None
+    for sub, value in items:
+        found = _non_finite(value, sub)
+        if found:
+            return found
+    return None
+
+
+def dumps(obj: Any, indent: int | None = 1, sort_keys: bool = False, where: str = "output") -> str:
+    """Strict JSON text of ``obj`` (the one ``json.dumps`` of everything the suite writes or prints).
+
+    NaN and infinities are refused (``NonFiniteJSONError`` naming ``where`` and the value's path):
+    strict JSON has no such numbers, and a writer that needs "undefined" must write ``None``
+    (``null``) explicitly. Values JSON has no type for (paths, dates) are written as strings.
+    """
+    try:
+        return json.dumps(obj, indent=indent, sort_keys=sort_keys, default=str, allow_nan=False)
+    except ValueError:
+        found = _non_finite(obj)
+        if found is None:
+            raise
+        raise NonFiniteJSONError(f"{where}: refusing to write non-finite number ({found}); "
+                                 "strict JSON has no NaN or Infinity") from None
+
+
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 1, sort_keys: bool = True) -> Path:
-    """Write ``obj`` as JSON (plus a final newline) to ``path`` atomically; non-JSON values as str."""
-    return write_text(path, json.dumps(obj, indent=indent, sort_keys=sort_keys, default=str) + "\n")
+    """Write ``obj`` as strict JSON (plus a final newline) to ``path`` atomically (see ``dumps``)."""
+    return write_text(path, dumps(obj, indent=indent, sort_keys=sort_keys, where=str(path)) + "\n")
 
 
 def _fsync_dir(folder: Path) -> None:
