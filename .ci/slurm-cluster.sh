@@ -21,6 +21,7 @@ SPOOL=/var/spool/slurmd
 LOGS=/var/log/slurm
 RUN=/run/mmner-slurm
 WAIT_S="${SLURM_CLUSTER_WAIT_S:-60}"
+CONF_CHANGED=0
 
 say() { echo "slurm-cluster: $*"; }
 die() { echo "slurm-cluster: $*" >&2; exit 1; }
@@ -86,6 +87,8 @@ MpiDefault=none
 SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
+# a requeued job waits for the job credential to expire before it starts again (120 s by default)
+AuthInfo=cred_expire=30
 KillWait=10
 MinJobAge=300
 $node State=UNKNOWN
@@ -94,6 +97,7 @@ EOF
 )"
   if [ ! -f "$CONF" ] || [ "$(cat "$CONF")" != "$new" ]; then
     printf '%s\n' "$new" > "$CONF"
+    CONF_CHANGED=1
     say "wrote $CONF ($node)"
   fi
 }
@@ -130,6 +134,10 @@ start() {
   write_conf
   mkdir -p "$STATE" "$SPOOL" "$LOGS" "$RUN"
   start_munge
+  if [ "$CONF_CHANGED" = 1 ]; then  # daemons started with another slurm.conf: restart them
+    stop_pid slurmd "$RUN/slurmd.pid"
+    stop_pid slurmctld "$RUN/slurmctld.pid"
+  fi
   alive "$RUN/slurmctld.pid" || { slurmctld || die "slurmctld did not start (see $LOGS/slurmctld.log)"; }
   alive "$RUN/slurmd.pid" || { slurmd || die "slurmd did not start (see $LOGS/slurmd.log)"; }
   local t0=$SECONDS state=""
