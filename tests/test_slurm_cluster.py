@@ -196,3 +196,45 @@ def test_time_limit_signal_checkpoints_requeues_and_resumes_to_the_same_result(t
     err = Path(record["stderr"]).read_text()
     assert "DUE TO JOB REQUEUE" in err and "Exiting after successful completion" in Path(record["stdout"]).read_text()
 
+
+def _readme_slurm_lines() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Slurm and several GPUs"):]
+    block = re.search(r"```bash\n(.*?)\n```", section, flags=re.S).group(1)
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_the_readme_slurm_lines_run_as_they_are(tmp_path):
+    """The README's Slurm block, line by line (from a fresh folder, so its results folder is there):
+    the cluster start (idempotent: it finds the running cluster), the whole smoke Table 9 submitted
+    as one array of three jobs, `bench status` until all three are done, then `bench report`."""
+    lines = _readme_slurm_lines()
+    assert [shlex.split(line)[:2] for line in lines] == [[".ci/slurm-cluster.sh", "start"], ["bench", "run"],
+                                                        ["bench", "status"], ["bench", "report"]]
+    env = dict(os.environ, PATH=f"{Path(BENCH).parent}{os.pathsep}{os.environ['PATH']}")
+    env.pop("MMNERD_DIR", None)
+
+    def sh(line: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        argv = shlex.split(line)
+        if argv[0].startswith(".ci/"):
+            argv[0] = str(ROOT / argv[0])
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path)
+
+    start = sh(lines[0], timeout=120)
+    assert start.returncode == 0 and re.search(r"node \S+ (idle|mixed|allocated|completing)", start.stdout), start
+    run = sh(lines[1])
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Table 9: 3 planned, 0 already stored, 3 to run" in run.stdout
+    assert "submitted 3 slurm task(s) (array " in run.stdout and "submitted 3 job(s) to Slurm" in run.stdout
+    res = tmp_path / "results" / "slurm-smoke"
+    tasks = [r["slurm_job_id"] for r in records(res)]
+    assert len(tasks) == 3 and len({t.split("_")[0] for t in tasks}) == 1, tasks  # one array
+    assert f"Next: {lines[2]}" in run.stdout
+    def all_done() -> bool:
+        return "Table 9: 3 job(s): 3 done" in sh(lines[2]).stdout
+
+    wait_for(all_done, every=5, what="the array's three results")
+    report = sh(lines[3])
+    assert report.returncode == 0, report.stdout + report.stderr
+    rows = [line for line in report.stdout.splitlines() if line.startswith("|") and re.search(r"\d+\.\d\d", line)]
+    assert len(rows) >= 3 and "2M-NER" in report.stdout, report.stdout
