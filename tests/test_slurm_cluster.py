@@ -99,7 +99,8 @@ def test_submit_with_defaults_no_resubmission_truthful_state_and_the_same_result
     """The defaults fit a CPU node (no GPU, 1 CPU for --threads 1); running `bench run` again while
     the task is queued or running submits nothing and says so; the summary counts the submission
     and names `bench status`; no `%j` in stored paths; the task runs with torch_threads 1 and
-    stores the result under the id a local plan lists, equal to the local run's."""
+    stores the result under the id a local plan lists, equal to the local run's; --overwrite
+    always submits the stored job again and the task re-trains it."""
     res = tmp_path / "r"
     first = bench("run", *JOB, "--languages", "en", "--executor", "slurm", "--results", str(res))
     assert first.returncode == 0, first.stdout + first.stderr
@@ -128,6 +129,15 @@ def test_submit_with_defaults_no_resubmission_truthful_state_and_the_same_result
     report = bench("report", "--table", "5", "--models", "bilstm-crf", "--languages", "en", "--profile", "smoke",
                    "--results", str(res))
     assert report.returncode == 0 and f"{100 * stored['test']['conlleval']['f1']:.2f}" in report.stdout
+    # --overwrite always means the same under Slurm: the stored job is submitted and trained again
+    result_file = next((res / "runs").glob("bilstm-crf/*/result.json"))
+    over = bench("run", *JOB, "--languages", "en", "--executor", "slurm", "--overwrite", "always", "--results", str(res))
+    assert over.returncode == 0 and "1 planned, 0 already stored, 1 to run" in over.stdout, over.stdout + over.stderr
+    assert "submitted 1 job(s) to Slurm" in over.stdout
+    finished = stored["environment"]["finished_at"]
+    wait_for(lambda: json.loads(result_file.read_text())["environment"]["finished_at"] != finished,
+             what="the overwritten result")
+    assert json.loads(result_file.read_text())["test"] == stored["test"]
 
 
 def test_failed_and_cancelled_tasks_are_shown_as_such_with_their_logs(tmp_path):
