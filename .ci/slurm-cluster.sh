@@ -149,7 +149,8 @@ start() {
     esac
     sleep 0.5
   done
-  die "no idle node after ${WAIT_S}s (state: ${state:-none}); logs in $LOGS"
+  stop >/dev/null  # leave no half-started cluster behind
+  die "no idle node after ${WAIT_S}s (state: ${state:-none}); logs in $LOGS; daemons stopped"
 }
 
 stop_pid() {  # stop_pid NAME PIDFILE: TERM, wait up to 10 s, then KILL
