@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import textwrap
 import time
@@ -357,15 +358,19 @@ def job_options(table_required: bool = True):
             click.option("--devices", help="Local executor device slots, one job per slot in parallel, each in its "
                          "own process: e.g. cuda:0,cuda:1 (or 0,1), cpu,cpu. Default: every visible GPU with "
                          "--device cuda/auto, else one CPU job after another in this process."),
-            click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
-                         help="bf16 = autocast on CUDA (part of the job id); auto = bf16 when every device is a "
-                              "GPU, else fp32."),
+            click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+                         help="bf16 = autocast (part of the job id, the same under every executor: never "
+                              "inferred from the machine)."),
             click.option("--compile", "compile_model", is_flag=True, help="torch.compile the models (part of the job id)."),
             click.option("--slurm-partition", help="Slurm partition (with --executor slurm)."),
-            click.option("--slurm-gpus", type=int, default=1, show_default=True, help="GPUs per Slurm task."),
+            click.option("--slurm-gpus", type=int, help="GPUs per Slurm task (default: 1 with --device cuda, "
+                         "0 with cpu; auto: 1 for paper-profile jobs on a partition with GPUs)."),
+            click.option("--slurm-cpus", type=int, help="CPUs per Slurm task (default: --threads, else 4 with a "
+                         "GPU, 1 without)."),
             click.option("--slurm-time", default="4:00:00", show_default=True,
                          help="Time limit per task (minutes, H:MM:SS, D-HH:MM:SS)."),
-            click.option("--slurm-mem", default="32G", show_default=True, help="Memory per task (e.g. 32G)."),
+            click.option("--slurm-mem", help="Memory per task, e.g. 32G (default: from the jobs' estimated peak, "
+                         "at least 2G; 8G with a GPU)."),
             click.option("--slurm-account", help="Slurm account to charge."),
             click.option("--slurm-extra", help='Extra sbatch options, e.g. "--qos=high --constraint=a100".'),
             plugin_option,
@@ -380,8 +385,8 @@ def _plan_options(table_no: int, model_names: str | None, languages: str | None,
                   seeds: int | None, hp: tuple[str, ...], data_dir: str | None, image_dir: str | None,
                   allow_missing_images: bool, corpus_name: str, label_map: tuple[str, ...],
                   execution: dict[str, Any] | None = None, extend: tuple[str, ...] = ()):
-    """The job-deciding options; ``execution`` (executor, device, devices, precision, compile, Slurm
-    GPUs) contributes the trainer keys that change numbers (``precision``, ``compile``)."""
+    """The job-deciding options; ``execution`` (precision, compile) contributes the trainer keys that
+    change numbers (never the executor or the machine: the same options give the same ids)."""
     from benchmark.corpora.labels import parse_label_map
     from benchmark.run.executors import trainer_overrides
     from benchmark.run.plan import PlanOptions
@@ -389,8 +394,7 @@ def _plan_options(table_no: int, model_names: str | None, languages: str | None,
     names = _split(model_names)
     langs = _split(languages)
     ex = execution or {}
-    trainer = trainer_overrides(ex.get("executor", "local"), ex.get("device", "auto"), ex.get("devices"),
-                                ex.get("precision", "auto"), bool(ex.get("compile_model")), ex.get("slurm_gpus", 1))
+    trainer = trainer_overrides(ex.get("precision") or "fp32", bool(ex.get("compile_model")))
     return PlanOptions(table=table_no, models=tuple(names) if names else None,
                        languages=tuple(langs) if langs else None, profile=profile, seeds=seeds,
                        hp=tuple({**trainer, **_parse_hp(hp)}.items()), data_dir=data_dir, image_dir=image_dir,
@@ -437,8 +441,8 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
         hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
         label_map: tuple[str, ...], allow_missing_images: bool, results: str, device: str, threads: int | None,
         overwrite: str, executor: str, devices: str | None, precision: str, compile_model: bool,
-        slurm_partition: str | None, slurm_gpus: int, slurm_time: str, slurm_mem: str, slurm_account: str | None,
-        slurm_extra: str | None, dry_run: bool) -> None:
+        slurm_partition: str | None, slurm_gpus: int | None, slurm_cpus: int | None, slurm_time: str,
+        slurm_mem: str | None, slurm_account: str | None, slurm_extra: str | None, dry_run: bool) -> None:
     """Run the jobs of a table; finished jobs are skipped, interrupted ones resume."""
     from benchmark.run.executors import make_executor
     from benchmark.run.plan import make_plan
@@ -451,8 +455,7 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
     _check_executor(executor)
     device = _device(device) if executor == "local" else _check_device_name(device)
     _set_threads(threads)
-    execution = dict(executor=executor, device=device, devices=devices, precision=precision,
-                     compile_model=compile_model, slurm_gpus=slurm_gpus)
+    execution = dict(precision=precision, compile_model=compile_model)
     plan = make_plan(_plan_options(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
                                    allow_missing_images, corpus_name, label_map, execution),
                      echo=lambda m: click.echo(m, err=True))
@@ -492,10 +495,10 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
     if todo:
         from benchmark.util.io import ensure_dir
         ensure_dir(store.root)
-        slurm = dict(partition=slurm_partition, gpus=slurm_gpus, time=slurm_time, mem=slurm_mem,
+        slurm = dict(partition=slurm_partition, gpus=slurm_gpus, cpus=slurm_cpus, time=slurm_time, mem=slurm_mem,
                      account=slurm_account, extra=slurm_extra)
         runner = make_executor(executor, results, device, devices, _cache_dir(), slurm,
-                               overwrite=overwrite == "always")
+                               overwrite=overwrite == "always", threads=threads)
         summary = runner.run(todo, plan.corpus, store, echo=click.echo)
         if executor == "local":  # whatever the reason, a planned job not stored now is counted
             accounted = {job_id for job_id, _ in summary.failed + summary.not_stored}
@@ -506,13 +509,38 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
         f" --results {results}" if results != DEFAULT_RESULTS else "") + (
         f" --profile {profile}" if profile != "paper" else "") + (
         f" --models {model_names}" if model_names and any(r.extension for r in plan.table.rows) else "")
-    for line in run_summary_lines(plan.jobs, stored, summary, report_cmd, executor, time.perf_counter() - started):
+    status_cmd = "bench status " + _job_args(click.get_current_context().params)
+    for line in run_summary_lines(plan.jobs, stored, summary, report_cmd, executor, time.perf_counter() - started,
+                                  status_cmd):
         click.echo(line)
     if summary is not None and (summary.failed or summary.not_stored):
         missing = len(summary.failed) + len(summary.not_stored)
         click.echo(f"{missing} planned job(s) not stored ({len(summary.failed)} failed)"
                    + ("; the others are stored." if missing < len(plan.ready) else "."), err=True)
         sys.exit(1)
+
+
+def _job_args(params: dict[str, Any]) -> str:
+    """The job-deciding options of a command line (``--table`` ... ``--precision``), for the command
+    that follows the same jobs (``bench status``)."""
+    flags = [("table_no", "--table"), ("model_names", "--models"), ("languages", "--languages"),
+             ("seeds", "--seeds"), ("data_dir", "--data-dir"), ("image_dir", "--image-dir")]
+    out = [f"{flag} {shlex.quote(str(params[key]))}" for key, flag in flags if params.get(key) is not None]
+    if params.get("profile", "paper") != "paper":
+        out.append(f"--profile {params['profile']}")
+    out += [f"--hp {shlex.quote(v)}" for v in params.get("hp") or ()]
+    if params.get("corpus_name", "mmnerd") != "mmnerd":
+        out.append(f"--corpus {params['corpus_name']}")
+    out += [f"--label-map {shlex.quote(v)}" for v in params.get("label_map") or ()]
+    if params.get("allow_missing_images"):
+        out.append("--allow-missing-images")
+    if params.get("results", DEFAULT_RESULTS) != DEFAULT_RESULTS:
+        out.append(f"--results {shlex.quote(str(params['results']))}")
+    if params.get("precision", "fp32") != "fp32":
+        out.append(f"--precision {params['precision']}")
+    if params.get("compile_model"):
+        out.append("--compile")
+    return " ".join(out)
 
 
 # Why a planned row could not run, as the end-of-run summary words it (status -> short reason).
@@ -550,7 +578,8 @@ def rows_to_show(table: Any, planned: list[Any]) -> list[Any]:
 
 
 def run_summary_lines(planned: list[Any], reused: int, summary: Any, report_cmd: str,
-                      executor: str = "local", seconds: float | None = None) -> list[str]:
+                      executor: str = "local", seconds: float | None = None,
+                      status_cmd: str = "bench status") -> list[str]:
     """The end of ``bench run``: jobs run, reused, failed, skipped (grouped by why) and what to do next."""
     done = len(summary.done) if summary is not None else 0
     failed = list(summary.failed) if summary is not None else []
@@ -559,9 +588,14 @@ def run_summary_lines(planned: list[Any], reused: int, summary: Any, report_cmd:
         if p.status != "ready":
             key = (SKIP_LABELS.get(p.status, p.status), p.reason)
             skipped[key] = skipped.get(key, 0) + 1
-    verb = "submitted" if executor == "slurm" else "ran"
-    took = f" in {seconds / 60:.1f} min" if done and seconds is not None else ""
-    lines = ["", "Summary:", f"  {verb} {done} job(s){took}, reused {reused} already stored, {len(failed)} failed, "
+    submitted = len(getattr(summary, "submitted", ())) if summary is not None else 0
+    if executor == "slurm":
+        queued = len(summary.skipped) if summary is not None else 0
+        head = (f"  submitted {submitted} job(s) to Slurm"
+                + (f", {queued} already pending or running there (not submitted again)" if queued else ""))
+    else:
+        head = f"  ran {done} job(s)" + (f" in {seconds / 60:.1f} min" if done and seconds is not None else "")
+    lines = ["", "Summary:", f"{head}, reused {reused} already stored, {len(failed)} failed, "
              + (f"{len(summary.not_stored)} not stored, " if getattr(summary, "not_stored", None) else "")
              + f"skipped {sum(skipped.values())} row(s)"]
     for (label, reason), n in sorted(skipped.items()):
@@ -579,7 +613,9 @@ def run_summary_lines(planned: list[Any], reused: int, summary: Any, report_cmd:
                          if typed.startswith("bench run ") else ("the same `bench run`", "`bench plan` with its options"))
         lines.append(f"Next: {again}    (again: stored jobs are reused, the {len(failed) + len(not_stored)} "
                      f"missing one(s) run; {states} shows each job's state)")
-    if done or reused:
+    if executor == "slurm" and (submitted or (summary is not None and summary.skipped)):
+        lines.append(f"Next: {status_cmd}    (what Slurm says of each job), then {report_cmd}")
+    elif done or reused:
         lines.append(f"Next: {report_cmd}    (the whole table beside the paper)")
     elif failed or not_stored:
         pass  # the next command is the one above
@@ -595,11 +631,19 @@ def run_summary_lines(planned: list[Any], reused: int, summary: Any, report_cmd:
 def _job_states(plan, store):
     """``(planned job, state, detail)`` for every job of ``plan`` whose identity is known.
 
-    States: done / running / queued / failed / bad / missing (see ``ResultStore.state``), and
-    blocked for a job that cannot run here (no weights, no images) and has no result.
+    States: done / running / queued / failed / bad / missing (see ``ResultStore.state``), refined by
+    what Slurm says of a submitted job (queued = pending, with Slurm's reason; running; failed,
+    cancelled, timeout, out-of-memory), and blocked for a job that cannot run here (no weights, no
+    images) and has no result.
     """
-    for p in plan.known:
-        state, detail = store.state(p.job)
+    from benchmark.run.executors import submitted_states
+
+    found = [(p, *store.state(p.job)) for p in plan.known]
+    slurm = submitted_states([store.work_path(p.job) for p, state, _ in found if state in ("queued", "running", "failed")])
+    for p, state, detail in found:
+        told = slurm.get(store.work_path(p.job))
+        if told and (state != "running" or told[0] in ("queued", "running")):  # a local run outlives a dead task
+            state, detail = told
         if p.status != "ready" and state == "missing":
             state, detail = "blocked", p.reason
         yield p, state, detail
@@ -713,7 +757,7 @@ def status(table_no: int | None, model_names: str | None, languages: str | None,
         echo_err = lambda m: None  # noqa: E731 - announce the corpus once
         counts = dict.fromkeys((*JOB_STATES, "blocked"), 0)
         for p, state, _ in _job_states(plan, store):
-            counts[state] += 1
+            counts[state] = counts.get(state, 0) + 1
             planned_ids.add(p.job.job_id)
             all_jobs.append(p.job)
         unplanned = len({(p.row.group, p.row.method) for p in plan.jobs if p.job is None})

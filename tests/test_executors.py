@@ -60,11 +60,23 @@ def test_parse_devices():
         parse_devices("gpu0", cuda_count=2)
 
 
-def test_precision_auto_is_bf16_only_on_gpus():
-    assert trainer_overrides("local", "cpu", None) == {}  # CPU job ids stay what they were
-    assert trainer_overrides("local", "cpu", "cpu,cpu", "bf16", True) == {"precision": "bf16", "compile": True}
-    assert trainer_overrides("slurm", "auto", None, "auto", slurm_gpus=1) == {"precision": "bf16"}
-    assert trainer_overrides("slurm", "auto", None, "auto", slurm_gpus=0) == {}
+def test_precision_comes_from_the_options_only():
+    """Catches precision inferred from the executor or the planning machine (issue 22): fp32 adds
+    nothing (job ids stay what they were), bf16 and compile only when asked for."""
+    assert trainer_overrides() == {} and trainer_overrides("fp32") == {}
+    assert trainer_overrides("bf16", True) == {"precision": "bf16", "compile": True}
+    with pytest.raises(ConfigError, match="--precision auto"):
+        trainer_overrides("auto")
+
+
+def test_the_same_options_plan_the_same_ids_under_every_executor(tiny_corpus, tmp_path):
+    """``bench plan`` with --executor slurm / --device cuda / --slurm-gpus lists the ids the local CPU run has."""
+    base = ["plan", "--table", "5", "--models", "bilstm-crf", "--languages", "en", "--profile", "smoke",
+            "--data-dir", str(tiny_corpus.root), "--results", str(tmp_path)]
+    outs = [CliRunner().invoke(main, base + extra).output for extra in
+            ([], ["--executor", "slurm", "--slurm-gpus", "1"], ["--device", "cuda", "--devices", "0,1"])]
+    ids = [sorted(w for w in out.split() if len(w) == 16 and w.isalnum()) for out in outs]
+    assert ids[0] and ids[0] == ids[1] == ids[2], outs
 
 
 def test_worker_processes_store_the_same_result_and_a_killed_job_loses_only_itself(tiny_corpus, tmp_path):
@@ -136,6 +148,9 @@ def _fake_slurm(tmp_path: Path, monkeypatch) -> Path:
     bin_dir.mkdir()
     (bin_dir / "sbatch").write_text(f"#!/bin/sh\ncp \"$1\" {tmp_path}/submitted.sh\necho 'Submitted batch job 4242'\n")
     (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "scontrol").write_text("#!/bin/sh\necho 'PartitionName=gpu Default=YES MaxTime=2-00:00:00 Nodes=g1'\n")
+    (bin_dir / "sinfo").write_text("#!/bin/sh\necho 'g1|64|512000|gpu:a100:4(S:0-1)|idle'\n")
+    (bin_dir / "squeue").write_text("#!/bin/sh\nexit 0\n")
     for f in bin_dir.iterdir():
         f.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
@@ -181,7 +196,7 @@ def test_submission_through_a_fake_sbatch_writes_the_golden_script_and_submitted
     store = ResultStore(tmp_path / "results")
     jobs = [_job(tiny_corpus, lang) for lang in ("en", "fr", "es", "de", "all")]
     folder = store.root / ".slurm"
-    executor = SlurmExecutor(folder, **GOLDEN_OPTIONS)
+    executor = SlurmExecutor(folder, cpus=8, **GOLDEN_OPTIONS)
     lines: list[str] = []
     executor.run(jobs, tiny_corpus, store, lines.append)
     sent = (tmp_path / "submitted.sh").read_text()
@@ -191,7 +206,7 @@ def test_submission_through_a_fake_sbatch_writes_the_golden_script_and_submitted
     for i, job in enumerate(jobs):
         record = json.loads((store.root / ".work" / job.job_id / SUBMITTED).read_text())
         assert record["slurm_job_id"] == f"4242_{i}" and record["job_id"] == job.job_id and record["submitted_at"]
-    assert "submitted 5 slurm task(s) (array 4242)" in lines[-1]
+    assert "submitted 5 slurm task(s) (array 4242; each 8 CPU(s), 64G, 2 GPU(s), 120 min)" in lines[-1]
 
 
 def test_debug_executor_stores_results_under_the_same_ids(tiny_corpus, tmp_path):
@@ -221,3 +236,59 @@ def test_a_user_facing_error_in_a_worker_stops_the_grid_with_its_line(tiny_corpu
                                                                          lines.append)
     assert not store.has(later) and not (tmp_path / ".work" / later.job_id).exists()
     assert any("FAILED" in line for line in lines)
+
+
+def _records(store: ResultStore, tiny_corpus, n: int) -> list[Path]:
+    works = []
+    for i, lang in enumerate(("en", "fr", "es", "de", "all")[:n]):
+        work = store.work_dir(_job(tiny_corpus, lang))
+        folder = store.root / ".slurm" / f"7_{i}"
+        (work / SUBMITTED).write_text(json.dumps({
+            "executor": "slurm", "slurm_job_id": f"7_{i}", "submitted_at": "2026-01-01T00:00:00+00:00",
+            "folder": str(folder), "stdout": str(folder / f"7_{i}_0_log.out"),
+            "stderr": str(folder / f"7_{i}_0_log.err"), "result_pickle": str(folder / f"7_{i}_0_result.pkl")}))
+        works.append(work)
+    return works
+
+
+def test_slurm_states_as_squeue_tells_them(tiny_corpus, tmp_path, monkeypatch):
+    """pending (with Slurm's reason), running (node), timeout, out-of-memory and cancelled, each
+    naming the task's log; catches a state read from the presence of submitted.json alone."""
+    from benchmark.run.executors import submitted_states
+
+    bin_dir = _fake_slurm(tmp_path, monkeypatch)
+    (bin_dir / "squeue").write_text("#!/bin/sh\nprintf '7_0|PENDING|Resources|\\n7_1|RUNNING|None|node3\\n"
+                                    "7_2|TIMEOUT|TimeLimit|node3\\n7_3|OUT_OF_MEMORY|OutOfMemory|node3\\n"
+                                    "7_4|CANCELLED|None|node3\\n'\n")
+    (bin_dir / "sacct").write_text("#!/bin/sh\necho 'sacct: error: Slurm accounting storage is disabled' >&2\nexit 1\n")
+    (bin_dir / "sacct").chmod(0o755)
+    works = _records(ResultStore(tmp_path / "results"), tiny_corpus, 5)
+    states = submitted_states(works)
+    assert [states[w][0] for w in works] == ["queued", "running", "timeout", "out-of-memory", "cancelled"]
+    assert states[works[0]][1].startswith("Slurm 7_0 pending (Resources); log ")
+    assert states[works[1]][1].startswith("Slurm 7_1 running on node3; log ")
+    assert all(f"log {tmp_path / 'results' / '.slurm'}" in states[w][1] for w in works)
+
+
+def test_slurm_states_from_the_tasks_files_once_slurm_forgot_them(tiny_corpus, tmp_path, monkeypatch):
+    """Without squeue/sacct knowledge: submitit's result pickle and slurmstepd's lines in the log say
+    completed / failed / timeout / cancelled; with no file saying anything the state is 'unknown'."""
+    import pickle
+
+    from benchmark.run.executors import submitted_states
+
+    _fake_slurm(tmp_path, monkeypatch)  # squeue knows nothing
+    works = _records(ResultStore(tmp_path / "results"), tiny_corpus, 5)
+    logs = [json.loads((w / SUBMITTED).read_text()) for w in works]
+    for r in logs:
+        Path(r["folder"]).mkdir(parents=True)
+    Path(logs[0]["result_pickle"]).write_bytes(pickle.dumps(("error", "Traceback ...\nValueError: bad")))
+    Path(logs[1]["stderr"]).write_text("slurmstepd-vm: error: *** JOB 7 ON vm CANCELLED AT 2026-12-03T13:14:28 "
+                                       "DUE TO TIME LIMIT ***\n")
+    Path(logs[2]["stderr"]).write_text("slurmstepd-vm: error: *** STEP 7.0 ON vm CANCELLED AT 2026-12-03T13:12:11 ***\n")
+    (works[0] / "error.txt").write_text("Traceback ...\nValueError: bad\n")
+    Path(logs[3]["result_pickle"]).write_bytes(pickle.dumps(("success", "x")))
+    states = submitted_states(works)
+    assert [states[w][0] for w in works] == ["failed", "timeout", "cancelled", "missing", "queued"]
+    assert "Slurm 7_0 FAILED: ValueError: bad; log " in states[works[0]][1] and "error.txt" in states[works[0]][1]
+    assert "state unknown (Slurm no longer knows it)" in states[works[4]][1]

@@ -13,6 +13,8 @@ removes the work folder. Executors only decide *where* ``execute_job`` runs:
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shlex
@@ -52,6 +54,7 @@ class RunSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)
     not_stored: list[tuple[str, str]] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
+    submitted: list[str] = field(default_factory=list)  # handed to Slurm (not run here)
 
     def line(self) -> str:
         line = f"finished: {len(self.done)} done, {len(self.failed)} failed, {len(self.skipped)} skipped"
@@ -564,66 +567,230 @@ def render_sbatch(params: dict[str, Any], n_jobs: int, folder: Path, python: str
                                map_count=n_jobs, **params)
 
 
-def _slurm_entry(job_json: str, corpus_root: str, image_dir: str | None, kind: str,
-                 results_root: str, device: str, cache_dir: str | None, label_map: str = "[]") -> str:
-    """What a Slurm task runs: rebuild the job and the corpus from plain values, execute, store."""
-    job = JobSpec.from_json(json.loads(job_json))
-    corpus = corpus_from_payload({"root": corpus_root, "image_dir": image_dir, "kind": kind,
-                                  "label_map": json.loads(label_map)})
-    store = ResultStore(results_root)
-    if not store.has(job):
-        execute_job(job, corpus, store, device, Path(cache_dir) if cache_dir else None)
-    return job.job_id
+def _resolve_device(device: str) -> str:
+    """``auto`` on the node that runs the task: its GPU when Slurm gave it one, else the CPU."""
+    if device != "auto":
+        return device
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class SlurmTask:
+    """What a Slurm array task runs: rebuild the job and the corpus from a JSON payload, execute, store.
+
+    ``checkpoint`` is submitit's checkpointing interface: on the signal Slurm sends before the time
+    limit (``--signal USR2@90``) or on preemption, submitit calls it and requeues the task with what
+    it returns. The job's own epoch checkpoint is already in its work folder, so the requeued task
+    resumes from its last finished epoch, to the same result as an uninterrupted run. A task that
+    raises writes the traceback to ``.work/<job_id>/error.txt``, as a failed local job does.
+    """
+
+    def __call__(self, payload_json: str) -> str:
+        payload = json.loads(payload_json)
+        import torch
+
+        from benchmark.registry import load_plugins_again
+
+        load_plugins_again(payload.get("plugins", []), payload.get("sys_path"))
+        threads = payload.get("threads") or int(os.environ.get("SLURM_CPUS_PER_TASK", "0") or 0)
+        if threads:
+            torch.set_num_threads(int(threads))
+        job = JobSpec.from_json(payload["job"])
+        store = ResultStore(payload["results"])
+        overwrite = bool(payload.get("overwrite"))
+        if not overwrite and store.has(job):
+            return job.job_id
+        work = store.work_path(job)
+        (work / "error.txt").unlink(missing_ok=True)
+        try:
+            execute_job(job, corpus_from_payload(payload["corpus"]), store, _resolve_device(payload["device"]),
+                        Path(payload["cache_dir"]) if payload.get("cache_dir") else None, overwrite=overwrite)
+        except Exception:  # noqa: BLE001 - recorded like a local failure; Slurm sees the task fail
+            write_text(work / "error.txt", traceback.format_exc())
+            raise
+        return job.job_id
+
+    def checkpoint(self, payload_json: str) -> Any:
+        from submitit.helpers import DelayedSubmission
+
+        job = JobSpec.from_json(json.loads(payload_json)["job"])
+        work = ResultStore(json.loads(payload_json)["results"]).work_path(job)
+        if work.is_dir():
+            with (work / "train.log").open("a", encoding="utf-8") as fh:
+                fh.write(f"{time.strftime('%H:%M:%S')} Slurm signalled the task (time limit or preemption): "
+                         "requeued; it resumes from its last epoch checkpoint\n")
+        return DelayedSubmission(self, payload_json)
+
+
+@dataclass(frozen=True)
+class SlurmRequest:
+    """What one array task asks Slurm for (``None`` fields: follow the jobs, see ``request_for``)."""
+
+    partition: str | None = None
+    gpus: int | None = None
+    cpus: int | None = None
+    time: str | int | None = None
+    mem: str | None = None
+    account: str | None = None
+    extra: str | None = None
+
+
+def request_for(request: SlurmRequest, jobs: Sequence[JobSpec], device: str, threads: int | None,
+                partition_has_gpus: bool) -> SlurmRequest:
+    """Defaults that follow the jobs: a GPU only with ``--device cuda`` (or ``auto`` for paper-profile
+    jobs on a partition that has GPUs), as many CPUs as ``--threads`` (else 4 with a GPU, 1 without),
+    memory from the cost model's peak estimate (x1.5 + 1 GiB, at least 2 GiB; 8 GiB with a GPU)."""
+    from benchmark.run.cost import estimate
+
+    gpus = request.gpus
+    if gpus is None:
+        if device.startswith("cuda"):
+            gpus = 1
+        elif device == "auto":
+            gpus = int(partition_has_gpus and any(j.profile != "smoke" for j in jobs))
+        else:
+            gpus = 0
+    cpus = request.cpus or threads or (4 if gpus else 1)
+    mem = request.mem
+    if mem is None:
+        peak = max((estimate(j, "cuda" if gpus else "cpu")[1] for j in jobs), default=0) if not gpus else 0
+        mem_gib = max(8 if gpus else 2, -(-int(peak * 1.5 + 2**30) // 2**30))
+        mem = f"{mem_gib}G"
+    return SlurmRequest(request.partition, gpus, cpus, request.time, mem, request.account, request.extra)
+
+
+def _sbatch_refusal(exc: Exception) -> str:
+    """The line of sbatch's answer that says why (``sbatch: error: ...``), else the first line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    said = [line for line in lines if "sbatch: error" in line]
+    return (said or lines or [type(exc).__name__])[-1 if said else 0]
 
 
 class SlurmExecutor:
     """Submits one Slurm array task per job with submitit; each task writes to the shared store.
 
     The payload is plain JSON (the JobSpec) plus paths, so tasks can be inspected and resubmitted.
-    On submission, ``<results>/.work/<job_id>/submitted.json`` records the Slurm job id and time
-    (``bench status``/``bench plan`` read it to say "queued"). ``cluster="debug"`` or ``"local"``
-    runs the same tasks through submitit's debug/local executors (tests).
+    On submission, ``<results>/.work/<job_id>/submitted.json`` records the Slurm task id, time and
+    log paths; ``bench plan``/``bench status`` ask Slurm about it (``submitted_state``). A job whose
+    task Slurm still has pending or running is not submitted again. ``cluster="debug"`` or
+    ``"local"`` runs the same tasks through submitit's debug/local executors (tests).
     """
 
-    def __init__(self, folder: Path, partition: str | None = None, gpus: int = 1, time: str | int | None = None,
-                 mem: str | None = None, account: str | None = None, extra: str | None = None,
-                 cpus_per_task: int = 8, array_parallelism: int = 16, cache_dir: Path | None = None,
-                 cluster: str | None = None, wait: bool = False) -> None:
+    def __init__(self, folder: Path, partition: str | None = None, gpus: int | None = None,
+                 time: str | int | None = None, mem: str | None = None, account: str | None = None,
+                 extra: str | None = None, cpus: int | None = None, array_parallelism: int = 16,
+                 cache_dir: Path | None = None, cluster: str | None = None, wait: bool = False,
+                 device: str = "auto", threads: int | None = None, overwrite: bool = False) -> None:
         try:
             import submitit
         except ImportError:
             raise ConfigError("--executor slurm needs submitit: pip install 'mmner-bench[slurm]'") from None
-        self.params = slurm_parameters(partition, gpus, time, mem, account, extra, cpus_per_task, array_parallelism)
+        self.folder = Path(folder)
+        self.request = SlurmRequest(partition, gpus, cpus, time, mem, account, extra)
+        self.array_parallelism = array_parallelism
+        parse_slurm_time(time)  # a bad --slurm-time is one line before anything else
+        if mem is not None:
+            slurm_parameters(mem=mem)
+        if gpus is not None and gpus < 0:
+            raise ConfigError(f"--slurm-gpus must be >= 0, got {gpus}")
+        if cpus is not None and cpus < 1:
+            raise ConfigError(f"--slurm-cpus must be >= 1, got {cpus}")
         self.cluster = cluster or "slurm"
         if self.cluster == "slurm":
             if not slurm_available():
                 raise ConfigError("--executor slurm: Slurm is not available here (no `sbatch` on PATH); "
                                   "run on a cluster login node, or use --executor local")
-            self.executor: Any = submitit.SlurmExecutor(folder=str(Path(folder) / "%j"))
-            self.executor.update_parameters(**self.params)
+            self.executor: Any = submitit.SlurmExecutor(folder=str(self.folder / "%j"))
         else:
-            self.executor = submitit.AutoExecutor(folder=str(Path(folder) / "%j"), cluster=self.cluster)
-            self.executor.update_parameters(timeout_min=self.params["time"])
-        self.device = "cuda" if self.cluster == "slurm" and gpus else "cpu"
+            self.executor = submitit.AutoExecutor(folder=str(self.folder / "%j"), cluster=self.cluster)
+        self.params: dict[str, Any] = {}
+        self.device, self.threads, self.overwrite = device, threads, overwrite
         self.cache_dir = cache_dir
         self.wait = wait
 
+    def prepare(self, jobs: Sequence[JobSpec]) -> dict[str, Any]:
+        """The sbatch parameters for ``jobs``; a request no node of the partition can run is a
+        ``ConfigError`` (one line) before anything is submitted."""
+        from benchmark.run.slurm import check_fit, partition_info
+
+        info = partition_info(self.request.partition) if self.cluster == "slurm" else None
+        has_gpus = bool(info and any(n.gpus for n in info.nodes))
+        req = request_for(self.request, jobs, self.device, self.threads, has_gpus)
+        params = slurm_parameters(req.partition, req.gpus or 0, req.time, req.mem, req.account, req.extra,
+                                  req.cpus or 1, self.array_parallelism)
+        if self.cluster == "slurm":
+            check_fit(req.cpus or 1, req.mem, req.gpus or 0, params["time"], req.partition)
+            self.executor.update_parameters(**params)
+        else:
+            self.executor.update_parameters(timeout_min=params["time"])
+        self.params = params
+        return params
+
+    def _payload(self, job: JobSpec, corpus: Corpus, store: ResultStore) -> str:
+        from benchmark.registry import plugin_refs
+
+        return dumps({"job": job.to_json(), "corpus": corpus_payload(corpus), "results": str(store.root),
+                      "cache_dir": str(self.cache_dir) if self.cache_dir else None, "device": self.device,
+                      "threads": self.threads, "overwrite": self.overwrite, "plugins": plugin_refs(),
+                      "sys_path": [os.getcwd()] + [p for p in sys.path if p]}, indent=None, where="slurm payload")
+
+    def _still_active(self, jobs: Sequence[JobSpec], store: ResultStore) -> dict[str, str]:
+        """job id -> Slurm task id, for the jobs whose earlier task Slurm still has pending or running."""
+        from benchmark.run.slurm import ACTIVE, task_states
+
+        records = {j.job_id: read_submitted(store.work_path(j)) for j in jobs}
+        records = {k: r for k, r in records.items() if r and r.get("slurm_job_id") and r.get("executor") == "slurm"}
+        if not records or self.cluster != "slurm":
+            return {}
+        states = task_states(r["slurm_job_id"] for r in records.values())
+        return {k: r["slurm_job_id"] for k, r in records.items()
+                if states.get(r["slurm_job_id"]) and states[r["slurm_job_id"]].state in ACTIVE}
+
+    def _submit(self, payloads: list[str]) -> list[Any]:
+        """``map_array``; an sbatch refusal is a ``ConfigError`` and leaves no file behind."""
+        from submitit.core.utils import FailedJobError, FailedSubmissionError
+
+        base = self.folder
+        before = set(base.iterdir()) if base.is_dir() else set()
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):  # submitit echoes sbatch's stderr; said once below
+                return self.executor.map_array(SlurmTask(), payloads)
+        except (FailedJobError, FailedSubmissionError, subprocess.CalledProcessError) as exc:
+            for path in (set(base.iterdir()) if base.is_dir() else set()) - before:
+                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink(missing_ok=True)
+            if base.is_dir() and not before and not any(base.iterdir()):
+                base.rmdir()
+            raise ConfigError(f"--executor slurm: sbatch refused the job array: {_sbatch_refusal(exc)}") from None
+
     def run(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo = print) -> RunSummary:
-        c = corpus_payload(corpus)
-        args = [(dumps(j.to_json(), indent=None), c["root"], c["image_dir"], c["kind"], str(store.root), self.device,
-                 str(self.cache_dir) if self.cache_dir else None, dumps(c["label_map"], indent=None)) for j in jobs]
-        submitted = self.executor.map_array(_slurm_entry, *zip(*args)) if args else []
+        summary = RunSummary()
+        active = self._still_active(jobs, store)
+        if active:
+            tasks = sorted(set(active.values()))
+            echo(f"not submitted again: {len(active)} job(s) already pending or running on Slurm "
+                 f"({', '.join(tasks[:5])}{', ...' if len(tasks) > 5 else ''}); `bench status` follows them")
+            summary.skipped.extend(active)
+        jobs = [j for j in jobs if j.job_id not in active]
+        if not jobs:
+            return summary
+        self.prepare(jobs)
+        submitted = self._submit([self._payload(j, corpus, store) for j in jobs])
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for job, task in zip(jobs, submitted):
-            if store.has(job):
+            summary.submitted.append(job.job_id)
+            if store.has(job) and not self.overwrite:
                 continue
+            paths = task.paths
             record = {"executor": self.cluster, "slurm_job_id": str(task.job_id), "submitted_at": now,
-                      "job_id": job.job_id, "folder": str(Path(self.executor.folder))}
+                      "job_id": job.job_id, "folder": str(paths.folder), "stdout": str(paths.stdout),
+                      "stderr": str(paths.stderr), "result_pickle": str(paths.result_pickle)}
             write_json(store.work_dir(job) / SUBMITTED, record)
-        first = submitted[0].job_id if submitted else "-"
-        echo(f"submitted {len(submitted)} {self.cluster} task(s) (array {str(first).split('_')[0]}); results appear "
-             f"in {store.root / 'runs'} as they finish (re-run `bench run` any time: finished jobs are skipped)")
-        summary = RunSummary()
+        first = str(submitted[0].job_id).split("_")[0] if submitted else "-"
+        req = self.params
+        echo(f"submitted {len(submitted)} {self.cluster} task(s) (array {first}; each "
+             f"{req.get('cpus_per_task', '?')} CPU(s), {req.get('mem', 'default memory')}, "
+             f"{req.get('gpus_per_node', 0)} GPU(s), {req.get('time', '?')} min); logs in "
+             f"{self.folder / first}*; results appear in {store.root / 'runs'} as they finish")
         if self.wait:
             for job, task in zip(jobs, submitted):
                 try:
@@ -634,32 +801,69 @@ class SlurmExecutor:
         return summary
 
 
+def read_submitted(work: Path) -> dict[str, Any] | None:
+    """The ``submitted.json`` record in a job's work folder (None when absent or unreadable)."""
+    try:
+        record = json.loads((work / SUBMITTED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def submitted_states(works: Sequence[Path]) -> dict[Path, tuple[str, str]]:
+    """For work folders with a ``submitted.json``: ``(state, detail)`` as Slurm (or, once Slurm has
+    forgotten the task, the task's own files) tells it. States: queued (pending, with Slurm's
+    reason), running, failed, cancelled, timeout, out-of-memory; each detail names the task's log."""
+    from benchmark.run.slurm import TaskState, ended_from_files, task_states
+
+    records = {w: read_submitted(w) for w in works}
+    slurm_ids = [r["slurm_job_id"] for r in records.values()
+                 if r and r.get("slurm_job_id") and r.get("executor") == "slurm"]
+    known = task_states(slurm_ids)
+    out: dict[Path, tuple[str, str]] = {}
+    for work, r in records.items():
+        if not r or not r.get("slurm_job_id"):
+            continue
+        task = str(r["slurm_job_id"])
+        log = r.get("stderr") or r.get("folder") or "?"
+        paths = [Path(r[k]) if r.get(k) else None for k in ("stdout", "stderr", "result_pickle")]
+        st = known.get(task) or (ended_from_files(*paths) if r.get("executor") == "slurm" else TaskState("unknown"))
+        if st.state == "queued":
+            out[work] = ("queued", f"Slurm {task} pending ({st.reason or st.slurm}); log {log}")
+        elif st.state == "running":
+            out[work] = ("running", f"Slurm {task} running{' on ' + st.reason if st.reason else ''}; log {log}")
+        elif st.state == "completed":  # ended without storing a result (skipped, or its result moved)
+            out[work] = ("missing", f"Slurm {task} completed without a stored result; log {log}")
+        elif st.state == "unknown":
+            out[work] = ("queued", f"Slurm {task} submitted {r.get('submitted_at', '?')}, state unknown "
+                                   f"(Slurm no longer knows it); log {log}")
+        else:
+            error = work / "error.txt"
+            last = (error.read_text(errors="replace").strip().splitlines() or [""])[-1] if error.is_file() else ""
+            out[work] = (st.state, f"Slurm {task} {st.slurm}" + (f": {last}" if last else "")
+                         + f"; log {log}" + (f", traceback {error}" if error.is_file() else ""))
+    return out
+
+
 def make_executor(kind: str, results: str | Path, device: str = "cpu", devices: str | None = None,
                   cache_dir: Path | None = None, slurm: dict[str, Any] | None = None,
-                  overwrite: bool = False) -> LocalExecutor | SlurmExecutor:
-    """The executor ``bench run`` uses for ``--executor kind`` and its options."""
+                  overwrite: bool = False, threads: int | None = None) -> LocalExecutor | SlurmExecutor:
+    """The executor ``bench run`` uses for ``--executor kind`` and its options (the same
+    ``device``, ``threads`` and ``overwrite`` under both)."""
     if kind == "slurm":
-        return SlurmExecutor(Path(results) / ".slurm", cache_dir=cache_dir, **(slurm or {}))
+        return SlurmExecutor(Path(results) / ".slurm", cache_dir=cache_dir, device=device, threads=threads,
+                             overwrite=overwrite, **(slurm or {}))
     return LocalExecutor(device, cache_dir=cache_dir, devices=parse_devices(devices, device), overwrite=overwrite)
 
 
-def trainer_overrides(executor: str, device: str, devices: str | None, precision: str = "auto",
-                      compile_model: bool = False, slurm_gpus: int = 1) -> dict[str, Any]:
+def trainer_overrides(precision: str = "fp32", compile_model: bool = False) -> dict[str, Any]:
     """Hyperparameters the trainer reads (``precision``, ``compile``), from ``bench run``'s options.
 
-    ``precision="auto"`` is bf16 when every job runs on a GPU (Slurm with GPUs, or local CUDA
-    slots), else fp32. fp32 and no compile add nothing, so CPU job ids stay what they were.
+    Only what the options say: never the machine that plans or the executor, so a job's id is the
+    same wherever it is planned. fp32 and no compile add nothing, so job ids stay what they were.
     """
-    if precision == "auto":
-        if executor == "slurm":
-            on_gpu = slurm_gpus > 0
-        else:
-            if device == "auto":
-                import torch
-                device = "cuda" if torch.cuda.is_available() else "cpu"
-            slots = parse_devices(devices, device) if device.startswith("cuda") or devices else [device]
-            on_gpu = all(s.startswith("cuda") for s in slots)
-        precision = "bf16" if on_gpu else "fp32"
+    if precision not in ("fp32", "bf16"):
+        raise ConfigError(f"--precision {precision}: expected fp32 or bf16")
     out: dict[str, Any] = {}
     if precision == "bf16":
         out["precision"] = "bf16"
