@@ -74,11 +74,13 @@ def load_text_encoder(hp: dict[str, Any], train: Sequence[Sentence], ctx: BuildC
         from transformers import AutoModel, AutoTokenizer
 
         from benchmark.weights import resolve_hf
-        path = resolve_hf(name)
+        path = str(hp.get("text_encoder_dir") or resolve_hf(name))  # text_encoder_dir: an `hf:` encoder's folder
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         encoder = load_pretrained(AutoModel, path)
-        saved = {"source": name}
-        ctx.log(f"text encoder: {name} from {path}")
+        saved = {"source": name if not hp.get("text_encoder_dir") else path}
+        revision = f" @ {hp['text_encoder_revision']}" if hp.get("text_encoder_revision") else ""
+        ctx.log(f"text encoder: {name}{revision} from {path} ({type(encoder).__name__}, "
+                f"{type(tokenizer).__name__})")
     added = _add_extra_tokens(tokenizer, encoder) if extra else 0
     saved.update(extra_special_tokens=extra, encoder_config=_config_dict(encoder),
                  max_length=_max_length(hp.get("max_length"), encoder))
