@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-NO_SUBWORD = "\u200b\x01"  # a word every tokenizer here reduces to nothing
+NO_SUBWORD = "\u200c\u200d"  # zero-width (non-)joiner: every tokenizer here reduces it to nothing
 ARCHITECTURES = ("bert", "xlm-roberta", "deberta-v2", "no-specials")
 _SIZES = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
 
