@@ -4,8 +4,9 @@ Each builder trains its tokenizer on the fly with the ``tokenizers`` library (no
 sentencepiece model file) and saves a randomly initialised model of its architecture, hidden size
 16, one layer: BERT with a WordPiece vocabulary and [CLS]/[SEP]; XLM-RoBERTa with a Unigram
 (SentencePiece-style, ``▁`` word-start marker) vocabulary, ``<s>``/``</s>`` and the position offset
-of RoBERTa models; DeBERTa-v2 with a Unigram vocabulary, [CLS]/[SEP] and relative positions; and an
-XLM-RoBERTa whose tokenizer adds no special token at all. Every normaliser drops control and
+of RoBERTa models; DeBERTa-v2 with a Unigram vocabulary, [CLS]/[SEP] and relative positions; RoBERTa
+with a byte-level BPE vocabulary (``Ġ`` marks a word after a space) saved as ``RobertaTokenizer``
+with its default ``add_prefix_space=False``; and an XLM-RoBERTa whose tokenizer adds no special token. Every normaliser drops control and
 zero-width characters, so a word made only of them has no sub-word.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 NO_SUBWORD = "\u200c\u200d"  # zero-width (non-)joiner: every tokenizer here reduces it to nothing
-ARCHITECTURES = ("bert", "xlm-roberta", "deberta-v2", "no-specials")
+ARCHITECTURES = ("bert", "xlm-roberta", "deberta-v2", "roberta", "no-specials")
 _SIZES = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
 
 
@@ -80,6 +81,23 @@ def save_encoder(arch: str, folder: Path, texts: Iterable[str]) -> Path:
                                                relative_attention=True, position_buckets=16,
                                                pos_att_type=["p2c", "c2p"], position_biased_input=False,
                                                pad_token_id=0, **_SIZES))
+    elif arch == "roberta":
+        import json
+
+        from tokenizers import decoders
+        from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
+        tok = Tokenizer(models.BPE())
+        tok.normalizer = _normalizer()
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        tok.train_from_iterator(texts, trainers.BpeTrainer(
+            vocab_size=400, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+        bpe = json.loads(tok.to_str())["model"]
+        merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in bpe["merges"]]
+        fast = RobertaTokenizer(vocab=bpe["vocab"], merges=merges)
+        model = RobertaModel(RobertaConfig(vocab_size=len(bpe["vocab"]), max_position_embeddings=66,
+                                           pad_token_id=1, bos_token_id=0, eos_token_id=2, **_SIZES))
     else:
         raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHITECTURES}")
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """Tokenizers other than BERT's (issue 25 item 2): one predicted tag per gold word, whatever the encoder.
 
 Tiny random BERT (WordPiece), XLM-RoBERTa and DeBERTa-v2 (Unigram, SentencePiece-style ``▁``
-marker) and an XLM-RoBERTa whose tokenizer adds no special token are written with
+marker), RoBERTa (byte-level BPE, ``Ġ`` marker) and an XLM-RoBERTa whose tokenizer adds no special
+token are written with
 ``save_pretrained`` (tests/hf_encoders.py), then aligned directly and trained + decoded through
 ``hf:`` on the smoke slice of the built-in corpus with one sentence added that holds a word no
 tokenizer gives a sub-word.
@@ -23,7 +24,8 @@ from tests.helpers import hand_made_sentences, long_sentence, registry_restored
 TEXTS = [" ".join(s.tokens) for s in hand_made_sentences()]
 WORDS = ["Angela", NO_SUBWORD, "Zürich", "(", "Merkel", "!"]
 FRAMES = {"bert": ("[CLS]", "[SEP]"), "xlm-roberta": ("<s>", "</s>"), "deberta-v2": ("[CLS]", "[SEP]"),
-          "no-specials": (None, None)}
+          "roberta": ("<s>", "</s>"), "no-specials": (None, None)}
+MARKERS = {"xlm-roberta": "\u2581", "deberta-v2": "\u2581", "no-specials": "\u2581", "roberta": "\u0120"}
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +35,10 @@ def encoders(tmp_path_factory) -> dict[str, Path]:
 
 
 def load(folder: Path):
-    from transformers import AutoModel, AutoTokenizer
-    return AutoTokenizer.from_pretrained(folder, local_files_only=True), AutoModel.from_pretrained(folder, local_files_only=True)
+    from transformers import AutoModel
+
+    from baselines.layers.text_encoder import load_tokenizer
+    return load_tokenizer(str(folder)), AutoModel.from_pretrained(folder, local_files_only=True)
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
@@ -50,12 +54,13 @@ def test_alignment_uses_the_tokenizers_own_frame_and_word_ids(encoders, arch):
     assert batch["word_mask"].sum().item() == len(WORDS)
     ids = batch["input_ids"].reshape(-1)
     pieces = aligner.word_pieces(WORDS)
-    assert pieces[1] == [tokenizer.unk_token_id]  # the word the tokenizer gives nothing
+    if arch != "roberta":  # (byte-level BPE has a sub-word for every byte)
+        assert pieces[1] == [tokenizer.unk_token_id]  # the word the tokenizer gives nothing
     for w, flat in enumerate(batch["word_index"][0].tolist()):
         assert ids[flat].item() == pieces[w][0]
-    if arch != "bert":  # SentencePiece-style: a word's first sub-word carries the word-start marker
-        assert tokenizer.convert_ids_to_tokens(pieces[0])[0].startswith("\u2581")
-        assert tokenizer.convert_ids_to_tokens(pieces[4])[0].startswith("\u2581")
+    if arch in MARKERS:  # a word's first sub-word carries the word-start marker, as in running text
+        assert tokenizer.convert_ids_to_tokens(pieces[0])[0].startswith(MARKERS[arch])
+        assert tokenizer.convert_ids_to_tokens(pieces[4])[0].startswith(MARKERS[arch])
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
@@ -66,7 +71,7 @@ def test_long_sentences_fit_the_encoders_positions(encoders, arch):
 
     tokenizer, model = load(encoders[arch])
     limit = _max_length(None, model)
-    assert limit == (66 - 2 if arch in ("xlm-roberta", "no-specials") else 64)
+    assert limit == (66 - 2 if arch in ("xlm-roberta", "roberta", "no-specials") else 64)
     words = list(long_sentence(200).tokens)
     batch = SubwordAligner(tokenizer, limit)([words])
     assert batch["input_ids"].shape[0] > 1 and batch["input_ids"].shape[1] <= limit

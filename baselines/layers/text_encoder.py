@@ -76,11 +76,11 @@ def load_text_encoder(hp: dict[str, Any], train: Sequence[Sentence], ctx: BuildC
         ctx.log(f"text encoder: tiny random BERT ({sizes['tiny_layers']} layers, hidden {sizes['tiny_hidden']}), "
                 f"WordPiece vocabulary of {config.vocab_size} built from {len(train)} training sentences")
     else:
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
         from benchmark.weights import resolve_hf
         path = str(hp.get("text_encoder_dir") or resolve_hf(name))  # text_encoder_dir: an `hf:` encoder's folder
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        tokenizer = load_tokenizer(path)
         encoder = load_pretrained(AutoModel, path)
         saved = {"source": name if not hp.get("text_encoder_dir") else path}
         revision = f" @ {hp['text_encoder_revision']}" if hp.get("text_encoder_revision") else ""
@@ -98,13 +98,13 @@ def rebuild_text_encoder(saved: dict[str, Any], ctx: BuildContext | None = None)
     """Recreate ``(tokenizer, encoder)`` from ``saved`` without training data; the encoder's weights
     are freshly initialised (the caller loads its state dict). A hub model's tokenizer is read again
     through ``resolve_hf`` (``MissingArtifactError`` when it has gone)."""
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoModel
 
     if saved["source"] == TINY:
         tokenizer = _fast_tokenizer(saved["tokenizer_json"])
     else:
         from benchmark.weights import resolve_hf
-        tokenizer = AutoTokenizer.from_pretrained(resolve_hf(saved["source"]), local_files_only=True)
+        tokenizer = load_tokenizer(resolve_hf(saved["source"]))
     if saved.get("extra_special_tokens"):
         tokenizer.add_special_tokens({"additional_special_tokens": list(EXTRA_SPECIAL_TOKENS)})
     cfg = dict(saved["encoder_config"])
@@ -113,6 +113,20 @@ def rebuild_text_encoder(saved: dict[str, Any], ctx: BuildContext | None = None)
     if encoder.get_input_embeddings().num_embeddings != config.vocab_size:  # pragma: no cover
         encoder.resize_token_embeddings(config.vocab_size)
     return tokenizer, encoder
+
+
+def load_tokenizer(path: str) -> Any:
+    """``AutoTokenizer`` from a local folder. A byte-level BPE tokenizer that marks a word after a
+    space (RoBERTa's ``Ġ``) but was saved with ``add_prefix_space=False`` is loaded with it on, so that
+    words read one by one (``is_split_into_words``) get the sub-words they have in running text."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    byte_level = backend is not None and "ByteLevel" in repr(backend.pre_tokenizer)
+    if byte_level and getattr(tokenizer, "add_prefix_space", None) is False:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, add_prefix_space=True)
+    return tokenizer
 
 
 def load_pretrained(auto_cls: Any, path: str, dtype: torch.dtype | None = None) -> Any:
@@ -219,13 +233,19 @@ def special_frame(tokenizer: Any) -> tuple[list[int], list[int]]:
     ``[SEP]`` for BERT, ``<s>`` / ``</s>`` for XLM-R, nothing for a tokenizer without a template.
 
     Read from the tokenizer's own output on a probe word: ``word_ids()`` (fast tokenizers: a special
-    token has none) or ``build_inputs_with_special_tokens`` around a sentinel (slow ones)."""
+    token has none) or ``build_inputs_with_special_tokens`` around a sentinel (slow ones). A fast
+    tokenizer whose template adds nothing but that declares both a CLS and a SEP token is framed by
+    them (as a slow tokenizer with those tokens frames a sequence, and as this aligner always did)."""
     if getattr(tokenizer, "is_fast", False):
         enc = tokenizer(["a"], is_split_into_words=True, add_special_tokens=True)
         ids, words = list(enc["input_ids"]), enc.word_ids()
         inside = [i for i, w in enumerate(words) if w is not None]
         if inside:
-            return [int(t) for t in ids[: inside[0]]], [int(t) for t in ids[inside[-1] + 1:]]
+            prefix, suffix = [int(t) for t in ids[: inside[0]]], [int(t) for t in ids[inside[-1] + 1:]]
+            cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+            if not prefix and not suffix and cls is not None and sep is not None:
+                return [int(cls)], [int(sep)]
+            return prefix, suffix
     sentinel = -7
     framed = list(tokenizer.build_inputs_with_special_tokens([sentinel]))
     at = framed.index(sentinel)
