@@ -756,6 +756,22 @@ def plot(table_no: int, model_names: str | None, languages: str | None, profile:
         click.echo(f"wrote {path}")
 
 
+def _stored_hf_models(jobs: list[dict[str, Any]]) -> list[str]:
+    """The ``hf:`` forms of the stored ``hf:`` jobs whose encoder is still here (one warning per
+    encoder that is not: its rows need ``--models`` with where it is now)."""
+    from benchmark.errors import MissingArtifactError
+    from benchmark.registry import get_model, hf_ref_of_job
+
+    found = []
+    for ref in dict.fromkeys(filter(None, map(hf_ref_of_job, jobs))):
+        try:
+            found.append(get_model(ref).name)
+        except MissingArtifactError:
+            _warn(f"stored results of {ref}: that encoder is not found now; give --models hf:<where it is> "
+                  "to show them")
+    return found
+
+
 def _report_plan(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
                  hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, allow_missing_images: bool,
                  corpus_name: str, label_map: tuple[str, ...], results: str, execution: dict[str, Any]):
@@ -772,8 +788,10 @@ def _report_plan(table_no: int, model_names: str | None, languages: str | None, 
     extend: tuple[str, ...] = ()
     if not model_names:
         paper = paper_models()
-        extend = tuple(dict.fromkeys(job["model"] for _, job in store.scan()
-                                     if job and job.get("model") in MODELS and job["model"] not in paper))
+        jobs = [job for _, job in store.scan() if job]
+        extend = tuple(dict.fromkeys(job["model"] for job in jobs
+                                     if job.get("model") in MODELS and job["model"] not in paper))
+        extend += tuple(_stored_hf_models(jobs))
     plan = make_plan(_plan_options(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
                                    allow_missing_images, corpus_name, label_map, execution, extend),
                      echo=lambda m: click.echo(m, err=True))

@@ -411,6 +411,17 @@ def hf_model(ref: str) -> ModelSpec:
     return spec
 
 
+def hf_ref_of_job(job: Mapping[str, Any]) -> str | None:
+    """The ``hf:`` form that plans a stored job of an ``hf:`` model again (its hub id, or the folder
+    it was read from), None for any other job."""
+    hp = job.get("hparams") or {}
+    if not str(job.get("model", "")).startswith("hf-") or "text_encoder_dir" not in hp:
+        return None
+    hub = not str(hp.get("text_encoder_revision", "")).startswith("sha256:")
+    crf = HF_CRF if "crf_constrained" in hp else ""
+    return f"{HF_PREFIX}{hp['text_encoder'] if hub else hp['text_encoder_dir']}{crf}"
+
+
 def load_factory(spec: ModelSpec) -> Any:
     """Import and return the model class named by ``spec.factory``."""
     module_name, _, attr = spec.factory.partition(":")

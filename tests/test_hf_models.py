@@ -81,6 +81,13 @@ def test_run_adds_rows_named_after_the_encoder(tiny_bert, tmp_path):
     assert "Table 5: 2 job(s): 2 done" in status.output, status.output
     report = bench("report", *SMOKE, "--models", models, "--results", str(res), "--format", "csv")
     assert report.exit_code == 0 and "tiny-bert-CRF" in report.output, report.output
+    registry.MODELS.pop("hf-tiny-bert")  # a fresh process: stored hf: results still get their rows
+    registry.MODELS.pop("hf-tiny-bert-crf")
+    registry.PLUGIN_SOURCES.clear()
+    report = bench("report", *SMOKE, "--results", str(res))
+    rows = [line.split("|")[2].strip() for line in report.output.splitlines()
+            if line.startswith("|") and "tiny-bert" in line and line.split("|")[-2].strip() != "–"]
+    assert rows == ["tiny-bert‡", "tiny-bert-CRF‡"], report.output  # the stored English runs
 
 
 def test_job_id_follows_the_encoders_files_not_its_path(tiny_bert, tmp_path):
