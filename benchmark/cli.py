@@ -257,7 +257,7 @@ def models(results: str) -> None:
     """List registered models: modality, recipe, variants, parameters, pretrained weights, source."""
     from tabulate import tabulate
 
-    from benchmark.registry import MODELS, PLUGIN_SOURCES, variant_base
+    from benchmark.registry import HF_FORM, MODELS, PLUGIN_SOURCES, variant_base
 
     counts = recorded_parameters(Path(results))
     rows = []
@@ -274,6 +274,7 @@ def models(results: str) -> None:
             variants.setdefault(base, []).append(s.name + (f" ({s.recipe} recipe)" if s.recipe != "paper" else ""))
     for base, names in variants.items():
         click.echo(f"variants of {base}: {', '.join(names)}")
+    click.echo(f"any Hugging Face encoder, without code: {HF_FORM}")
     click.echo("parameters: a recorded count (`bench profile --model NAME`, or a stored paper-profile run), "
                "with its profile; '-' when none is recorded. `bench weights` says which weights are present.")
 
@@ -329,7 +330,8 @@ def job_options(table_required: bool = True):
         opts = [
             click.option("--table", "table_no", type=int, required=table_required,
                          help="Paper table number (5-9)." + ("" if table_required else " Default: every table.")),
-            click.option("--models", "model_names", help="Comma-separated registry names (default: all rows)."),
+            click.option("--models", "model_names", help="Comma-separated registry names, or hf:<hub id or folder>[+crf] "
+                         "for any encoder AutoModel loads (default: all rows)."),
             click.option("--languages", help="Comma-separated test languages: all,en,fr,es,de."),
             click.option("--profile", type=click.Choice(["paper", "smoke"]), default="paper", show_default=True),
             click.option("--seeds", type=int, callback=_at_least_one("--seeds"),
@@ -732,7 +734,7 @@ def status(table_no: int | None, model_names: str | None, languages: str | None,
     from benchmark.registry import get_model
     from benchmark.report.breakdown import code_frame, strict_code as check_code
     from benchmark.report.render import CODE_MARK, code_rows, describe_other_results
-    from benchmark.report.tables import TABLES, get_table
+    from benchmark.report.tables import TABLES, extend_with, get_table
     from benchmark.run.plan import make_plan
     from benchmark.run.store import JOB_STATES, ResultStore
 
@@ -748,7 +750,7 @@ def status(table_no: int | None, model_names: str | None, languages: str | None,
     flagged: list[str] = []
     for number in numbers:
         table = get_table(number)
-        names = [n for n in wanted if n in {r.model for r in table.rows}] if wanted else None
+        names = [n for n in wanted if n in {r.model for r in extend_with(table, wanted).rows}] if wanted else None
         if wanted and not names:
             continue
         plan = make_plan(_plan_options(number, ",".join(names) if names else None, languages, profile, seeds, hp,
@@ -855,6 +857,22 @@ def plot(table_no: int, model_names: str | None, languages: str | None, profile:
         click.echo(f"wrote {path}")
 
 
+def _stored_hf_models(jobs: list[dict[str, Any]]) -> list[str]:
+    """The ``hf:`` forms of the stored ``hf:`` jobs whose encoder is still here (one warning per
+    encoder that is not: its rows need ``--models`` with where it is now)."""
+    from benchmark.errors import MissingArtifactError
+    from benchmark.registry import get_model, hf_ref_of_job
+
+    found = []
+    for ref in dict.fromkeys(filter(None, map(hf_ref_of_job, jobs))):
+        try:
+            found.append(get_model(ref).name)
+        except MissingArtifactError:
+            _warn(f"stored results of {ref}: that encoder is not found now; give --models hf:<where it is> "
+                  "to show them")
+    return found
+
+
 def _report_plan(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
                  hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, allow_missing_images: bool,
                  corpus_name: str, label_map: tuple[str, ...], results: str, execution: dict[str, Any]):
@@ -871,8 +889,10 @@ def _report_plan(table_no: int, model_names: str | None, languages: str | None, 
     extend: tuple[str, ...] = ()
     if not model_names:
         paper = paper_models()
-        extend = tuple(dict.fromkeys(job["model"] for _, job in store.scan()
-                                     if job and job.get("model") in MODELS and job["model"] not in paper))
+        jobs = [job for _, job in store.scan() if job]
+        extend = tuple(dict.fromkeys(job["model"] for job in jobs
+                                     if job.get("model") in MODELS and job["model"] not in paper))
+        extend += tuple(_stored_hf_models(jobs))
     plan = make_plan(_plan_options(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
                                    allow_missing_images, corpus_name, label_map, execution, extend),
                      echo=lambda m: click.echo(m, err=True))
@@ -1233,8 +1253,9 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
 @main.command(epilog="""\b
 Examples:
   bench weights
+  bench weights --models hf:xlm-roberta-base              # where an encoder is found (HF cache)
   bench weights --download bert-base-multilingual-cased   # where a network exists""")
-@click.option("--models", "model_names", help="Comma-separated registry names (default: all).")
+@click.option("--models", "model_names", help="Comma-separated registry names or hf:<hub id or folder>[+crf] (default: all).")
 @click.option("--download", is_flag=True, help="Fetch what is missing (needs network; e.g. on a login node).")
 @click.argument("artifacts", nargs=-1)
 @plugin_option
@@ -1243,6 +1264,7 @@ def weights(model_names: str | None, download: bool, artifacts: tuple[str, ...])
     from tabulate import tabulate
 
     from benchmark import weights as w
+    from benchmark.registry import HF_FORM, HF_PREFIX
 
     if download:
         ids = list(artifacts) or None
@@ -1254,8 +1276,11 @@ def weights(model_names: str | None, download: bool, artifacts: tuple[str, ...])
     rows = w.status(_split(model_names))
     click.echo(tabulate([[r.model, r.artifact, "yes" if r.present else "NO", r.where] for r in rows],
                         headers=["model", "artefact", "present", "where"], tablefmt="github"))
-    for art_id in dict.fromkeys(r.artifact for r in rows if w.ARTIFACTS[r.artifact].kind == "embeddings"):
+    for art_id in dict.fromkeys(r.artifact for r in rows
+                                if r.artifact in w.ARTIFACTS and w.ARTIFACTS[r.artifact].kind == "embeddings"):
         click.echo(f"{art_id} sources: {w.ARTIFACTS[art_id].provide}")
+    if not any(r.artifact.startswith(HF_PREFIX) for r in rows):
+        click.echo(f"any other encoder: --models {HF_FORM}; `bench weights --models hf:REF` says where it is found")
     if any(not r.present for r in rows):
         click.echo(f"weights folder: {w.weights_dir()} (set MMNER_WEIGHTS_DIR); "
                    "`bench weights --download` fetches missing ones where a network exists")

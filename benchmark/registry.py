@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 from benchmark.errors import ConfigError
@@ -349,7 +350,10 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 
 
 def get_model(name: str) -> ModelSpec:
-    """The spec for ``name`` (case-insensitive), or a ConfigError with close matches."""
+    """The spec for ``name`` (case-insensitive), or a ConfigError with close matches;
+    ``hf:REF`` / ``hf:REF+crf`` registers a Hugging Face encoder first (``hf_model``)."""
+    if is_hf_ref(name):
+        return hf_model(name)
     key = name.strip().lower()
     if key in MODELS:
         return MODELS[key]
@@ -359,6 +363,78 @@ def get_model(name: str) -> ModelSpec:
     close = difflib.get_close_matches(key, list(MODELS) + list(by_display), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else f"; registered: {', '.join(MODELS)}"
     raise ConfigError(f"unknown model {name!r}{hint}")
+
+
+# ---------------------------------------------------------------------------------------------
+# hf:REF -- any encoder AutoModel loads, run as BERT / BERT-CRF under the paper's protocol
+# ---------------------------------------------------------------------------------------------
+
+HF_PREFIX, HF_CRF = "hf:", "+crf"
+HF_FORM = ("hf:<hub id or folder> (softmax, as BERT) and hf:<hub id or folder>+crf (as BERT-CRF): any encoder "
+           "AutoModel loads, under the paper's BERT protocol, e.g. --models hf:xlm-roberta-base,hf:./my-model+crf")
+
+
+def is_hf_ref(name: str) -> bool:
+    return name.strip().lower().startswith(HF_PREFIX)
+
+
+def is_hf_spec(spec: ModelSpec) -> bool:
+    """A spec made by ``hf_model`` (its hyperparameters name the encoder's folder)."""
+    return "text_encoder_dir" in spec.defaults
+
+
+def _slug(text: str) -> str:
+    out = "".join(c if c.isalnum() or c in "._-" else "-" for c in text.lower().replace("/", "--"))
+    return out.strip("-.") or "encoder"
+
+
+def hf_model(ref: str) -> ModelSpec:
+    """Register and return the spec of ``hf:REF`` (``+crf``: with BERT-CRF's head).
+
+    The spec is BERT's (or BERT-CRF's) with the encoder swapped: same factory, trainer, selection,
+    first-sub-word gather and windows; the smoke profile keeps the encoder (it only shortens
+    training). Its name is ``hf-<encoder>[-crf]``, its display name the encoder's. The encoder's
+    identity (``text_encoder`` + ``text_encoder_revision``) is in every job id; the folder it was
+    found in (``text_encoder_dir``) is not. A missing encoder raises ``MissingArtifactError``.
+    """
+    from benchmark.weights import identify_hf
+
+    body = ref.strip()[len(HF_PREFIX):]
+    crf = body.lower().endswith(HF_CRF)
+    target = body[: -len(HF_CRF)] if crf else body
+    if not target.strip():
+        raise ConfigError(f"--models {ref!r}: expected {HF_FORM}")
+    encoder = identify_hf(target.strip())
+    base = MODELS["bert-crf" if crf else "bert"]
+    defaults = {k: v for k, v in base.defaults.items() if not k.startswith("tiny_")}
+    defaults.update(text_encoder=encoder.name, text_encoder_revision=encoder.revision,
+                    text_encoder_dir=encoder.folder)
+    display = encoder.name + ("-CRF" if crf else "")
+    if display.lower() in {s.display.lower() for s in MODELS.values() if not is_hf_spec(s)}:
+        display += " (hf)"  # never printed as one of the paper's rows
+    spec = ModelSpec(
+        name=f"hf-{_slug(encoder.name)}" + ("-crf" if crf else ""), display=display, factory=base.factory,
+        modality="text", citation=f"{encoder.name} @ {encoder.revision}, run as {base.display}",
+        defaults=defaults, smoke={k: v for k, v in base.smoke.items() if k != "text_encoder"},
+        description=f"{encoder.name} -> first-sub-word gather -> dropout 0.1 -> Linear -> "
+                    + ("CRF" if crf else "softmax") + f" ({base.display}'s protocol)",
+        choices={k: (defaults[k],) for k in ("text_encoder", "text_encoder_revision", "text_encoder_dir")},
+        fusable=base.fusable)
+    canonical = f"{HF_PREFIX}{encoder.folder if Path(target).expanduser().is_dir() else encoder.name}" + (
+        HF_CRF if crf else "")
+    register(spec, f"--models {ref}", origin=f"--models {canonical}")
+    return spec
+
+
+def hf_ref_of_job(job: Mapping[str, Any]) -> str | None:
+    """The ``hf:`` form that plans a stored job of an ``hf:`` model again (its hub id, or the folder
+    it was read from), None for any other job."""
+    hp = job.get("hparams") or {}
+    if not str(job.get("model", "")).startswith("hf-") or "text_encoder_dir" not in hp:
+        return None
+    hub = not str(hp.get("text_encoder_revision", "")).startswith("sha256:")
+    crf = HF_CRF if "crf_constrained" in hp else ""
+    return f"{HF_PREFIX}{hp['text_encoder'] if hub else hp['text_encoder_dir']}{crf}"
 
 
 def load_factory(spec: ModelSpec) -> Any:
@@ -452,9 +528,10 @@ def load_plugin(ref: str) -> list[ModelSpec]:
 
 
 def plugin_refs() -> list[str]:
-    """The ``--plugin`` references loaded in this process (for worker processes to load them too)."""
-    return list(dict.fromkeys(src[len("--plugin "):] for src in PLUGIN_SOURCES.values()
-                              if src.startswith("--plugin ")))
+    """The ``--plugin`` references and ``hf:`` encoders loaded in this process (for worker processes
+    to load them too)."""
+    return list(dict.fromkeys(src.split(" ", 1)[1] for src in PLUGIN_SOURCES.values()
+                              if src.startswith(("--plugin ", f"--models {HF_PREFIX}"))))
 
 
 def load_plugins_again(refs: list[str], search_path: list[str] | None = None) -> None:
@@ -465,7 +542,7 @@ def load_plugins_again(refs: list[str], search_path: list[str] | None = None) ->
             sys.path.append(entry)
     load_entry_points()
     for ref in refs:
-        load_plugin(ref)
+        get_model(ref) if is_hf_ref(ref) else load_plugin(ref)
 
 
 def load_entry_points() -> list[ModelSpec]:

@@ -220,6 +220,54 @@ def resolve_hf(id_or_path: str, download: bool | None = None) -> str:
                                f"to provide it: {how}")
 
 
+class HFEncoder(NamedTuple):
+    """A Hugging Face encoder named by ``--models hf:REF``: what it is and where it lies here."""
+
+    name: str  # the hub id, or the folder's name
+    revision: str  # the hub snapshot's commit, else "sha256:" + a digest of the folder's files
+    folder: str  # the local folder from_pretrained reads (not part of a job's identity)
+
+
+# Files whose bytes make an encoder what it is: its config, weights and tokenizer.
+_ENCODER_SUFFIXES = (".json", ".safetensors", ".bin", ".model", ".txt", ".pt", ".pth")
+_DIGESTS: dict[tuple[str, tuple[tuple[str, int, int], ...]], str] = {}
+
+
+def folder_digest(folder: Path) -> str:
+    """``sha256:`` + 16 hex digits over the names and bytes of the folder's config, weights and
+    tokenizer files (top level, by suffix; README and dot files ignored); memoised per listing."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in _ENCODER_SUFFIXES
+                   and not p.name.startswith("."))
+    listing = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    key = (str(folder.resolve()), listing)
+    if key not in _DIGESTS:
+        import hashlib
+        total = hashlib.sha256()
+        for path in files:
+            one = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    one.update(block)
+            total.update(f"{path.name}\t{one.hexdigest()}\n".encode())
+        _DIGESTS[key] = "sha256:" + total.hexdigest()[:16]
+    return _DIGESTS[key]
+
+
+def identify_hf(ref: str) -> HFEncoder:
+    """The encoder behind ``hf:REF`` (a folder written by ``save_pretrained``, or a hub id found in
+    ``$MMNER_WEIGHTS_DIR`` or the local HF cache; never the network); ``MissingArtifactError`` naming
+    where it looked and how to provide it when absent."""
+    found = resolve_hf(ref, download=False)
+    folder = Path(found).resolve()
+    given = Path(ref).expanduser()
+    if given.is_dir() or _looks_like_path(ref):
+        return HFEncoder(given.resolve().name, folder_digest(folder), str(folder))
+    cache = hf_cache_dir().expanduser().resolve()
+    if folder.parent.name == "snapshots" and cache in folder.parents:  # <cache>/models--org--name/snapshots/<commit>
+        return HFEncoder(ref, folder.name, str(folder))
+    return HFEncoder(ref, folder_digest(folder), str(folder))
+
+
 def _torchvision_files(arch_or_id: str) -> Artifact:
     key = arch_or_id if arch_or_id in ARTIFACTS else f"torchvision/{arch_or_id}"
     if key not in ARTIFACTS or ARTIFACTS[key].kind != "torchvision":
@@ -443,13 +491,17 @@ def locate(artifact_id: str) -> tuple[str | None, list[str]]:
 def status(model_names: Sequence[str] | None = None) -> list[StatusRow]:
     """One row per (model, artefact it needs) for the given registered models (default: all), plus
     a row with model ``-`` for every artefact no listed model needs when ``model_names`` is None."""
-    from benchmark.registry import MODELS, get_model
+    from benchmark.registry import MODELS, get_model, is_hf_spec
 
     specs = [get_model(n) for n in model_names] if model_names else list(MODELS.values())
     rows: list[StatusRow] = []
     needed: set[str] = set()
     cache: dict[str, tuple[str | None, list[str]]] = {}
     for spec in specs:
+        if is_hf_spec(spec):  # found when it was named (a missing one is refused by get_model)
+            hp = spec.defaults
+            rows.append(StatusRow(spec.name, f"hf:{hp['text_encoder']} @ {hp['text_encoder_revision']}", True,
+                                  str(hp["text_encoder_dir"])))
         for need in spec.needs:
             art = artifact(need)
             needed.add(art.id)

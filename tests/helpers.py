@@ -112,3 +112,23 @@ def assert_round_trip(model: Any, hp: dict[str, Any], train: Sequence[Sentence],
     assert predict(loaded, test) == before
     for key, value in model.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[key]), key
+
+
+def registry_restored():
+    """Context manager: the model registry and its plugin sources as they were on entry, afterwards
+    (so models registered by a test, plugins or ``hf:`` encoders, do not leak into other tests)."""
+    from contextlib import contextmanager
+
+    from benchmark import registry
+
+    @contextmanager
+    def restored():
+        models, sources = dict(registry.MODELS), dict(registry.PLUGIN_SOURCES)
+        try:
+            yield
+        finally:
+            registry.MODELS.clear()
+            registry.MODELS.update(models)
+            registry.PLUGIN_SOURCES.clear()
+            registry.PLUGIN_SOURCES.update(sources)
+    return restored()

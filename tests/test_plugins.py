@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from benchmark import registry
 from benchmark.cli import main
 from benchmark.report.render import CAP_MARK
+from tests.helpers import registry_restored
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,12 +60,8 @@ def specs():
 
 @pytest.fixture(autouse=True)
 def restore_registry():
-    models, sources = dict(registry.MODELS), dict(registry.PLUGIN_SOURCES)
-    yield
-    registry.MODELS.clear()
-    registry.MODELS.update(models)
-    registry.PLUGIN_SOURCES.clear()
-    registry.PLUGIN_SOURCES.update(sources)
+    with registry_restored():
+        yield
 
 
 @pytest.fixture()

@@ -205,3 +205,39 @@ def test_readme_reference_report_command_shows_the_committed_runs():
     assert out.exit_code == 0, out.output
     row = next(r for r in out.output.splitlines() if "| BiLSTM-CRF" in r and "English" in r)
     assert row.rstrip("| ").endswith("63.49 (62.68, +0.81)")  # results/reference/runs/bilstm-crf/fd51db5f... (seed 1)
+
+
+def test_compare_an_encoder_section_runs(tmp_path, monkeypatch):
+    """Issue 25 item 4: the section's command, run as written plus `--profile smoke --hp epochs=1`, on
+    the built-in corpus with xlm-roberta-base a tiny random XLM-R in an offline HF cache: two rows
+    named after the encoder after the paper's, its hub revision in the job's identity."""
+    import json
+    import shlex
+
+    from click.testing import CliRunner
+
+    from benchmark.cli import main
+    from tests.hf_encoders import save_encoder
+    from tests.helpers import hand_made_sentences, registry_restored
+
+    section = _section("Compare an encoder")
+    line = next(b for b in re.findall(r"```bash\n(.*?)\n```", section, flags=re.S) if b.startswith("bench run"))
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hf-cache" / "models--xlm-roberta-base"
+    save_encoder("xlm-roberta", repo / "snapshots" / commit, [" ".join(s.tokens) for s in hand_made_sentences()])
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    for key, value in {"HF_HUB_CACHE": tmp_path / "hf-cache", "HF_HUB_OFFLINE": "1",
+                       "MMNER_BENCH_CACHE": tmp_path / "cache", "MMNER_WEIGHTS_DIR": tmp_path / "weights"}.items():
+        monkeypatch.setenv(key, str(value))
+    monkeypatch.delenv("MMNERD_DIR", raising=False)
+    res = tmp_path / "res"
+    with registry_restored():
+        out = CliRunner().invoke(main, shlex.split(line)[1:] + ["--profile", "smoke", "--hp", "epochs=1",
+                                                                "--results", str(res)])
+    assert out.exit_code == 0, out.output
+    methods = [row.split("|")[2].strip().rstrip("‡") for row in out.output.splitlines() if row.startswith("| ")]
+    assert methods[-3:] == ["2M-NER", "xlm-roberta-base", "xlm-roberta-base-CRF"], methods
+    jobs = [json.loads(p.read_text()) for p in res.glob("runs/*/*/job.json")]
+    assert sorted(j["model"] for j in jobs) == ["hf-xlm-roberta-base", "hf-xlm-roberta-base-crf"]
+    assert {j["hparams"]["text_encoder_revision"] for j in jobs} == {commit}

@@ -3,7 +3,7 @@
 Alignment is scheme B of ``design/baselines.md`` §0.3 (2M-NER's ``word_to_token_index``): every word
 is tokenised on its own, the hidden state of its *first* wordpiece stands for the word, and the tag
 layer (softmax or CRF) runs over words. Nothing is truncated: a sentence whose wordpieces do not fit
-the encoder (``max_position_embeddings`` minus [CLS]/[SEP]) is cut into overlapping windows of whole
+the encoder (its position limit minus the special tokens) is cut into overlapping windows of whole
 words, each encoded separately, and every word takes its state from the window in which it has the
 most context on both sides. Gold and predicted lengths are therefore always equal.
 
@@ -16,6 +16,11 @@ Encoders:
 
 2M-NER's eight extra special tokens (§10 item 19) are added so that words made only of characters
 the tokenizer strips still get a wordpiece; any word that still yields none is given ``[UNK]``.
+
+Tokenizers other than BERT's (issue 25): the alignment reads the tokenizer's own ``word_ids()``
+(sentences passed as pre-split words) and its own special-token frame (``special_frame``), so
+SentencePiece / BPE vocabularies whose sub-words carry a word-start marker (XLM-R, mDeBERTa) and
+tokenizers with no [CLS]/[SEP] give one state per word as BERT's does; BERT's ids are unchanged.
 
 ``load_text_encoder`` returns ``(tokenizer, encoder, saved)``; ``saved`` is JSON-able and goes into
 the model config so that ``rebuild_text_encoder(saved, ctx)`` recreates the same tokenizer and an
@@ -71,14 +76,16 @@ def load_text_encoder(hp: dict[str, Any], train: Sequence[Sentence], ctx: BuildC
         ctx.log(f"text encoder: tiny random BERT ({sizes['tiny_layers']} layers, hidden {sizes['tiny_hidden']}), "
                 f"WordPiece vocabulary of {config.vocab_size} built from {len(train)} training sentences")
     else:
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
         from benchmark.weights import resolve_hf
-        path = resolve_hf(name)
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        path = str(hp.get("text_encoder_dir") or resolve_hf(name))  # text_encoder_dir: an `hf:` encoder's folder
+        tokenizer = load_tokenizer(path)
         encoder = load_pretrained(AutoModel, path)
-        saved = {"source": name}
-        ctx.log(f"text encoder: {name} from {path}")
+        saved = {"source": name if not hp.get("text_encoder_dir") else path}
+        revision = f" @ {hp['text_encoder_revision']}" if hp.get("text_encoder_revision") else ""
+        ctx.log(f"text encoder: {name}{revision} from {path} ({type(encoder).__name__}, "
+                f"{type(tokenizer).__name__})")
     added = _add_extra_tokens(tokenizer, encoder) if extra else 0
     saved.update(extra_special_tokens=extra, encoder_config=_config_dict(encoder),
                  max_length=_max_length(hp.get("max_length"), encoder))
@@ -91,13 +98,13 @@ def rebuild_text_encoder(saved: dict[str, Any], ctx: BuildContext | None = None)
     """Recreate ``(tokenizer, encoder)`` from ``saved`` without training data; the encoder's weights
     are freshly initialised (the caller loads its state dict). A hub model's tokenizer is read again
     through ``resolve_hf`` (``MissingArtifactError`` when it has gone)."""
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoModel
 
     if saved["source"] == TINY:
         tokenizer = _fast_tokenizer(saved["tokenizer_json"])
     else:
         from benchmark.weights import resolve_hf
-        tokenizer = AutoTokenizer.from_pretrained(resolve_hf(saved["source"]), local_files_only=True)
+        tokenizer = load_tokenizer(resolve_hf(saved["source"]))
     if saved.get("extra_special_tokens"):
         tokenizer.add_special_tokens({"additional_special_tokens": list(EXTRA_SPECIAL_TOKENS)})
     cfg = dict(saved["encoder_config"])
@@ -106,6 +113,20 @@ def rebuild_text_encoder(saved: dict[str, Any], ctx: BuildContext | None = None)
     if encoder.get_input_embeddings().num_embeddings != config.vocab_size:  # pragma: no cover
         encoder.resize_token_embeddings(config.vocab_size)
     return tokenizer, encoder
+
+
+def load_tokenizer(path: str) -> Any:
+    """``AutoTokenizer`` from a local folder. A byte-level BPE tokenizer that marks a word after a
+    space (RoBERTa's ``Ġ``) but was saved with ``add_prefix_space=False`` is loaded with it on, so that
+    words read one by one (``is_split_into_words``) get the sub-words they have in running text."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    byte_level = backend is not None and "ByteLevel" in repr(backend.pre_tokenizer)
+    if byte_level and getattr(tokenizer, "add_prefix_space", None) is False:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, add_prefix_space=True)
+    return tokenizer
 
 
 def load_pretrained(auto_cls: Any, path: str, dtype: torch.dtype | None = None) -> Any:
@@ -126,7 +147,12 @@ def _config_dict(encoder: Any) -> dict[str, Any]:
 
 
 def _max_length(requested: Any, encoder: Any) -> int:
+    """The longest window: ``requested`` capped by the encoder's position limit. RoBERTa-family
+    position ids start after the padding index, so those models hold ``padding_idx + 1`` fewer."""
     limit = int(getattr(encoder.config, "max_position_embeddings", 512))
+    positions = getattr(getattr(encoder, "embeddings", None), "position_embeddings", None)
+    if getattr(positions, "padding_idx", None) is not None:
+        limit -= int(positions.padding_idx) + 1
     return min(limit, int(requested)) if requested else limit
 
 
@@ -202,6 +228,30 @@ def _fast_tokenizer(tok_json: str) -> Any:
 WORD_GATHER = ("first", "authors_off_by_one")
 
 
+def special_frame(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """The special-token ids the tokenizer itself puts before and after one sequence: ``[CLS]`` /
+    ``[SEP]`` for BERT, ``<s>`` / ``</s>`` for XLM-R, nothing for a tokenizer without a template.
+
+    Read from the tokenizer's own output on a probe word: ``word_ids()`` (fast tokenizers: a special
+    token has none) or ``build_inputs_with_special_tokens`` around a sentinel (slow ones). A fast
+    tokenizer whose template adds nothing but that declares both a CLS and a SEP token is framed by
+    them (as a slow tokenizer with those tokens frames a sequence, and as this aligner always did)."""
+    if getattr(tokenizer, "is_fast", False):
+        enc = tokenizer(["a"], is_split_into_words=True, add_special_tokens=True)
+        ids, words = list(enc["input_ids"]), enc.word_ids()
+        inside = [i for i, w in enumerate(words) if w is not None]
+        if inside:
+            prefix, suffix = [int(t) for t in ids[: inside[0]]], [int(t) for t in ids[inside[-1] + 1:]]
+            cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+            if not prefix and not suffix and cls is not None and sep is not None:
+                return [int(cls)], [int(sep)]
+            return prefix, suffix
+    sentinel = -7
+    framed = list(tokenizer.build_inputs_with_special_tokens([sentinel]))
+    at = framed.index(sentinel)
+    return [int(t) for t in framed[:at]], [int(t) for t in framed[at + 1:]]
+
+
 class SubwordAligner:
     """Words -> wordpiece windows + a word -> wordpiece index (``gather`` rule).
 
@@ -210,50 +260,78 @@ class SubwordAligner:
     early, so the first word of a window takes ``[CLS]`` and every later word takes the *last*
     wordpiece of the word before it.
 
+    Each window is ``prefix + wordpieces + suffix``, the tokenizer's own special tokens around one
+    sequence (``[CLS]`` / ``[SEP]`` for BERT, ``<s>`` / ``</s>`` for XLM-R, possibly none).
+
     ``aligner(list_of_word_lists)`` returns a dict of CPU tensors (B sentences, W = most words in a
-    sentence, N >= B windows, L = longest window in wordpieces incl. [CLS]/[SEP], L <= max_length):
+    sentence, N >= B windows, L = longest window in wordpieces incl. special tokens, L <= max_length):
 
     * ``input_ids`` ``[N, L]`` long, ``attention_mask`` ``[N, L]`` long (1 on real wordpieces);
     * ``word_index`` ``[B, W]`` long: flat index ``window * L + position`` of each word's first
       wordpiece in the window it is read from (0 for padding words);
     * ``word_mask`` ``[B, W]`` bool, True on real words;
-    * ``first_window`` ``[B]`` long: row of each sentence's first window (its [CLS] is
-      ``input_ids[first_window[b], 0]``; use it to pick a per-sentence pooled vector).
+    * ``first_window`` ``[B]`` long: row of each sentence's first window (its [CLS], when the
+      tokenizer has one, is ``input_ids[first_window[b], 0]``; use it to pick a per-sentence pooled vector).
 
     A sentence that fits in ``max_length`` is one window. A longer one is covered by windows of
     whole words that start every ``(1 - overlap) * capacity`` wordpieces or so; each word is read
     from the window where ``min(pieces to its left, pieces to its right)`` is largest. A word with
-    more wordpieces than a window holds keeps only its first ``max_length - 2``.
+    more wordpieces than a window holds keeps only its first ``capacity`` (``max_length`` minus the
+    special tokens). With ``authors_off_by_one`` and no prefix token, a window's first word takes its
+    own first wordpiece.
     """
 
     def __init__(self, tokenizer: Any, max_length: int = 512, overlap: float = 0.5,
                  cache_size: int = 200_000, gather: str = "first") -> None:
-        if max_length < 3:
-            raise ValueError("max_length must leave room for [CLS], [SEP] and one wordpiece")
         if gather not in WORD_GATHER:
             raise ConfigError(f"word_gather={gather!r}; expected one of {', '.join(WORD_GATHER)}")
         self.shift = 1 if gather == "authors_off_by_one" else 0
         self.tokenizer = tokenizer
+        self.fast = bool(getattr(tokenizer, "is_fast", False))
+        self.prefix, self.suffix = special_frame(tokenizer)
+        if max_length < len(self.prefix) + len(self.suffix) + 1:
+            raise ValueError("max_length must leave room for the special tokens and one wordpiece")
         self.max_length = int(max_length)
-        self.capacity = self.max_length - 2
+        self.capacity = self.max_length - len(self.prefix) - len(self.suffix)
         self.overlap = float(overlap)
-        self.cls_id = int(tokenizer.cls_token_id)
-        self.sep_id = int(tokenizer.sep_token_id)
         self.pad_id = int(tokenizer.pad_token_id or 0)
-        self.unk_id = int(tokenizer.unk_token_id)
+        unk = tokenizer.unk_token_id
+        self.unk_id = int(unk if unk is not None else self.pad_id)  # stands for a word with no sub-word
         self.cache_size = cache_size
-        self._cache: dict[str, list[int]] = {}
+        self._cache: dict[Any, list[list[int]]] = {}
 
-    def word_pieces(self, words: Sequence[str]) -> list[list[int]]:
-        """Wordpiece ids of each word tokenised on its own; never empty (``[UNK]`` instead)."""
-        todo = sorted({w for w in words if w not in self._cache})
+    def sentence_pieces(self, sentences: Sequence[Sequence[str]]) -> list[list[list[int]]]:
+        """Per sentence, the sub-word ids of each word; never empty (``unk_id`` instead), at most
+        ``capacity``. A fast tokenizer reads each sentence as pre-split words (``is_split_into_words``)
+        and its own ``word_ids()`` say which sub-word belongs to which word (so word-start markers,
+        ``▁`` or ``Ġ``, come out as the tokenizer puts them); a slow one tokenises each word alone."""
+        keys = [tuple(words) for words in sentences]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
         if todo:
             if len(self._cache) + len(todo) > self.cache_size:
                 self._cache.clear()
-            ids = self.tokenizer(todo, add_special_tokens=False)["input_ids"]
-            for w, pieces in zip(todo, ids):
-                self._cache[w] = list(pieces[: self.capacity]) or [self.unk_id]
-        return [self._cache[w] for w in words]
+            for key, pieces in zip(todo, self._tokenize(todo)):
+                self._cache[key] = [p[: self.capacity] or [self.unk_id] for p in pieces]
+        return [self._cache[k] for k in keys]
+
+    def _tokenize(self, sentences: list[tuple[str, ...]]) -> list[list[list[int]]]:
+        if not self.fast:
+            words = sorted({w for s in sentences for w in s})
+            ids = dict(zip(words, self.tokenizer(words, add_special_tokens=False)["input_ids"])) if words else {}
+            return [[list(ids[w]) for w in s] for s in sentences]
+        enc = self.tokenizer([list(s) for s in sentences], is_split_into_words=True, add_special_tokens=False)
+        out = []
+        for i, words in enumerate(sentences):
+            pieces: list[list[int]] = [[] for _ in words]
+            for token, word in zip(enc["input_ids"][i], enc.word_ids(i)):
+                if word is not None:
+                    pieces[word].append(int(token))
+            out.append(pieces)
+        return out
+
+    def word_pieces(self, words: Sequence[str]) -> list[list[int]]:
+        """Sub-word ids of each word of one sentence (see ``sentence_pieces``)."""
+        return self.sentence_pieces([words])[0]
 
     def windows(self, sizes: Sequence[int]) -> tuple[list[tuple[int, int]], list[int]]:
         """Cover words with piece counts ``sizes`` by windows ``(start, end)`` of at most
@@ -295,19 +373,18 @@ class SubwordAligner:
         rows: list[list[int]] = []
         first_window: list[int] = []
         positions: list[list[tuple[int, int]]] = []  # per sentence, per word: (row, position)
-        for words in sentences:
-            pieces = self.word_pieces(list(words))
+        for pieces in self.sentence_pieces(sentences):
             spans, owner = self.windows([len(p) for p in pieces])
             base = len(rows)
             first_window.append(base)
             where: list[tuple[int, int]] = [(0, 0)] * len(pieces)
             for w_id, (s, e) in enumerate(spans):
-                ids = [self.cls_id]
+                ids = list(self.prefix)
                 for i in range(s, e):
                     if owner[i] == w_id:
-                        where[i] = (base + w_id, len(ids) - self.shift)
+                        where[i] = (base + w_id, max(0, len(ids) - self.shift))
                     ids.extend(pieces[i])
-                ids.append(self.sep_id)
+                ids.extend(self.suffix)
                 rows.append(ids)
             positions.append(where)
         length = max(len(r) for r in rows)

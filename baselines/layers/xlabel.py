@@ -4,7 +4,8 @@ Every word is tokenised on its own (``SubwordAligner.word_pieces``: the same wor
 BERT models, ``[UNK]`` for a word that yields none). The sentence becomes one sequence
 ``[CLS] w1_1 w1_2 w2_1 ... [SEP]`` of at most ``max_length`` wordpieces (128 in UMT/MKGFormer);
 the first wordpiece of a word carries its tag, every later wordpiece the tag ``X``, and [CLS]/[SEP]
-their own tags ``[CLS]``/``[SEP]``. The CRF runs over all real wordpieces.
+their own tags ``[CLS]``/``[SEP]`` (whatever special tokens the tokenizer frames a sequence with:
+``SubwordAligner.prefix`` / ``suffix``). The CRF runs over all real wordpieces.
 
 Words beyond the 128-wordpiece limit are cut off, as in the original codes; unlike them (which drop
 those words from gold and prediction alike) we keep the gold and predict ``O`` for them, so the
@@ -46,9 +47,7 @@ class XLabelEncoder:
     """
 
     def __init__(self, tokenizer: Any, tags: Sequence[str], max_length: int = 128) -> None:
-        if max_length < 3:
-            raise ValueError("max_length must leave room for [CLS], [SEP] and one wordpiece")
-        self.aligner = SubwordAligner(tokenizer, max_length)
+        self.aligner = SubwordAligner(tokenizer, max_length)  # refuses a max_length with no room for a word
         self.max_length = int(max_length)
         ids = {t: i for i, t in enumerate(tags)}
         self.pad, self.x, self.cls, self.sep = (ids[t] for t in SPECIAL_TAGS)
@@ -58,16 +57,16 @@ class XLabelEncoder:
         al = self.aligner
         rows, label_rows, firsts = [], [], []
         for b, words in enumerate(sentences):
-            ids, labels, first = [al.cls_id], [self.cls], []
+            ids, labels, first = list(al.prefix), [self.cls] * len(al.prefix), []
             for w, pieces in enumerate(al.word_pieces(list(words))):
-                if len(ids) + len(pieces) > self.max_length - 1:
+                if len(ids) + len(pieces) > self.max_length - len(al.suffix):
                     break  # this word and the rest are cut off (as the original codes' truncation)
                 first.append(len(ids))
                 ids.extend(pieces)
                 tag = tag_ids[b][w] if tag_ids is not None else self.pad
                 labels.extend([tag] + [self.x] * (len(pieces) - 1))
-            ids.append(al.sep_id)
-            labels.append(self.sep)
+            ids.extend(al.suffix)
+            labels.extend([self.sep] * len(al.suffix))
             rows.append(ids)
             label_rows.append(labels)
             firsts.append(first)

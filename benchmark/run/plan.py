@@ -20,13 +20,13 @@ import difflib
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from benchmark.corpora.reader import LANGUAGES, Corpus, expand_languages
 from benchmark.errors import ConfigError
-from benchmark.registry import MODELS, ModelSpec, get_model
+from benchmark.registry import MODELS, ModelSpec, get_model, is_hf_ref
 from benchmark.report.tables import Row, TableSpec, extend_with, get_table
 from benchmark.run.specs import NO_IMAGES, PROFILE_LIMITS, JobSpec, Setting, dev_languages, hp_problem
 from benchmark.weights import AUTO_EMBEDDINGS, resolve_auto_embeddings, settle_embeddings
@@ -300,9 +300,22 @@ def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: 
     return planned
 
 
+def resolve_hf_names(options: PlanOptions) -> PlanOptions:
+    """``options`` with every ``hf:REF`` model (``--models`` and ``extend``) registered and replaced by
+    its registry name, so that every command plans the same jobs (a missing encoder fails here,
+    before any data is read)."""
+    def names(values: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if values is None:
+            return None
+        return tuple(dict.fromkeys(get_model(n).name if is_hf_ref(n) else n for n in values))
+
+    return replace(options, models=names(options.models), extend=names(options.extend) or ())
+
+
 def make_plan(options: PlanOptions, echo: Echo = lambda m: None) -> Plan:
     """Check ``options`` and expand the table into its jobs (the one path for run/plan/status/report)."""
     table = get_table(options.table)
+    options = resolve_hf_names(options)
     extra = [n for n in (*(options.models or ()), *options.extend) if n in MODELS or n.lower() in MODELS]
     if extra:  # a model outside the paper gets rows of its own; paper rows are never edited
         table = extend_with(table, [get_model(n).name for n in extra])

@@ -14,6 +14,10 @@ everything that changes a number:
 - the image source (``image_source``): a fingerprint of the image folder's listing (file names,
   sizes and modification times) or ``"none"`` when no image folder was found.
 
+Where an input lies on this machine is not what it is: the hyperparameters in ``LOCATION_HPARAMS``
+(the folder an ``hf:`` encoder was found in) are recorded with the job but left out of the hash; the
+encoder's contents are in it (``text_encoder_revision``: hub revision or a digest of its files).
+
 A field a job does not read is left out of the hash (the image source of a text-only job, the fold
 assignment of a job without a fold), so the ids of such jobs are unchanged from schema v1.
 """
@@ -29,6 +33,8 @@ SCHEMA_VERSION = 2  # v2: JobSpec.image_source; fold assignment in the identity
 SUPPORTED_SCHEMAS = (1, 2)
 FOLD_SEED = 20240426  # seed of the fixed shuffle that assigns training sentences to folds (Table 8)
 NO_IMAGES = "none"
+# Hyperparameters that say where something is found, not what it is (left out of the job id).
+LOCATION_HPARAMS: tuple[str, ...] = ("text_encoder_dir",)
 
 # Smoke profile = a small, deterministic slice of every split (per language, round-robin).
 PROFILE_LIMITS: dict[str, dict[str, int | None]] = {
@@ -110,7 +116,7 @@ class JobSpec:
             "seed": self.seed,
             "profile": self.profile,
             "limits": PROFILE_LIMITS[self.profile],
-            "hparams": self.hparams,
+            "hparams": {k: v for k, v in self.hparams.items() if k not in LOCATION_HPARAMS},
             "data_kind": self.data_kind,
             "data_fingerprint": self.data_fingerprint,
         }
@@ -124,7 +130,7 @@ class JobSpec:
         return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.identity(), "image_source": self.image_source, "job_id": self.job_id}
+        return {**self.identity(), "hparams": self.hparams, "image_source": self.image_source, "job_id": self.job_id}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "JobSpec":
