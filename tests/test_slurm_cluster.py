@@ -8,6 +8,7 @@ thread; waits are generous (the node's 2 CPUs are shared) but bounded.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
@@ -21,6 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT_S = 420  # one smoke job takes ~20 s on an idle node; CI shares the CPUs
+CALIBRATION_EPOCHS = 20  # the time-limit test measures an epoch's time with a run this long
 
 
 def _cluster_reason() -> str | None:
@@ -183,8 +185,19 @@ def test_time_limit_signal_checkpoints_requeues_and_resumes_to_the_same_result(t
     """--slurm-time 3: Slurm signals the task 90 s before its limit; submitit calls the task's
     checkpoint, requeues it, and the requeued task resumes from its last epoch to the result an
     uninterrupted local run of the same job stores (every epoch's loss and the test metrics).
-    (A requeued job waits for its credential to expire: 30 s on the .ci cluster, 120 s by default.)"""
-    res, args = tmp_path / "r", [*JOB, "--languages", "fr", "--hp", "epochs=100"]
+    (A requeued job waits for its credential to expire: 30 s on the .ci cluster, 120 s by default.)
+
+    The job must outlast the signal, which Slurm sends at most 90 s after the start (time limit 3 min
+    minus submitit's 90 s, or up to 60 s earlier): its number of epochs comes from a short local
+    calibration run here, so that it needs >= 100 s of training on this machine at this moment
+    (a fixed count finished before the signal on an idle node and would on a faster one)."""
+    calib = bench("run", *JOB, "--languages", "fr", "--hp", f"epochs={CALIBRATION_EPOCHS}",
+                  "--results", str(tmp_path / "calib"), timeout=WAIT_S)
+    assert calib.returncode == 0, calib.stdout + calib.stderr
+    calib_result = json.loads(next((tmp_path / "calib" / "runs").glob("bilstm-crf/*/result.json")).read_text())
+    per_epoch = calib_result["wall_time_s"] / CALIBRATION_EPOCHS
+    epochs = max(100, math.ceil(100 / per_epoch))
+    res, args = tmp_path / "r", [*JOB, "--languages", "fr", "--hp", f"epochs={epochs}"]
     out = bench("run", *args, "--executor", "slurm", "--slurm-time", "3", "--results", str(res))
     assert out.returncode == 0 and "3 min" in out.stdout, out.stdout + out.stderr
     [record] = records(res)
@@ -194,11 +207,12 @@ def test_time_limit_signal_checkpoints_requeues_and_resumes_to_the_same_result(t
     log = res / ".work" / record["job_id"] / "train.log"
     wait_for(lambda: log.is_file() and "Slurm signalled the task" in log.read_text(), what="the time-limit signal")
     t_signal = time.time()
-    wait_for(lambda: list((res / "runs").glob("bilstm-crf/*/result.json")), what="the requeued task's result")
+    wait_for(lambda: list((res / "runs").glob("bilstm-crf/*/result.json")), timeout=3 * WAIT_S,
+             what="the requeued task's result")
     print(f"requeued task stored its result {time.time() - t_signal:.0f}s after the signal")
     stored = json.loads(next((res / "runs").glob("bilstm-crf/*/result.json")).read_text())
     here = json.loads(next((tmp_path / "local" / "runs").glob("bilstm-crf/*/result.json")).read_text())
-    assert stored["job"] == here["job"] and stored["epochs_run"] == here["epochs_run"] == 100
+    assert stored["job"] == here["job"] and stored["epochs_run"] == here["epochs_run"] == epochs
     assert [h["loss"] for h in stored["history"]] == [h["loss"] for h in here["history"]]
     assert stored["test"] == here["test"] and stored["selected_epoch"] == here["selected_epoch"]
     text = log.read_text() if log.is_file() else (res / "runs" / "bilstm-crf" / record["job_id"] / "train.log").read_text()
