@@ -9,7 +9,8 @@
 # Idempotent: `start` on a running cluster only checks it, `stop` on a stopped one does nothing.
 # The cluster: this host (`hostname -s`) as controller and only node, its CPUs and a little less
 # memory than it has, one default partition `debug`, accounting off (no sacct: state comes from
-# squeue/scontrol while Slurm knows a job), proctrack/linuxproc and task/none (no cgroups needed).
+# squeue/scontrol while Slurm knows a job), proctrack/linuxproc and task/none (no cgroups needed);
+# a task's --mem is enforced by jobacct_gather/linux's OverMemoryKill (RSS polled every second).
 # A slurm.conf this script did not write is never overwritten (start stops with a message).
 set -euo pipefail
 
@@ -80,7 +81,10 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 SchedulerType=sched/backfill
 AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
+# memory limits enforced without cgroups: the step's RSS polled every second, killed above --mem
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=1
+JobAcctGatherParams=OverMemoryKill
 JobCompType=jobcomp/none
 ReturnToService=2
 MpiDefault=none

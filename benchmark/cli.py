@@ -373,6 +373,9 @@ def job_options(table_required: bool = True):
                          help="Time limit per task (minutes, H:MM:SS, D-HH:MM:SS)."),
             click.option("--slurm-mem", help="Memory per task, e.g. 32G (default: from the jobs' estimated peak, "
                          "at least 2G; 8G with a GPU)."),
+            click.option("--slurm-max-requeues", type=int, default=3, show_default=True,
+                         help="Requeues after a time-limit signal before a task is let time out "
+                         "(submitit's max_num_timeout; preemptions do not count)."),
             click.option("--slurm-account", help="Slurm account to charge."),
             click.option("--slurm-extra", help='Extra sbatch options, e.g. "--qos=high --constraint=a100".'),
             plugin_option,
@@ -444,7 +447,8 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
         label_map: tuple[str, ...], allow_missing_images: bool, results: str, device: str, threads: int | None,
         overwrite: str, executor: str, devices: str | None, precision: str, compile_model: bool,
         slurm_partition: str | None, slurm_gpus: int | None, slurm_cpus: int | None, slurm_time: str,
-        slurm_mem: str | None, slurm_account: str | None, slurm_extra: str | None, dry_run: bool) -> None:
+        slurm_mem: str | None, slurm_max_requeues: int, slurm_account: str | None, slurm_extra: str | None,
+        dry_run: bool) -> None:
     """Run the jobs of a table; finished jobs are skipped, interrupted ones resume."""
     from benchmark.run.executors import make_executor
     from benchmark.run.plan import make_plan
@@ -498,7 +502,7 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
         from benchmark.util.io import ensure_dir
         ensure_dir(store.root)
         slurm = dict(partition=slurm_partition, gpus=slurm_gpus, cpus=slurm_cpus, time=slurm_time, mem=slurm_mem,
-                     account=slurm_account, extra=slurm_extra)
+                     account=slurm_account, extra=slurm_extra, max_requeues=slurm_max_requeues)
         runner = make_executor(executor, results, device, devices, _cache_dir(), slurm,
                                overwrite=overwrite == "always", threads=threads)
         summary = runner.run(todo, plan.corpus, store, echo=click.echo)

@@ -292,3 +292,34 @@ def test_slurm_states_from_the_tasks_files_once_slurm_forgot_them(tiny_corpus, t
     assert [states[w][0] for w in works] == ["failed", "timeout", "cancelled", "missing", "queued"]
     assert "Slurm 7_0 FAILED: ValueError: bad; log " in states[works[0]][1] and "error.txt" in states[works[0]][1]
     assert "state unknown (Slurm no longer knows it)" in states[works[4]][1]
+
+
+def test_a_failed_task_whose_log_names_its_memory_or_time_limit_is_shown_as_that(tiny_corpus, tmp_path,
+                                                                                 monkeypatch):
+    """Without cgroups Slurm calls a memory-limit kill and a time limit after the last requeue
+    FAILED; the task's log says which (slurmstepd's and submitit's own lines, as the .ci cluster
+    wrote them). A FAILED task whose log names neither stays failed: a requeue note is not a timeout,
+    and a path holding the words out_of_memory is not a kill. Catches out-of-memory and timeout shown as a plain failure, or a failure as a timeout."""
+    from benchmark.run.executors import submitted_states
+
+    bin_dir = _fake_slurm(tmp_path, monkeypatch)
+    (bin_dir / "squeue").write_text("#!/bin/sh\nprintf '7_0|FAILED|NonZeroExitCode|\\n7_1|FAILED|NonZeroExitCode|\\n"
+                                    "7_2|FAILED|NonZeroExitCode|\\n7_3|OUT_OF_MEMORY|OutOfMemory|\\n'\n")
+    works = _records(ResultStore(tmp_path / "results"), tiny_corpus, 4)
+    logs = [json.loads((w / SUBMITTED).read_text()) for w in works]
+    for r in logs:
+        Path(r["folder"]).mkdir(parents=True)
+    Path(logs[0]["stderr"]).write_text("slurmstepd-vm: error: StepId=7.0 exceeded memory limit (223375360 > "
+                                       "209715200), being killed\nslurmstepd-vm: error: Exceeded job memory limit\n")
+    Path(logs[1]["stderr"]).write_text(
+        "submitit WARNING (2026-12-03 18:40:01,000) - Caught signal SIGUSR2 on vm: this job is timed-out.\n"
+        "submitit INFO (2026-12-03 18:40:01,001) - Job not requeued because: timed-out too many times.\n")
+    Path(logs[2]["stderr"]).write_text(  # words of a path (a test's name) or a requeue note say nothing
+        "submitit INFO (2026-12-03 18:40:00,000) - Loading pickle: /tmp/test_out_of_memory_0/7_submitted.pkl\n"
+        "submitit WARNING (2026-12-03 18:40:01,000) - Caught signal SIGUSR2 on vm: this job is timed-out.\n"
+        "Traceback ...\nValueError: hidden_size must be greater than zero\n")
+    states = submitted_states(works)
+    assert [states[w][0] for w in works] == ["out-of-memory", "timeout", "failed", "out-of-memory"]
+    assert states[works[0]][1].startswith("Slurm 7_0 FAILED (OUT_OF_MEMORY); log ")
+    assert states[works[1]][1].startswith("Slurm 7_1 FAILED (TIMEOUT); log ")
+    assert states[works[3]][1].startswith("Slurm 7_3 OUT_OF_MEMORY; log ")

@@ -192,6 +192,39 @@ def test_failed_and_cancelled_tasks_are_shown_as_such_with_their_logs(tmp_path):
     subprocess.run(["scancel", resubmitted["slurm_job_id"]])
 
 
+def test_out_of_memory_and_a_time_limit_past_the_last_requeue_are_shown_as_such(tmp_path):
+    """On the .ci cluster slurmd enforces --mem (OverMemoryKill): a task given 400M (python and
+    torch alone need more) is killed and shows `out-of-memory` with its log, not `failed`. A task
+    with --slurm-time 2 and --slurm-max-requeues 0 is signalled within its first minute and, with
+    no requeue left, ends: `timeout`, its epoch checkpoint kept for the next `bench run`."""
+    res = tmp_path / "r"
+    oom = bench("run", *JOB, "--languages", "en", "--executor", "slurm", "--results", str(res), "--slurm-mem", "400M")
+    assert oom.returncode == 0, oom.stdout + oom.stderr
+    late = bench("run", *JOB, "--languages", "fr", "--executor", "slurm", "--results", str(res), "--hp", "epochs=400",
+                 "--slurm-time", "2", "--slurm-max-requeues", "0")
+    assert late.returncode == 0, late.stdout + late.stderr
+    by_job = {r["job_id"]: r for r in records(res)}
+
+    def state(*args: str) -> list[str]:
+        [row] = plan_rows(res, *args)
+        return row
+
+    wait_for(lambda: state("--languages", "en")[0] not in ("queued", "running"), what="the 400M task to end")
+    row = state("--languages", "en")
+    assert row[0] == "out-of-memory", row
+    assert f"(OUT_OF_MEMORY); log {by_job[row[1]]['stderr']}" in row[5], row
+    assert "exceeded memory limit" in Path(by_job[row[1]]["stderr"]).read_text()
+    wait_for(lambda: state("--languages", "fr", "--hp", "epochs=400")[0] not in ("queued", "running"),
+             what="the time-limited task to end")
+    row = state("--languages", "fr", "--hp", "epochs=400")
+    assert row[0] == "timeout", row
+    assert "(TIMEOUT): submitit.core.utils.UncompletedJobError: Job not requeued because: timed-out too many times" \
+        in row[5] and f"log {by_job[row[1]]['stderr']}" in row[5], row
+    assert (res / ".work" / row[1] / "last.pt").is_file()
+    status = bench("status", *JOB[:-2], "--languages", "fr", "--hp", "epochs=400", "--results", str(res))
+    assert "1 timeout" in status.stdout, status.stdout
+
+
 def test_time_limit_signal_checkpoints_requeues_and_resumes_to_the_same_result(tmp_path):
     """--slurm-time 3: Slurm signals the task 90 s before its limit; submitit calls the task's
     checkpoint, requeues it, and the requeued task resumes from its last epoch to the result an

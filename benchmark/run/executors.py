@@ -680,7 +680,8 @@ class SlurmExecutor:
                  time: str | int | None = None, mem: str | None = None, account: str | None = None,
                  extra: str | None = None, cpus: int | None = None, array_parallelism: int = 16,
                  cache_dir: Path | None = None, cluster: str | None = None, wait: bool = False,
-                 device: str = "auto", threads: int | None = None, overwrite: bool = False) -> None:
+                 device: str = "auto", threads: int | None = None, overwrite: bool = False,
+                 max_requeues: int = 3) -> None:
         try:
             import submitit
         except ImportError:
@@ -695,12 +696,14 @@ class SlurmExecutor:
             raise ConfigError(f"--slurm-gpus must be >= 0, got {gpus}")
         if cpus is not None and cpus < 1:
             raise ConfigError(f"--slurm-cpus must be >= 1, got {cpus}")
+        if max_requeues < 0:
+            raise ConfigError(f"--slurm-max-requeues must be >= 0, got {max_requeues}")
         self.cluster = cluster or "slurm"
         if self.cluster == "slurm":
             if not slurm_available():
                 raise ConfigError("--executor slurm: Slurm is not available here (no `sbatch` on PATH); "
                                   "run on a cluster login node, or use --executor local")
-            self.executor: Any = submitit.SlurmExecutor(folder=str(self.folder / "%j"))
+            self.executor: Any = submitit.SlurmExecutor(folder=str(self.folder / "%j"), max_num_timeout=max_requeues)
         else:
             self.executor = submitit.AutoExecutor(folder=str(self.folder / "%j"), cluster=self.cluster)
         self.params: dict[str, Any] = {}
@@ -814,7 +817,7 @@ def submitted_states(works: Sequence[Path]) -> dict[Path, tuple[str, str]]:
     """For work folders with a ``submitted.json``: ``(state, detail)`` as Slurm (or, once Slurm has
     forgotten the task, the task's own files) tells it. States: queued (pending, with Slurm's
     reason), running, failed, cancelled, timeout, out-of-memory; each detail names the task's log."""
-    from benchmark.run.slurm import TaskState, ended_from_files, task_states
+    from benchmark.run.slurm import TaskState, ended_from_files, refine, task_states
 
     records = {w: read_submitted(w) for w in works}
     slurm_ids = [r["slurm_job_id"] for r in records.values()
@@ -827,7 +830,10 @@ def submitted_states(works: Sequence[Path]) -> dict[Path, tuple[str, str]]:
         task = str(r["slurm_job_id"])
         log = r.get("stderr") or r.get("folder") or "?"
         paths = [Path(r[k]) if r.get(k) else None for k in ("stdout", "stderr", "result_pickle")]
-        st = known.get(task) or (ended_from_files(*paths) if r.get("executor") == "slurm" else TaskState("unknown"))
+        if task in known:
+            st = refine(known[task], *paths[:2])
+        else:
+            st = ended_from_files(*paths) if r.get("executor") == "slurm" else TaskState("unknown")
         if st.state == "queued":
             out[work] = ("queued", f"Slurm {task} pending ({st.reason or st.slurm}); log {log}")
         elif st.state == "running":

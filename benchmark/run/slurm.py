@@ -9,6 +9,8 @@ controller knows them (pending with its reason, running, and, for a few minutes 
 completed / failed / cancelled / timeout / out-of-memory), then ``sacct`` where accounting is on.
 After both forget a task, ``ended_from_files`` reads what the task itself left: submitit's result
 pickle and the ``*** ... CANCELLED ... DUE TO TIME LIMIT ***`` lines slurmstepd writes to its log.
+``refine`` makes Slurm's ``FAILED`` precise from the same logs: a memory-limit kill is
+``out-of-memory`` and a time limit after the last allowed requeue is ``timeout``.
 """
 from __future__ import annotations
 
@@ -190,8 +192,40 @@ def task_states(task_ids: Iterable[str]) -> dict[str, TaskState]:
     return out
 
 
+# what a task's own log says of its end, where Slurm's word alone is too coarse: slurmstepd's
+# memory-limit kill (jobacct_gather's OverMemoryKill leaves the job FAILED, cgroups make it
+# OUT_OF_MEMORY) and submitit's refusal to requeue a task whose requeues are spent
+LOG_ENDINGS = (  # slurmstepd's lines only: a path or a name in the log may hold the same words
+    (re.compile(r"^slurmstepd\S*: error: .*(exceeded (job |step )?memory limit|oom[-_]kill|OOM Kill)", re.I | re.M),
+     TaskState("out-of-memory", "OUT_OF_MEMORY")),
+    (re.compile(r"^slurmstepd\S*: error: \*\*\* .* DUE TO TIME LIMIT|Job not requeued because: timed-out", re.M),
+     TaskState("timeout", "TIMEOUT")),
+    (re.compile(r"^slurmstepd\S*: error: \*\*\* .* DUE TO PREEMPTION", re.M), TaskState("cancelled", "PREEMPTED")),
+    (re.compile(r"^slurmstepd\S*: error: \*\*\* (JOB|STEP) \S+ .*CANCELLED", re.M), TaskState("cancelled", "CANCELLED")),
+)
+
+
+def said_by_logs(stdout: Path | None, stderr: Path | None) -> TaskState | None:
+    """The end a task's logs name (memory limit, time limit, preemption, cancel), else None."""
+    text = _tail(stderr) + _tail(stdout)
+    return next((state for pattern, state in LOG_ENDINGS if pattern.search(text)), None)
+
+
+def refine(state: TaskState, stdout: Path | None, stderr: Path | None) -> TaskState:
+    """Slurm's ``FAILED`` made precise by the task's logs: ``out-of-memory`` when slurmstepd killed
+    it at its memory limit, ``timeout`` when its time limit came after its requeues were spent.
+    Other states are Slurm's own word and stay as they are."""
+    if state.state != "failed":
+        return state
+    said = said_by_logs(stdout, stderr)
+    if said is None or said.state not in ("out-of-memory", "timeout"):
+        return state
+    return TaskState(said.state, f"{state.slurm} ({said.slurm})" if state.slurm else said.slurm, state.reason)
+
+
 def ended_from_files(stdout: Path | None, stderr: Path | None, result_pickle: Path | None) -> TaskState:
     """How a task Slurm has forgotten ended, from the files it left (``unknown`` when none says)."""
+    said = said_by_logs(stdout, stderr)
     if result_pickle is not None and result_pickle.is_file():
         try:
             outcome = pickle.loads(result_pickle.read_bytes())[0]
@@ -200,20 +234,8 @@ def ended_from_files(stdout: Path | None, stderr: Path | None, result_pickle: Pa
         if outcome == "success":
             return TaskState("completed", "COMPLETED")
         if outcome == "error":
-            text = _tail(stderr)
-            if "DUE TO TIME LIMIT" in text or "timed-out" in text:
-                return TaskState("timeout", "TIMEOUT")
-            return TaskState("failed", "FAILED")
-    text = _tail(stderr) + _tail(stdout)
-    if "DUE TO TIME LIMIT" in text:
-        return TaskState("timeout", "TIMEOUT")
-    if "DUE TO PREEMPTION" in text:
-        return TaskState("cancelled", "PREEMPTED")
-    if re.search(r"\*\*\* (JOB|STEP) \S+ .*CANCELLED", text):
-        return TaskState("cancelled", "CANCELLED")
-    if re.search(r"oom[-_ ]kill|Out Of Memory|OUT_OF_MEMORY", text, re.IGNORECASE):
-        return TaskState("out-of-memory", "OUT_OF_MEMORY")
-    return TaskState("unknown")
+            return said if said is not None and said.state != "cancelled" else TaskState("failed", "FAILED")
+    return said or TaskState("unknown")
 
 
 def _tail(path: Path | None, size: int = 20000) -> str:
