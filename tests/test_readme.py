@@ -241,3 +241,33 @@ def test_compare_an_encoder_section_runs(tmp_path, monkeypatch):
     jobs = [json.loads(p.read_text()) for p in res.glob("runs/*/*/job.json")]
     assert sorted(j["model"] for j in jobs) == ["hf-xlm-roberta-base", "hf-xlm-roberta-base-crf"]
     assert {j["hparams"]["text_encoder_revision"] for j in jobs} == {commit}
+
+
+def test_glove_50d_runs_are_rows_of_their_own_never_merged_with_word2vec(tmp_path, tiny_corpus):
+    """Issue 26 item 3: runs with `--hp embeddings=glove.6B.50d` (the plan then sets embedding_dim 50)
+    are their own README rows, labelled, below the table: never averaged into the word2vec row, and
+    found without the vectors installed (the block is the same on a machine without the wheel)."""
+    from dataclasses import replace
+
+    from benchmark.report.readme import VECTOR_VARIANTS
+    from benchmark.run.plan import PlanOptions, make_plan
+    from tests.report_cases import fake_for
+
+    assert VECTOR_VARIANTS == ({"embeddings": "glove.6B.50d", "embedding_dim": 50},)
+    plan = make_plan(PlanOptions(table=5, data_dir=str(tiny_corpus.root), seeds=3))
+    jobs = {(p.job.model, p.job.setting.test_language, p.job.seed): p.job for p in plan.known}
+    store = ResultStore(tmp_path)
+    for seed, (w2v, glove) in enumerate(((0.60, 0.70), (0.62, 0.72), (0.64, 0.74)), start=1):
+        base = jobs[("bilstm-crf", "en", seed)]
+        variant = replace(base, hparams={**base.hparams, "embeddings": "glove.6B.50d", "embedding_dim": 50})
+        for job, f1 in ((base, w2v), (variant, glove)):
+            r = fake_for(job, f1)
+            store.put(replace(r, environment={**r.environment, "commit": "a" * 40, "dirty": False}))
+    block = results_block(store, str(tiny_corpus.root))
+    tables = block.split("Stored runs")[0].split("**Table 5.**")
+    assert len(tables) == 3 and "Word-vector variant: GloVe 6B 50d (not the papers' GloVe 6B 300d)." in tables[2]
+    assert "BiLSTM-CRF (GloVe 6B 50d)" in tables[2] and "72.00±2.00" in tables[2] and "62.00" not in tables[2]
+    assert "62.00±2.00" in tables[1] and "72.00" not in tables[1] and "GloVe 6B 50d" not in tables[1]
+    run_rows = {line.split("|")[1].strip(): line for line in block.splitlines() if line.startswith("| bilstm-crf")}
+    assert set(run_rows) == {"bilstm-crf", "bilstm-crf (GloVe 6B 50d)"}, run_rows
+    assert "62.00 ± 2.00" in run_rows["bilstm-crf"] and "72.00 ± 2.00" in run_rows["bilstm-crf (GloVe 6B 50d)"]

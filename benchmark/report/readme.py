@@ -5,17 +5,21 @@ measured rows of every table (ours beside the paper's, mean ± std) and one line
 setting (n seeds, mean ± std, commit, command). The runs considered are exactly those ``bench report``
 reads: each table is planned with the paper profile and default options on the given corpus
 (``make_plan``). Only runs from a clean committed tree count, and only rows with at least
-``MIN_SEEDS`` seeds. A test re-renders it from ``results/`` so it can never go stale.
+``MIN_SEEDS`` seeds. Word-vector variants of the LSTM and AdaCAN recipes (``VECTOR_VARIANTS``: GloVe
+6B 50d) are tables of their own below each table, their rows labelled, never averaged with the
+word2vec rows. A test re-renders it from ``results/`` so it can never go stale.
 """
 from __future__ import annotations
 
 import shlex
 import statistics
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from tabulate import tabulate
 
-from benchmark.report.render import build_frame, code_rows, to_markdown
+from benchmark.report.render import build_frame, code_rows, to_markdown, vectors_label
 from benchmark.run.plan import PlanOptions, make_plan
 from benchmark.run.specs import Result
 from benchmark.run.store import ResultStore, lookup
@@ -28,6 +32,11 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
 MIN_SEEDS = 3  # a README row needs at least this many seeds (mean ± std)
+# word-vector variants of the registered recipes shown as rows of their own, below each table: the
+# hyperparameters a job planned with the variant differs by (GloVe 6B 50d: ``--hp
+# embeddings=glove.6B.50d``, whose plan sets embedding_dim to the vectors' 50). Given here rather
+# than planned, so the block renders the same where the vectors are not installed.
+VECTOR_VARIANTS: tuple[dict[str, Any], ...] = ({"embeddings": "glove.6B.50d", "embedding_dim": 50},)
 
 
 def _command(env: dict) -> str:
@@ -58,24 +67,35 @@ def results_block(store: ResultStore, data_dir: str | None = None, image_dir: st
     shown: set[str] = set()
     for number in TABLES:
         plan = make_plan(PlanOptions(table=number, data_dir=data_dir, image_dir=image_dir, seeds=seeds))
-        found, _ = lookup(store, [p.job for p in plan.known])
-        stored.update(found)
-        clean = {job_id: r for job_id, r in found.items() if clean_tree(r)}
-        results.extend(clean.values())
-        frame = build_frame(plan.table, [(p.row, p.job) for p in plan.known], clean, "paper", plan.corpus.kind)
-        frame.rows = [fr for fr in frame.rows if fr.runs >= MIN_SEEDS]
-        if flagged is not None:
-            flagged += [f"Table {number} {row}" for row in code_rows(frame.rows)]
-        shown.update(job_id for fr in frame.rows for job_id in fr.job_ids)
-        if frame.rows:
-            parts.append(to_markdown(frame, compare_paper=True))
+        blocks = [(plan.table, [(p.row, p.job) for p in plan.known], "")]
+        for variant in VECTOR_VARIANTS:
+            pairs = [(p.row, replace(p.job, hparams={**p.job.hparams, **variant})) for p in plan.known
+                     if "embeddings" in p.job.hparams]
+            label = vectors_label(variant["embeddings"])
+            table = replace(plan.table, rows=tuple(dict.fromkeys(row for row, _ in pairs)), bold_best=False,
+                            caption=f"{plan.table.caption} Word-vector variant: {label} (not the papers' GloVe 6B 300d).")
+            blocks.append((table, pairs, f" ({label})"))
+        for table, pairs, suffix in blocks:
+            found, _ = lookup(store, [job for _, job in pairs])
+            stored.update(found)
+            clean = {job_id: r for job_id, r in found.items() if clean_tree(r)}
+            results.extend(clean.values())
+            frame = build_frame(table, pairs, clean, "paper", plan.corpus.kind)
+            frame.rows = [fr for fr in frame.rows if fr.runs >= MIN_SEEDS]
+            if flagged is not None:
+                flagged += [f"Table {number} {row}{suffix}" for row in code_rows(frame.rows)]
+            shown.update(job_id for fr in frame.rows for job_id in fr.job_ids)
+            if frame.rows:
+                parts.append(to_markdown(frame, compare_paper=True))
     if not parts:
         parts.append(f"_No paper-profile results from a clean committed tree with >= {MIN_SEEDS} seeds yet: "
                      f"commit, then `bench run --table 5 --seeds {MIN_SEEDS}`._\n")
     groups: dict[tuple[str, str], list[Result]] = {}
     for r in {r.job_id: r for r in results}.values():
         if r.job_id in shown:
-            groups.setdefault((r.job.model, r.job.setting.label()), []).append(r)
+            vectors = vectors_label(r.job.hparams["embeddings"]) if "embeddings" in r.job.hparams else None
+            name = r.job.model + (f" ({vectors})" if vectors and vectors != "word2vec" else "")
+            groups.setdefault((name, r.job.setting.label()), []).append(r)
     rows = []
     for (model, setting), runs in sorted(groups.items()):
         f1 = [100 * r.test["conlleval"]["f1"] for r in runs]
