@@ -738,7 +738,7 @@ def status(table_no: int | None, model_names: str | None, languages: str | None,
     from benchmark.registry import get_model
     from benchmark.report.breakdown import code_frame, strict_code as check_code
     from benchmark.report.render import CODE_MARK, code_rows, describe_other_results
-    from benchmark.report.tables import TABLES, extend_with, get_table
+    from benchmark.tables import TABLES, extend_with, get_table
     from benchmark.run.plan import make_plan
     from benchmark.run.store import JOB_STATES, ResultStore
 
@@ -883,7 +883,7 @@ def _report_plan(table_no: int, model_names: str | None, languages: str | None, 
     """The plan a report renders and its store. Without --models, registered models outside the paper
     that have results in the folder get rows of their own (the cells still come from planned jobs only)."""
     from benchmark.registry import MODELS
-    from benchmark.report.tables import paper_models
+    from benchmark.tables import paper_models
     from benchmark.run.plan import make_plan
     from benchmark.run.store import ResultStore
 

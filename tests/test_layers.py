@@ -125,14 +125,12 @@ NOT_YET_MOVED = {
     "baselines/umt.py: models.two_m_ner.images",
     "benchmark/api.py: benchmark.corpora.reader",
     "benchmark/cli.py: models.two_m_ner.profile",
-    "benchmark/corpora/stats.py: benchmark.report.tables",
+    "benchmark/corpora/stats.py: benchmark.tables",
     "benchmark/corpora/stats.py: benchmark.report.render",
     "benchmark/metrics.py: benchmark.corpora.labels",
     "benchmark/run/fitprofile.py: baselines.layers.text_encoder",
     "benchmark/run/fitprofile.py: models.two_m_ner.profile",
-    "benchmark/run/plan.py: benchmark.report.tables",
     "benchmark/run/profile.py: baselines.layers.crf",
-    "benchmark/run/timing.py: benchmark.report.tables",
     "models/two_m_ner/profile.py: benchmark.run.train",
 }
 

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from benchmark.report.render import SignificanceInfo, latex_document, render, to_csv
-from benchmark.report.tables import ALL_TABLES, TABLES, extend_with, get_table
+from benchmark.tables import ALL_TABLES, TABLES, extend_with, get_table
 from benchmark.run.plan import seeds_for
 from tests.report_cases import GOLDEN, build_frame, fake, golden_cases, results_t5
 
