@@ -238,7 +238,7 @@ def stats(data_dir: str | None, fmt: str, output: str | None, corpus_name: str, 
     """Reproduce Table 2 (entities per type, sentences) from the files, beside the paper's values."""
     from benchmark.corpora.labels import parse_label_map
     from benchmark.corpora.resolve import resolve_corpus
-    from benchmark.corpora.stats import dataset_stats, render_stats
+    from benchmark.report.stats import dataset_stats, render_stats
 
     corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True), corpus=corpus_name,
                             label_map=parse_label_map(label_map))
@@ -818,7 +818,7 @@ def report(table_no: int, model_names: str | None, languages: str | None, profil
     (Table 2: counted from the data files)."""
     if table_no == 2:
         from benchmark.corpora.resolve import resolve_corpus
-        from benchmark.corpora.stats import dataset_stats, render_stats
+        from benchmark.report.stats import dataset_stats, render_stats
 
         corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True), corpus=corpus_name)
         _emit(render_stats(dataset_stats(corpus), fmt, corpus.kind, compare_paper), output)

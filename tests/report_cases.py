@@ -98,7 +98,7 @@ def _report(number: int, fmt: str, compare: bool) -> Callable[[], str]:
 
 def _stats(fmt: str, compare: bool) -> Callable[[], str]:
     def make() -> str:
-        from benchmark.corpora.stats import render_stats
+        from benchmark.report.stats import render_stats
         return render_stats(table2_records(), fmt, "mmnerd", compare)
     return make
 

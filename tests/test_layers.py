@@ -125,8 +125,6 @@ NOT_YET_MOVED = {
     "baselines/umt.py: models.two_m_ner.images",
     "benchmark/api.py: benchmark.corpora.reader",
     "benchmark/cli.py: models.two_m_ner.profile",
-    "benchmark/corpora/stats.py: benchmark.tables",
-    "benchmark/corpora/stats.py: benchmark.report.render",
     "benchmark/metrics.py: benchmark.corpora.labels",
     "benchmark/run/fitprofile.py: baselines.layers.text_encoder",
     "benchmark/run/fitprofile.py: models.two_m_ner.profile",
