@@ -124,12 +124,7 @@ NOT_YET_MOVED = {
     "baselines/umt.py: models.two_m_ner.fusion",
     "baselines/umt.py: models.two_m_ner.images",
     "benchmark/api.py: benchmark.corpora.reader",
-    "benchmark/cli.py: models.two_m_ner.profile",
     "benchmark/metrics.py: benchmark.corpora.labels",
-    "benchmark/run/fitprofile.py: baselines.layers.text_encoder",
-    "benchmark/run/fitprofile.py: models.two_m_ner.profile",
-    "benchmark/run/profile.py: baselines.layers.crf",
-    "models/two_m_ner/profile.py: benchmark.run.train",
 }
 
 
