@@ -238,7 +238,7 @@ def stats(data_dir: str | None, fmt: str, output: str | None, corpus_name: str, 
     """Reproduce Table 2 (entities per type, sentences) from the files, beside the paper's values."""
     from benchmark.corpora.labels import parse_label_map
     from benchmark.corpora.resolve import resolve_corpus
-    from benchmark.corpora.stats import dataset_stats, render_stats
+    from benchmark.report.stats import dataset_stats, render_stats
 
     corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True), corpus=corpus_name,
                             label_map=parse_label_map(label_map))
@@ -738,7 +738,7 @@ def status(table_no: int | None, model_names: str | None, languages: str | None,
     from benchmark.registry import get_model
     from benchmark.report.breakdown import code_frame, strict_code as check_code
     from benchmark.report.render import CODE_MARK, code_rows, describe_other_results
-    from benchmark.report.tables import TABLES, extend_with, get_table
+    from benchmark.tables import TABLES, extend_with, get_table
     from benchmark.run.plan import make_plan
     from benchmark.run.store import JOB_STATES, ResultStore
 
@@ -818,7 +818,7 @@ def report(table_no: int, model_names: str | None, languages: str | None, profil
     (Table 2: counted from the data files)."""
     if table_no == 2:
         from benchmark.corpora.resolve import resolve_corpus
-        from benchmark.corpora.stats import dataset_stats, render_stats
+        from benchmark.report.stats import dataset_stats, render_stats
 
         corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True), corpus=corpus_name)
         _emit(render_stats(dataset_stats(corpus), fmt, corpus.kind, compare_paper), output)
@@ -883,7 +883,7 @@ def _report_plan(table_no: int, model_names: str | None, languages: str | None, 
     """The plan a report renders and its store. Without --models, registered models outside the paper
     that have results in the folder get rows of their own (the cells still come from planned jobs only)."""
     from benchmark.registry import MODELS
-    from benchmark.report.tables import paper_models
+    from benchmark.tables import paper_models
     from benchmark.run.plan import make_plan
     from benchmark.run.store import ResultStore
 
@@ -1215,7 +1215,7 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
     if sum(x is not None and x is not False for x in (grid_table, viterbi or None, reader or None, model_name)) != 1:
         raise ConfigError("bench profile: choose exactly one of --grid N, --viterbi, --reader, --model NAME")
     if reader:
-        from benchmark.run.readerprofile import format_reader_profile, profile_reader
+        from benchmark.profiling.reader import format_reader_profile, profile_reader
         out = profile_reader()
         click.echo(format_reader_profile(out))
         path = record(results, name or "reader_validate", out)
@@ -1223,7 +1223,7 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
         return
     corpus = ensure_fallback_corpus() if fallback else resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True))
     if viterbi:
-        from benchmark.run.profile import format_profile, profile_viterbi
+        from benchmark.profiling.viterbi import format_profile, profile_viterbi
         lang = "en" if corpus.has_language("en") else corpus.available_languages()[0]
         out = profile_viterbi(corpus.load([lang], "test"), threads=threads)
         click.echo(format_profile(out))
@@ -1231,7 +1231,7 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
         click.echo(f"-> {path}")
         return
     if model_name and fit_steps:
-        from benchmark.run.fitprofile import profile_fit
+        from benchmark.profiling.fit import profile_fit
         out = profile_fit(model_name, run_profile, _device(device), fit_steps, overrides=_parse_hp(profile_hp))
         click.echo(dumps(out))
         path = record(results, name or f"fit_{out['model']}_{run_profile}_{out['device']}", out)
@@ -1239,7 +1239,7 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
         return
     if model_name:
         from benchmark.registry import get_model
-        from models.two_m_ner.profile import profile_model
+        from benchmark.profiling.model import profile_model
         spec = get_model(model_name)
         out = profile_model(spec.name, run_profile, _device(device), random_weights=random_weights)
         click.echo(dumps(out))

@@ -90,7 +90,7 @@ def table2_records() -> list[dict]:
 def _report(number: int, fmt: str, compare: bool) -> Callable[[], str]:
     def make() -> str:
         from benchmark.report.render import render
-        from benchmark.report.tables import get_table
+        from benchmark.tables import get_table
         results = results_t5() if number == 5 else results_other(number)
         return render(build_frame(get_table(number), results), fmt, compare)
     return make
@@ -98,7 +98,7 @@ def _report(number: int, fmt: str, compare: bool) -> Callable[[], str]:
 
 def _stats(fmt: str, compare: bool) -> Callable[[], str]:
     def make() -> str:
-        from benchmark.corpora.stats import render_stats
+        from benchmark.report.stats import render_stats
         return render_stats(table2_records(), fmt, "mmnerd", compare)
     return make
 

@@ -90,7 +90,7 @@ def test_slurm_executor_path_with_submitit_debug_cluster(tiny_corpus, tmp_path):
     from benchmark.run.plan import plan_table
     from benchmark.run.executors import SlurmExecutor
     from benchmark.run.store import ResultStore
-    from benchmark.report.tables import get_table
+    from benchmark.tables import get_table
 
     jobs = [p.job for p in plan_table(get_table(5), tiny_corpus, "smoke", models=["bilstm-crf"], languages=["en"])]
     store = ResultStore(tmp_path / "res")

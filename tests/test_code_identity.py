@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from benchmark.cli import main
 from benchmark.report.readme import END, START, update_readme
 from benchmark.report.render import CODE_MARK, build_frame, render
-from benchmark.report.tables import get_table
+from benchmark.tables import get_table
 from benchmark.errors import BenchError
 from benchmark.run.code import CODE_RULE, REPO, backfill, code_identity, current_digest, tree_reader
 from benchmark.run.plan import PlanOptions, make_plan

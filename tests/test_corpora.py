@@ -39,7 +39,7 @@ def test_every_registered_entry_is_consistent():
 def test_entity_types_are_spelled_once():
     """Tables, `bench check` and the generated corpus all follow benchmark.corpora.labels.ENTITY_TYPES."""
     from benchmark.metrics import headline
-    from benchmark.report.tables import COLUMNS
+    from benchmark.tables import COLUMNS
     from benchmark.run.check import DEFAULT_TOLERANCES
 
     assert ENTITY_TYPES == ("PER", "LOC", "ORG", "MISC")

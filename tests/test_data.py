@@ -243,7 +243,7 @@ def test_validate_streams_a_file_in_flat_memory(tmp_path):
     from click.testing import CliRunner
 
     from benchmark.cli import main
-    from benchmark.run.readerprofile import write_one_token_file
+    from benchmark.profiling.reader import write_one_token_file
 
     path = tmp_path / "big.txt"
     sentences = write_one_token_file(path, 1.0)

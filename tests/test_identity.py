@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from benchmark.cli import main
 from benchmark.report.render import build_frame
-from benchmark.report.tables import get_table
+from benchmark.tables import get_table
 from benchmark.run.plan import PlanOptions, image_source, make_plan
 from benchmark.run.specs import JobSpec, Result, Setting
 from benchmark.run.store import ResultStore, lookup

@@ -139,7 +139,7 @@ def test_images_beat_the_text_only_variant_by_five_points(corpus):
 
 
 def test_profile_reports_parameters_by_component():
-    from models.two_m_ner.profile import profile_model
+    from benchmark.profiling.model import profile_model
 
     out = profile_model("mkgformer", "smoke", "cpu", steps=1)
     assert out["status"] == "ok" and set(out["parameters"]["components"]) == {"text", "vit"}

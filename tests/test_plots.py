@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from benchmark.cli import main
 from benchmark.report.plots import plot_table
 from tests.report_cases import build_frame
-from benchmark.report.tables import get_table
+from benchmark.tables import get_table
 from tests.report_cases import fake, write_store
 
 PNG, PDF = b"\x89PNG\r\n\x1a\n", b"%PDF-"

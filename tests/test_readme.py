@@ -28,7 +28,7 @@ def test_rendered_tables_are_up_to_date(mmnerd):
     """tables/tableN.{md,tex,csv} are `bench report --compare-paper --seeds 3 --results results/reference`
     renders on MMNERD (see README): the jobs `make_plan` plans with three seeds, and nothing else."""
     from benchmark.report.render import build_frame, render
-    from benchmark.report.tables import TABLES
+    from benchmark.tables import TABLES
     from benchmark.run.plan import PlanOptions, make_plan
     from benchmark.run.store import lookup
 
@@ -48,7 +48,7 @@ def test_committed_tables_show_every_stored_seed(mmnerd):
     (counted over seeds 1..20, so a fourth stored seed fails this until the tables render it)."""
     import csv
 
-    from benchmark.report.tables import TABLES
+    from benchmark.tables import TABLES
     from benchmark.run.plan import PlanOptions, make_plan
     from benchmark.run.store import lookup
 

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from benchmark.report.render import SignificanceInfo, latex_document, render, to_csv
-from benchmark.report.tables import ALL_TABLES, TABLES, extend_with, get_table
+from benchmark.tables import ALL_TABLES, TABLES, extend_with, get_table
 from benchmark.run.plan import seeds_for
 from tests.report_cases import GOLDEN, build_frame, fake, golden_cases, results_t5
 
@@ -135,7 +135,7 @@ def test_latex_compiles_and_fits_a_plain_article(tmp_path):
     """Every table, with and without the paper comparison, in a default-margin article: no overfull
     box, no float taller than its page."""
     from tests.report_cases import table2_records
-    from benchmark.corpora.stats import render_stats
+    from benchmark.report.stats import render_stats
 
     results = _full_results()
     bodies = {"2": render_stats(table2_records(), "latex", "mmnerd", True)}

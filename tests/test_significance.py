@@ -13,7 +13,7 @@ from benchmark.report.render import render
 from tests.report_cases import build_frame
 from benchmark.report.significance import (approximate_randomisation, column_scores, exact_randomisation,
                                            observed_delta, paired_bootstrap, sentence_counts)
-from benchmark.report.tables import get_table
+from benchmark.tables import get_table
 from benchmark.run.folds import fold_assignment, fold_subset, subset_digest
 from benchmark.run.predictions import read_predictions, write_predictions
 from tests.report_cases import fake, write_store

@@ -9,7 +9,7 @@ from benchmark.run.plan import plan_table
 from benchmark.registry import get_model
 from benchmark.run.specs import JobSpec, Result, Setting
 from benchmark.run.store import BadResult, ResultStore
-from benchmark.report.tables import get_table
+from benchmark.tables import get_table
 from benchmark.errors import ConfigError
 
 

@@ -149,7 +149,7 @@ def test_batched_viterbi_equals_allennlp_on_random_inputs():
 
 
 def test_profile_viterbi_reports_both_decoders():
-    from benchmark.run.profile import format_profile, profile_viterbi
+    from benchmark.profiling.viterbi import format_profile, profile_viterbi
 
     sentences = hand_made_sentences() * 10 + [long_sentence(120)]
     out = profile_viterbi(sentences, batch_size=16, repeats=1)

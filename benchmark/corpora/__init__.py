@@ -1,1 +1,1 @@
-"""Corpora and reading: files -> sentences, the corpus layout, images, Table 2 statistics."""
+"""Corpora and reading: files -> sentences, the corpus layout, images."""

@@ -1,1 +1,1 @@
-"""Reporting: the paper's tables as data, rendering (Markdown, LaTeX, CSV), the README block."""
+"""Reporting: rendering the tables (Markdown, LaTeX, CSV), plots, significance, the README block."""

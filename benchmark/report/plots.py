@@ -69,7 +69,7 @@ def bars(frame: Frame, column: str = "f1"):
 def heatmap(frame: Frame, column: str = "f1"):
     """Table 6: rows = the set of training languages (``English & German`` tested on English and
     ``German & English`` tested on German share one row), columns = test language, colour/text = F1."""
-    from benchmark.report.tables import GROUPS
+    from benchmark.tables import GROUPS
 
     names = {code: name for name, code in GROUPS}
     order = [code for _, code in GROUPS]

@@ -23,7 +23,7 @@ from benchmark.report.render import build_frame, code_rows, to_markdown, vectors
 from benchmark.run.plan import PlanOptions, make_plan
 from benchmark.run.specs import Result
 from benchmark.run.store import ResultStore, lookup
-from benchmark.report.tables import TABLES
+from benchmark.tables import TABLES
 from benchmark.util.command import bench_command
 from benchmark.util.io import write_text
 from benchmark.util.machine import cpu_label

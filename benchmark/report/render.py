@@ -22,7 +22,7 @@ from benchmark.corpora.registry import corpus_display, corpus_note
 from benchmark.metrics import headline
 from benchmark.run.code import current_digest, stored_digest
 from benchmark.run.specs import JobSpec, Result, Setting
-from benchmark.report.tables import COLUMN_LABELS, COLUMNS, Row, TableSpec
+from benchmark.tables import COLUMN_LABELS, COLUMNS, Row, TableSpec
 from benchmark.weights import AUTO_EMBEDDINGS
 
 DASH = "–"

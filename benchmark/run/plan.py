@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Mapping
 from benchmark.corpora.reader import LANGUAGES, Corpus, expand_languages
 from benchmark.errors import ConfigError
 from benchmark.registry import MODELS, ModelSpec, get_model, is_hf_ref
-from benchmark.report.tables import Row, TableSpec, extend_with, get_table
+from benchmark.tables import Row, TableSpec, extend_with, get_table
 from benchmark.run.specs import NO_IMAGES, PROFILE_LIMITS, JobSpec, Setting, dev_languages, hp_problem
 from benchmark.weights import AUTO_EMBEDDINGS, resolve_auto_embeddings, settle_embeddings
 

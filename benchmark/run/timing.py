@@ -46,7 +46,7 @@ def time_table_grid(table_no: int, corpus: Corpus, profile: str = "smoke", devic
     from benchmark.run.plan import plan_table
     from benchmark.run.executors import execute_job
     from benchmark.run.store import ResultStore
-    from benchmark.report.tables import get_table
+    from benchmark.tables import get_table
 
     planned = plan_table(get_table(table_no), corpus, profile, seeds=1)
     jobs = [p.job for p in planned if p.status == "ready"]

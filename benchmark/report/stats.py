@@ -8,7 +8,7 @@ from tabulate import tabulate
 from benchmark.corpora.labels import ENTITY_TYPES
 from benchmark.corpora.reader import LANGUAGE_NAMES, SPLITS, Corpus, ReadReport, count_entities
 from benchmark.corpora.registry import DEFAULT_CORPUS, corpus_display, corpus_note
-from benchmark.report.tables import reference_rows
+from benchmark.tables import reference_rows
 
 
 def stat_columns(entity_types: Sequence[str] = ENTITY_TYPES) -> tuple[str, ...]:
@@ -50,10 +50,10 @@ def dataset_stats(corpus: Corpus) -> list[dict[str, Any]]:
 
 def render_stats(records: list[dict[str, Any]], fmt: str = "markdown", data_kind: str = DEFAULT_CORPUS,
                  compare_paper: bool = True) -> str:
-    """Table 2 by its spec (``benchmark.report.tables.table2``): ours, and with ``compare_paper`` the
+    """Table 2 by its spec (``benchmark.tables.table2``): ours, and with ``compare_paper`` the
     paper's count (``(=)`` when identical); CSV keeps both as separate columns. A corpus with other
     entity types than the spec's gets its own type columns."""
-    from benchmark.report.tables import table2
+    from benchmark.tables import table2
 
     spec = table2()
     fixed = {"language", "split", "total_entities", "sentences"}

@@ -1,7 +1,7 @@
 """``bench profile --model NAME --fit-steps N``: time training steps through the real trainer.
 
 Builds the model (paper profile: with stand-in random weights of the real shapes when the
-pretrained files are absent, as ``models.two_m_ner.profile`` does), and runs ``fit`` for two
+pretrained files are absent, as ``benchmark.profiling.model`` does), and runs ``fit`` for two
 epochs of N steps on synthetic sentences with images, with a work folder (checkpoints written)
 and an on-disk feature cache: epoch 1 starts cold, epoch 2 finds the frozen encoders' features
 cached. Reports seconds per step of each epoch, peak RSS (or CUDA memory), the checkpoint files'
@@ -57,7 +57,7 @@ def profile_fit(model_name: str, profile: str = "paper", device: str = "cpu", st
             out["weights"] = "pretrained" if profile == "paper" else "random (smoke encoders)"
         except MissingArtifactError as exc:
             from baselines.layers.text_encoder import EXTRA_SPECIAL_TOKENS
-            from models.two_m_ner.profile import MBERT_VOCAB, _random_paper_hp
+            from benchmark.profiling.model import MBERT_VOCAB, _random_paper_hp
 
             hp = _random_paper_hp(hp)
             model = load_factory(spec).from_training_data(hp, train, ctx)
@@ -86,7 +86,7 @@ def profile_fit(model_name: str, profile: str = "paper", device: str = "cpu", st
     return out
 
 
-if __name__ == "__main__":  # python benchmark/run/fitprofile.py OUT.json MODEL [KEY=JSON ...]
+if __name__ == "__main__":  # python benchmark/profiling/fit.py OUT.json MODEL [KEY=JSON ...]
     torch.set_num_threads(1)
     extra = {k: json.loads(v) for k, v in (a.split("=", 1) for a in sys.argv[3:])}
     result = profile_fit(sys.argv[2], overrides=extra)
