@@ -127,6 +127,10 @@ class ModelSpec:
     # the hp is absent; at that value the hp is left out of the identity, so stored job ids stay valid
     optional: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     fusable: bool = False  # its optimizer is torch Adam/AdamW: fused kernel in the paper profile (`--hp fused_optimizer=false` turns it off)
+    # what ``embeddings="auto"`` takes: the first of these word-vector artefacts that is present, else
+    # word2vec trained here. The papers' GloVe 6B 300d first (their recipe, not measurable here); the
+    # rest ordered by mean dev F1 against word2vec (baselines/word_vectors.md, tests/test_word_vectors.py)
+    auto_vectors: tuple[str, ...] = ("glove.6B.300d",)
 
     def hparams(self, profile: str = "paper", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Resolved hyperparameters: trainer defaults < paper defaults < smoke (if profile) < overrides."""
@@ -195,6 +199,7 @@ _SPECS: list[ModelSpec] = [
         smoke={"embedding_dim": 32, "embeddings": None, "hidden_size": 32, "epochs": 12, "w2v_epochs": 5,
                "batch_size": 10, "optimizer": "adam", "lr": 0.01, "lr_decay": 0.0, "patience": None},
         choices={"optimizer": _LSTM_OPTIMIZERS}, optional=_LSTM_OPTIONAL,
+        auto_vectors=("glove.6B.300d", "glove.6B.50d"),  # 50d: dev-best over word2vec (baselines/word_vectors.md)
     ),
     ModelSpec(
         name="hbilstm-crf", display="HBiLSTM-CRF", factory="baselines.hbilstm_crf:HBiLSTMCRF",
@@ -210,6 +215,7 @@ _SPECS: list[ModelSpec] = [
                "char_hidden_size": 8, "epochs": 12, "w2v_epochs": 5, "batch_size": 10, "optimizer": "adam",
                "lr": 0.01, "lr_decay": 0.0, "patience": None, "unk_replace": 0.0},
         choices={"optimizer": _LSTM_OPTIMIZERS}, optional=_LSTM_OPTIONAL,
+        auto_vectors=("glove.6B.300d", "glove.6B.50d"),  # 50d: dev-best over word2vec (baselines/word_vectors.md)
     ),
     ModelSpec(
         name="bert", fusable=True, display="BERT", factory="baselines.bert:BERTTagger",

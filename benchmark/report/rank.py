@@ -64,9 +64,11 @@ def normalised_hparams(spec: ModelSpec, hparams: Mapping[str, Any]) -> dict[str,
     return out
 
 
-def default_hparams(spec: ModelSpec, profile: str) -> dict[str, Any]:
-    """The hyperparameters ``bench run`` plans today for ``spec`` (``embeddings=auto`` resolved)."""
-    return normalised_hparams(spec, resolve_auto_embeddings(spec.hparams(profile)))
+def default_hparams(spec: ModelSpec, profile: str, pretrained_vectors: bool = True) -> dict[str, Any]:
+    """The hyperparameters ``bench run`` plans here for ``spec`` (``embeddings=auto`` resolved over
+    the vectors installed; ``pretrained_vectors=False``: as word2vec, whatever is installed)."""
+    hp = resolve_auto_embeddings(spec.hparams(profile), spec.auto_vectors if pretrained_vectors else ())
+    return normalised_hparams(spec, hp)
 
 
 def _value(value: Any) -> str:

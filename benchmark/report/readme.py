@@ -66,7 +66,8 @@ def results_block(store: ResultStore, data_dir: str | None = None, image_dir: st
     parts: list[str] = []
     shown: set[str] = set()
     for number in TABLES:
-        plan = make_plan(PlanOptions(table=number, data_dir=data_dir, image_dir=image_dir, seeds=seeds))
+        plan = make_plan(PlanOptions(table=number, data_dir=data_dir, image_dir=image_dir, seeds=seeds,
+                                     pretrained_vectors=False))
         blocks = [(plan.table, [(p.row, p.job) for p in plan.known], "")]
         for variant in VECTOR_VARIANTS:
             pairs = [(p.row, replace(p.job, hparams={**p.job.hparams, **variant})) for p in plan.known

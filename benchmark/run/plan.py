@@ -29,7 +29,7 @@ from benchmark.errors import ConfigError
 from benchmark.registry import MODELS, ModelSpec, get_model, is_hf_ref
 from benchmark.tables import Row, TableSpec, extend_with, get_table
 from benchmark.run.specs import NO_IMAGES, PROFILE_LIMITS, JobSpec, Setting, dev_languages, hp_problem
-from benchmark.weights import AUTO_EMBEDDINGS, resolve_auto_embeddings, settle_embeddings
+from benchmark.weights import resolve_auto_embeddings, settle_embeddings
 
 FIRST_SEED = 1
 LANGUAGE_CHOICES: tuple[str, ...] = ("all", *LANGUAGES)
@@ -60,6 +60,7 @@ class PlanOptions:
     corpus: str = "mmnerd"  # a registered corpus (benchmark.corpora.registry)
     label_map: tuple[tuple[str, str], ...] = ()  # extra TYPE=TYPE readings (--label-map)
     extend: tuple[str, ...] = ()  # models outside the paper that get rows of their own (besides --models)
+    pretrained_vectors: bool = True  # False: embeddings="auto" is word2vec whatever is installed (see plan_table)
 
     @property
     def overrides(self) -> dict[str, Any]:
@@ -248,8 +249,11 @@ def row_matches(row: Row, models: Iterable[str] | None, languages: Iterable[str]
 def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: int | None = None,
                models: Iterable[str] | None = None, languages: Iterable[str] | None = None,
                overrides: Mapping[str, Any] | None = None, images: str | None = None,
-               allow_missing_images: bool = False) -> list[PlannedJob]:
+               allow_missing_images: bool = False, pretrained_vectors: bool = True) -> list[PlannedJob]:
     """All jobs of ``table`` (filtered by model names and test-language codes).
+
+    ``pretrained_vectors=False``: ``embeddings="auto"`` is word2vec trained here whatever vectors are
+    installed (``bench readme``, so its block is the same on every machine).
 
     ``images`` is the image source of the corpus (``image_source(corpus.image_dir)`` when None).
     """
@@ -277,7 +281,8 @@ def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: 
                                       f"language(s) {', '.join(missing)} not in {corpus.root}"))
             continue
         if spec.name not in resolved:
-            resolved[spec.name] = settle_embeddings(check_hparams(spec, profile, overrides), overrides or ())
+            resolved[spec.name] = settle_embeddings(check_hparams(spec, profile, overrides), overrides or (),
+                                                    spec.auto_vectors if pretrained_vectors else ())
         hp = resolved[spec.name]
         if needed not in fingerprints:
             fingerprints[needed] = corpus.fingerprint(needed)
@@ -340,16 +345,18 @@ def make_plan(options: PlanOptions, echo: Echo = lambda m: None) -> Plan:
                               f"(it has: {', '.join(have) or 'nothing'})")
     images = image_source(corpus.image_dir)
     jobs = plan_table(table, corpus, options.profile, options.seeds, models, languages, options.overrides,
-                      images, options.allow_missing_images)
+                      images, options.allow_missing_images, options.pretrained_vectors)
     plan = Plan(table, corpus, options, jobs, images)
     names = {p.job.model for p in jobs if p.job is not None and p.status == "ready"}
-    substituted = sorted(n for n in names if check_hparams(MODELS[n], options.profile, options.overrides)
-                         .get("embeddings") == "auto" and resolve_auto_embeddings({"embeddings": "auto"})
+    substituted = sorted(n for n in names if options.pretrained_vectors
+                         and check_hparams(MODELS[n], options.profile, options.overrides).get("embeddings") == "auto"
+                         and resolve_auto_embeddings({"embeddings": "auto"}, MODELS[n].auto_vectors)
                          ["embeddings"] is None)
     if substituted:
-        plan.warnings.append(f"{', '.join(substituted)}: {AUTO_EMBEDDINGS} not found in the weights folder "
-                             "(`bench weights`): word2vec vectors trained on the training split instead "
-                             "(recorded in each result as embedding_source)")
+        tried = dict.fromkeys(v for n in substituted for v in MODELS[n].auto_vectors)
+        plan.warnings.append(f"{', '.join(substituted)}: {' / '.join(tried)} not found (`bench weights` says "
+                             "where each is looked for): word2vec vectors trained on the training split "
+                             "instead (recorded in each result as embedding_source)")
     if options.allow_missing_images and images == NO_IMAGES and any(p.row.use_image for p in jobs):
         n = sum(1 for p in jobs if p.row.use_image and p.job is not None)
         plan.warnings.append(f"{n} multimodal job(s) run WITHOUT images (--allow-missing-images): every image "
