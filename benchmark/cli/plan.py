@@ -1,13 +1,13 @@
 """``bench plan`` and ``bench status``: the state of the jobs a table plans."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import click
 
 from benchmark.cli.common import plan_header, split_csv, warn
-from benchmark.cli.options import job_options, plan_options, strict_code_option
+from benchmark.cli.options import Execution, JobSelection, job_options, strict_code_option
 from benchmark.errors import ConfigError
 
 
@@ -43,19 +43,15 @@ Examples:
 @click.option("--wall-time", type=click.FloatRange(min=0, min_open=True),
               help="With --price: hours you can wait; prints how many devices finish the jobs within it.")
 @strict_code_option
-def plan_cmd(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
-             hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
-             label_map: tuple[str, ...], allow_missing_images: bool, results: str, price: bool,
-             wall_time: float | None, strict_code: bool, **_execution: Any) -> None:
+def plan_cmd(job_opts: JobSelection, execution: Execution, results: str, price: bool, wall_time: float | None,
+             strict_code: bool) -> None:
     """List a table's jobs with their state: done, running, queued, failed, bad, missing (and --price)."""
     from tabulate import tabulate
 
     from benchmark.run.plan import make_plan
     from benchmark.run.store import ResultStore
 
-    plan = make_plan(plan_options(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
-                                   allow_missing_images, corpus_name, label_map, _execution),
-                     echo=lambda m: click.echo(m, err=True))
+    plan = make_plan(job_opts.plan_options(execution), echo=lambda m: click.echo(m, err=True))
     for w in plan.warnings:
         warn(w)
     from benchmark.report.breakdown import code_frame, strict_code as check_code
@@ -76,7 +72,7 @@ def plan_cmd(table_no: int, model_names: str | None, languages: str | None, prof
     if price:
         from benchmark.run.cost import price_jobs
 
-        device = _execution.get("device") or "auto"
+        device = execution.device or "auto"
         device = "cuda" if device == "auto" else device
         estimates, total = price_jobs([p.job for p, _, _ in states], device,
                                       wall_time * 3600 if wall_time else None, Path("results") / "benchmarks")
@@ -107,10 +103,7 @@ Examples:
   bench status --results results/reference --table 5""")
 @job_options(table_required=False)
 @strict_code_option
-def status(table_no: int | None, model_names: str | None, languages: str | None, profile: str,
-           seeds: int | None, hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
-           label_map: tuple[str, ...], allow_missing_images: bool, results: str, strict_code: bool,
-           **_execution: Any) -> None:
+def status(job_opts: JobSelection, execution: Execution, results: str, strict_code: bool) -> None:
     """Summarise a results folder per table for the given options (and what else it holds)."""
     from benchmark.registry import get_model
     from benchmark.report.breakdown import code_frame, strict_code as check_code
@@ -123,8 +116,8 @@ def status(table_no: int | None, model_names: str | None, languages: str | None,
     if not store.root.is_dir():
         raise ConfigError(f"results folder {store.root} does not exist")
     wanted = {get_model(n).name if n not in {r.model for t in TABLES for r in get_table(t).rows} else n
-              for n in split_csv(model_names) or []}
-    numbers = [table_no] if table_no is not None else list(TABLES)
+              for n in split_csv(job_opts.model_names) or []}
+    numbers = [job_opts.table_no] if job_opts.table_no is not None else list(TABLES)
     echo_err = lambda m: click.echo(m, err=True)  # noqa: E731
     planned_ids: set[str] = set()
     all_jobs = []
@@ -134,9 +127,8 @@ def status(table_no: int | None, model_names: str | None, languages: str | None,
         names = [n for n in wanted if n in {r.model for r in extend_with(table, wanted).rows}] if wanted else None
         if wanted and not names:
             continue
-        plan = make_plan(plan_options(number, ",".join(names) if names else None, languages, profile, seeds, hp,
-                                       data_dir, image_dir, allow_missing_images, corpus_name, label_map, _execution),
-                         echo=echo_err)
+        chosen = replace(job_opts, table_no=number, model_names=",".join(names) if names else None)
+        plan = make_plan(chosen.plan_options(execution), echo=echo_err)
         echo_err = lambda m: None  # noqa: E731 - announce the corpus once
         counts = dict.fromkeys((*JOB_STATES, "blocked"), 0)
         for p, state, _ in _job_states(plan, store):

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from benchmark.cli.common import emit, warn
-from benchmark.cli.options import job_options, plan_options, strict_code_option
+from benchmark.cli.options import Execution, JobSelection, job_options, strict_code_option
 from benchmark.errors import ConfigError
 
 
@@ -39,30 +39,26 @@ Examples:
                    "leaves out) as rows of dashes beside the paper's values (what tables/ holds).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here (atomically) instead of stdout.")
 @strict_code_option
-def report(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
-           hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
-           label_map: tuple[str, ...], allow_missing_images: bool, results: str, fmt: str, compare_paper: bool,
-           mode: str, selection: str, significance: bool, sig_test: str, alpha: float, samples: int,
-           by_source: bool, allow_empty: bool, all_blocks: bool, output: str | None, strict_code: bool,
-           **_execution: Any) -> None:
+def report(job_opts: JobSelection, execution: Execution, results: str, fmt: str, compare_paper: bool, mode: str,
+           selection: str, significance: bool, sig_test: str, alpha: float, samples: int, by_source: bool,
+           allow_empty: bool, all_blocks: bool, output: str | None, strict_code: bool) -> None:
     """Render a table from the stored results of exactly the jobs `bench run` plans with these options
     (Table 2: counted from the data files)."""
-    if table_no == 2:
+    if job_opts.table_no == 2:
         from benchmark.corpora.resolve import resolve_corpus
         from benchmark.report.stats import dataset_stats, render_stats
 
-        corpus = resolve_corpus(data_dir, echo=lambda m: click.echo(m, err=True), corpus=corpus_name)
+        corpus = resolve_corpus(job_opts.data_dir, echo=lambda m: click.echo(m, err=True), corpus=job_opts.corpus_name)
         emit(render_stats(dataset_stats(corpus), fmt, corpus.kind, compare_paper), output)
         return
     from benchmark.report.breakdown import report_frame, strict_code as check_code
     from benchmark.report.render import code_rows, render
 
-    plan, store = _report_plan(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
-                               allow_missing_images, corpus_name, label_map, results, _execution)
+    plan, store = _report_plan(job_opts, results, execution)
     frame, _bad = report_frame(plan, store, mode, selection, sig_test if significance else None, alpha, samples,
                                by_source, allow_empty, warn=warn, all_blocks=all_blocks)
     if strict_code:  # before anything is written
-        check_code(code_rows(frame.rows), f"Table {table_no}")
+        check_code(code_rows(frame.rows), f"Table {job_opts.table_no}")
     emit(render(frame, fmt, compare_paper), output)
 
 
@@ -74,16 +70,13 @@ Example:
 @click.option("--mode", type=click.Choice(["conlleval", "strict"]), default="conlleval", show_default=True)
 @click.option("--selection", type=click.Choice(["dev", "test_max"]), default="dev", show_default=True)
 @click.option("--curves", is_flag=True, help="Also a learning-curve figure (F1 and loss by epoch) per stored job.")
-def plot(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
-         hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
-         label_map: tuple[str, ...], allow_missing_images: bool, results: str, output_dir: str, mode: str,
-         selection: str, curves: bool, **_execution: Any) -> None:
+def plot(job_opts: JobSelection, execution: Execution, results: str, output_dir: str, mode: str, selection: str,
+         curves: bool) -> None:
     """Figures (PNG and PDF) of a table's stored results: bars, heat map (6), per-subset spread (8)."""
     from benchmark.report.breakdown import report_frame
     from benchmark.report.plots import plot_table
 
-    plan, store = _report_plan(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
-                               allow_missing_images, corpus_name, label_map, results, _execution)
+    plan, store = _report_plan(job_opts, results, execution)
     frame, _ = report_frame(plan, store, mode, selection)
     from benchmark.run.store import lookup
 
@@ -108,9 +101,7 @@ def _stored_hf_models(jobs: list[dict[str, Any]]) -> list[str]:
     return found
 
 
-def _report_plan(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
-                 hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, allow_missing_images: bool,
-                 corpus_name: str, label_map: tuple[str, ...], results: str, execution: dict[str, Any]):
+def _report_plan(job_opts: JobSelection, results: str, execution: Execution):
     """The plan a report renders and its store. Without --models, registered models outside the paper
     that have results in the folder get rows of their own (the cells still come from planned jobs only)."""
     from benchmark.registry import MODELS
@@ -122,13 +113,11 @@ def _report_plan(table_no: int, model_names: str | None, languages: str | None, 
     if not store.root.is_dir():
         raise ConfigError(f"results folder {store.root} does not exist (run `bench run` with the same options first)")
     extend: tuple[str, ...] = ()
-    if not model_names:
+    if not job_opts.model_names:
         paper = paper_models()
         jobs = [job for _, job in store.scan() if job]
         extend = tuple(dict.fromkeys(job["model"] for job in jobs
                                      if job.get("model") in MODELS and job["model"] not in paper))
         extend += tuple(_stored_hf_models(jobs))
-    plan = make_plan(plan_options(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
-                                   allow_missing_images, corpus_name, label_map, execution, extend),
-                     echo=lambda m: click.echo(m, err=True))
+    plan = make_plan(job_opts.plan_options(execution, extend), echo=lambda m: click.echo(m, err=True))
     return plan, store

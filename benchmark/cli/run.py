@@ -11,7 +11,7 @@ import click
 
 from benchmark.cli.common import (DEFAULT_RESULTS, check_device_name, plan_header, resolve_device, set_threads,
                                   warn)
-from benchmark.cli.options import job_options, plan_options
+from benchmark.cli.options import Execution, JobSelection, job_options
 from benchmark.errors import ConfigError
 
 
@@ -40,29 +40,21 @@ Examples:
   bench --plugin my_tagger:SPEC run --table 5 --models my-tagger --languages en""")
 @job_options()
 @click.option("--dry-run", is_flag=True, help="Only print the plan.")
-def run(table_no: int, model_names: str | None, languages: str | None, profile: str, seeds: int | None,
-        hp: tuple[str, ...], data_dir: str | None, image_dir: str | None, corpus_name: str,
-        label_map: tuple[str, ...], allow_missing_images: bool, results: str, device: str, threads: int | None,
-        overwrite: str, executor: str, devices: str | None, precision: str, compile_model: bool,
-        slurm_partition: str | None, slurm_gpus: int | None, slurm_cpus: int | None, slurm_time: str,
-        slurm_mem: str | None, slurm_max_requeues: int, slurm_account: str | None, slurm_extra: str | None,
-        dry_run: bool) -> None:
+def run(job_opts: JobSelection, execution: Execution, results: str, dry_run: bool) -> None:
     """Run the jobs of a table; finished jobs are skipped, interrupted ones resume."""
     from benchmark.run.executors import make_executor
     from benchmark.run.plan import make_plan
     from benchmark.run.specs import Result
     from benchmark.run.store import BadResult, ResultStore
 
-    if table_no == 2:
+    if job_opts.table_no == 2:
         raise ConfigError("Table 2 has no jobs: it is counted from the data files "
                           "(`bench stats` or `bench report --table 2`)")
+    executor, devices = execution.executor, execution.devices
     _check_executor(executor)
-    device = resolve_device(device) if executor == "local" else check_device_name(device)
-    set_threads(threads)
-    execution = dict(precision=precision, compile_model=compile_model)
-    plan = make_plan(plan_options(table_no, model_names, languages, profile, seeds, hp, data_dir, image_dir,
-                                   allow_missing_images, corpus_name, label_map, execution),
-                     echo=lambda m: click.echo(m, err=True))
+    device = resolve_device(execution.device) if executor == "local" else check_device_name(execution.device)
+    set_threads(execution.threads)
+    plan = make_plan(job_opts.plan_options(execution), echo=lambda m: click.echo(m, err=True))
     for w in plan.warnings:
         warn(w)
     if not plan.ready:
@@ -71,7 +63,7 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
     todo, stored, bad = [], 0, []
     for job in plan.ready:
         found = store.read(job)
-        if isinstance(found, Result) and overwrite == "never":
+        if isinstance(found, Result) and execution.overwrite == "never":
             stored += 1
             continue
         if isinstance(found, BadResult):
@@ -99,10 +91,8 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
     if todo:
         from benchmark.util.io import ensure_dir
         ensure_dir(store.root)
-        slurm = dict(partition=slurm_partition, gpus=slurm_gpus, cpus=slurm_cpus, time=slurm_time, mem=slurm_mem,
-                     account=slurm_account, extra=slurm_extra, max_requeues=slurm_max_requeues)
-        runner = make_executor(executor, results, device, devices, _cache_dir(), slurm,
-                               overwrite=overwrite == "always", threads=threads)
+        runner = make_executor(executor, results, device, devices, _cache_dir(), execution.slurm,
+                               overwrite=execution.overwrite == "always", threads=execution.threads)
         summary = runner.run(todo, plan.corpus, store, echo=click.echo)
         if executor == "local":  # whatever the reason, a planned job not stored now is counted
             accounted = {job_id for job_id, _ in summary.failed + summary.not_stored}
@@ -111,8 +101,9 @@ def run(table_no: int, model_names: str | None, languages: str | None, profile: 
     click.echo(render_selected_rows(plan, store))
     report_cmd = f"bench report --table {plan.table.number} --compare-paper" + (
         f" --results {results}" if results != DEFAULT_RESULTS else "") + (
-        f" --profile {profile}" if profile != "paper" else "") + (
-        f" --models {model_names}" if model_names and any(r.extension for r in plan.table.rows) else "")
+        f" --profile {job_opts.profile}" if job_opts.profile != "paper" else "") + (
+        f" --models {job_opts.model_names}" if job_opts.model_names and any(r.extension for r in plan.table.rows)
+        else "")
     status_cmd = "bench status " + _job_args(click.get_current_context().params)
     for line in run_summary_lines(plan.jobs, stored, summary, report_cmd, executor, time.perf_counter() - started,
                                   status_cmd):

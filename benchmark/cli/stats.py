@@ -13,7 +13,7 @@ Example:
 @click.option("--data-dir", type=click.Path(file_okay=False), help="MMNERD root (default: $MMNERD_DIR).")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]), default="markdown")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
-@corpus_options
+@corpus_options()
 def stats(data_dir: str | None, fmt: str, output: str | None, corpus_name: str, label_map: tuple[str, ...]) -> None:
     """Reproduce Table 2 (entities per type, sentences) from the files, beside the paper's values."""
     from benchmark.corpora.labels import parse_label_map

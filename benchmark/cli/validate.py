@@ -13,7 +13,7 @@ Example:
 @click.option("--max-warnings", default=10, show_default=True, help="Warnings printed per file.")
 @click.option("--scheme", type=click.Choice(["iob2", "iob1", "bioes"]),
               help="Tag scheme of the files (default: the corpus's, IOB2 for MMNERD).")
-@corpus_options
+@corpus_options()
 def validate(files: tuple[str, ...], max_warnings: int, scheme: str | None, corpus_name: str,
              label_map: tuple[str, ...]) -> None:
     """Check MMNERD/CoNLL files: counts, or the first error as FILE:LINE: message (exit 2)."""
