@@ -135,7 +135,7 @@ def test_run_reuses_and_says_so(tiny_corpus, tmp_path):
 
 def test_parameter_counts_prefer_paper_size_records(tmp_path):
     """A smoke-profile record must not hide a paper-size count; a paper-profile record wins over a run."""
-    from benchmark.cli.models import recorded_parameters
+    from benchmark.report.parameters import recorded_parameters
 
     bench_dir = tmp_path / "benchmarks"
     bench_dir.mkdir()

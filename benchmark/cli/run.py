@@ -98,6 +98,8 @@ def run(job_opts: JobSelection, execution: Execution, results: str, dry_run: boo
             accounted = {job_id for job_id, _ in summary.failed + summary.not_stored}
             summary.not_stored += [(job.job_id, "not stored by this run (`bench status` says why)")
                                    for job in todo if job.job_id not in accounted and not store.has(job)]
+    from benchmark.report.breakdown import render_selected_rows
+
     click.echo(render_selected_rows(plan, store))
     report_cmd = f"bench report --table {plan.table.number} --compare-paper" + (
         f" --results {results}" if results != DEFAULT_RESULTS else "") + (
@@ -143,33 +145,6 @@ SKIP_LABELS: dict[str, str] = {
     "no-data": "language absent", "no-weights": "no weights", "no-images": "no images",
     "no-gpu": "no GPU", "not-implemented": "not implemented",
 }
-
-
-def render_selected_rows(plan: Any, store: Any) -> str:
-    """The rows a run touched (``rows_to_show``) with their stored results, beside the paper's (Markdown)."""
-    from dataclasses import replace
-
-    from benchmark.report.render import build_frame, render
-    from benchmark.run.store import lookup
-
-    rows = rows_to_show(plan.table, plan.jobs)
-    found, _ = lookup(store, [p.job for p in plan.known])
-    if not rows or not found:
-        return ""
-    keep = set(rows)
-    frame = build_frame(replace(plan.table, rows=tuple(rows)), [(p.row, p.job) for p in plan.known if p.row in keep],
-                        found, plan.options.profile, plan.corpus.kind)
-    return render(frame, "markdown", compare_paper=True)
-
-
-def rows_to_show(table: Any, planned: list[Any]) -> list[Any]:
-    """The rows a run renders: those it could run, plus the paper's rows of the settings where it ran
-    a model that is not a paper row (so such a model is seen beside the paper's values)."""
-    ready = {p.row for p in planned if p.status == "ready"}
-    paper_models = {r.model for r in table.rows if not r.extension}
-    settings = {(r.group, r.train_languages, r.test_language, r.fold) for r in ready if r.model not in paper_models}
-    return [r for r in table.rows
-            if r in ready or (r.model in paper_models and (r.group, r.train_languages, r.test_language, r.fold) in settings)]
 
 
 def run_summary_lines(planned: list[Any], reused: int, summary: Any, report_cmd: str,
