@@ -91,7 +91,8 @@ class JobSelection:
 
 @dataclass(frozen=True)
 class Execution:
-    """How ``bench run`` executes the jobs (``--device`` ... ``--slurm-extra``); never which jobs."""
+    """How ``bench run`` executes the jobs (``--device`` ... ``--slurm-extra``); of these only
+    ``--precision`` and ``--compile`` enter the job id (through ``JobSelection.plan_options``)."""
 
     device: str
     threads: int | None
