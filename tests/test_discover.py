@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from benchmark.cli import main, run_summary_lines
+from benchmark.cli import main
+from benchmark.cli.run import run_summary_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_RUN = ROOT / "results" / "experiments" / "runs" / "bilstm-crf" / "886bdf610bfcc8c6"  # committed
@@ -134,7 +135,7 @@ def test_run_reuses_and_says_so(tiny_corpus, tmp_path):
 
 def test_parameter_counts_prefer_paper_size_records(tmp_path):
     """A smoke-profile record must not hide a paper-size count; a paper-profile record wins over a run."""
-    from benchmark.cli import recorded_parameters
+    from benchmark.report.parameters import recorded_parameters
 
     bench_dir = tmp_path / "benchmarks"
     bench_dir.mkdir()

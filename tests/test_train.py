@@ -74,6 +74,8 @@ def test_recorded_command_is_the_one_a_user_types():
     from benchmark.util.command import bench_command
 
     assert bench_command(["/usr/local/bin/bench", "run", "--hp", "lr=0.1 x"]) == "bench run --hp 'lr=0.1 x'"
+    assert bench_command(["/work/clone/benchmark/cli/__main__.py", "run", "--table", "5"]) == "bench run --table 5"
+    # benchmark/cli.py: the CLI before it became a package (older stored commands)
     assert bench_command(["/work/clone/benchmark/cli.py", "run", "--table", "5"]) == "bench run --table 5"
     assert bench_command(["myscript.py", "--x"]) == "myscript.py --x"
 

@@ -214,3 +214,30 @@ def report_frame(plan: Any, store: Any, mode: str = "conlleval", selection: str 
         if missing:
             frame.extra_notes.append("Not split (no stored predictions): " + ", ".join(missing) + ".")
     return frame, bad
+
+
+def render_selected_rows(plan: Any, store: Any) -> str:
+    """The rows a run touched (``rows_to_show``) with their stored results, beside the paper's (Markdown)."""
+    from dataclasses import replace
+
+    from benchmark.report.render import build_frame, render
+    from benchmark.run.store import lookup
+
+    rows = rows_to_show(plan.table, plan.jobs)
+    found, _ = lookup(store, [p.job for p in plan.known])
+    if not rows or not found:
+        return ""
+    keep = set(rows)
+    frame = build_frame(replace(plan.table, rows=tuple(rows)), [(p.row, p.job) for p in plan.known if p.row in keep],
+                        found, plan.options.profile, plan.corpus.kind)
+    return render(frame, "markdown", compare_paper=True)
+
+
+def rows_to_show(table: Any, planned: list[Any]) -> list[Any]:
+    """The rows a run renders: those it could run, plus the paper's rows of the settings where it ran
+    a model that is not a paper row (so such a model is seen beside the paper's values)."""
+    ready = {p.row for p in planned if p.status == "ready"}
+    paper_models = {r.model for r in table.rows if not r.extension}
+    settings = {(r.group, r.train_languages, r.test_language, r.fold) for r in ready if r.model not in paper_models}
+    return [r for r in table.rows
+            if r in ready or (r.model in paper_models and (r.group, r.train_languages, r.test_language, r.fold) in settings)]

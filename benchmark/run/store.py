@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from benchmark.errors import BenchError
+from benchmark.errors import BenchError, ConfigError
 from benchmark.run.specs import JobSpec, Result, check_result_dict
 from benchmark.util.io import StoreWriteError, ensure_dir, write_error, write_json
 
@@ -307,3 +307,21 @@ def lookup(store: ResultStore, jobs: Iterable[JobSpec]) -> tuple[dict[str, Resul
         elif isinstance(res, BadResult):
             bad.append(res)
     return found, bad
+
+
+def find_job(prefix: str, roots: "tuple[str, ...] | list[str]") -> Path:
+    """The one job folder whose id starts with ``prefix`` (finished runs and unfinished work folders)."""
+    prefix = prefix.strip().lower()
+    if len(prefix) < 4 or any(c not in "0123456789abcdef" for c in prefix):
+        raise ConfigError(f"{prefix!r} is not a job id prefix (at least 4 hex digits)")
+    hits: list[Path] = []
+    for root in roots:
+        base = Path(root)
+        hits += sorted(p for p in base.glob(f"runs/*/{prefix}*") if (p / "job.json").is_file())
+        hits += sorted(p for p in base.glob(f".work/{prefix}*") if (p / "job.json").is_file())
+    if not hits:
+        raise ConfigError(f"no job {prefix}* in {', '.join(map(str, roots))}")
+    ids = sorted({p.name for p in hits})
+    if len(ids) > 1:
+        raise ConfigError(f"{prefix} is ambiguous: {', '.join(ids[:8])}{' ...' if len(ids) > 8 else ''}")
+    return hits[0]  # a finished run is listed before the same job's work folder
