@@ -46,8 +46,8 @@ from baselines.layers.xlabel import XLabelTagger
 from benchmark.api import BuildContext
 from benchmark.corpora.reader import Sentence
 from benchmark.errors import ConfigError
-from models.two_m_ner.encoders import build_vit, rebuild_vit, tiny_clip_processor
-from models.two_m_ner.images import clip_pixels
+from baselines.layers.image_encoders import build_vit, rebuild_vit, tiny_clip_processor
+from baselines.layers.images import clip_pixels
 
 CROP_MODES = ("substitute", "files", "zeros")
 N_CROPS = 3  # per kind, as the code

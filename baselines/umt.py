@@ -38,9 +38,9 @@ from baselines.layers.xlabel import XLabelTagger
 from benchmark.api import BuildContext
 from benchmark.corpora.reader import Sentence
 from benchmark.errors import ConfigError
-from models.two_m_ner.encoders import build_resnet, rebuild_resnet
-from models.two_m_ner.fusion import CollaborationModule
-from models.two_m_ner.images import ResNetTransform
+from baselines.layers.image_encoders import build_resnet, rebuild_resnet
+from baselines.layers.fusion import CollaborationModule
+from baselines.layers.images import ResNetTransform
 
 SPAN_TAGS: tuple[str, ...] = ("[PAD]", "O", "B", "I", "X", "[CLS]", "[SEP]")
 

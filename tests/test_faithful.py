@@ -255,7 +255,7 @@ def test_plan_resolves_auto_embeddings_into_the_job_and_warns_when_glove_is_abse
 def test_fp16_clip_checkpoint_loads_in_float32(tmp_path):
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
-    from models.two_m_ner.encoders import build_vit
+    from baselines.layers.image_encoders import build_vit
     cfg = CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
                            image_size=32, patch_size=8)
     CLIPVisionModel(cfg).half().save_pretrained(tmp_path / "clip16")

@@ -62,7 +62,7 @@ def test_two_m_ner_training_step_has_no_host_sync_in_its_own_code(tmp_path, monk
     model = load_factory(spec).from_training_data(hp, train, ctx).train()
     for _ in range(2):  # first batch fills the ResNet feature cache, second one mixes hits and misses
         batch = move_to(model.collate(train[:6] if _ == 0 else train[3:9]), torch.device("cpu"))
-        counts = _count_syncs(monkeypatch, ("two_m_ner/model.py", "two_m_ner/alignment.py", "two_m_ner/fusion.py"))
+        counts = _count_syncs(monkeypatch, ("two_m_ner/model.py", "two_m_ner/alignment.py", "layers/fusion.py"))
         model.loss(batch).backward()
         assert counts == {}
         monkeypatch.undo()

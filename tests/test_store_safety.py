@@ -599,7 +599,7 @@ def test_feature_cache_and_predictions_on_a_full_disk_name_their_file(tmp_path, 
 
     from benchmark.corpora.reader import Sentence
     from benchmark.run.predictions import write_predictions
-    from models.two_m_ner.images import FeatureCache
+    from baselines.layers.images import FeatureCache
 
     cache = FeatureCache(tmp_path / "features", "resnet-test")
     real_replace = os.replace

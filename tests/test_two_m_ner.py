@@ -208,7 +208,7 @@ def test_image_pipelines_shapes_and_determinism(tiny_corpus):
 def test_local_clip_checkpoint_loads_through_the_real_path(tmp_path):
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
-    from models.two_m_ner.encoders import build_vit
+    from baselines.layers.image_encoders import build_vit
     cfg = CLIPConfig(text_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
                                   "num_attention_heads": 2, "vocab_size": 50},
                      vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 3,
@@ -228,7 +228,7 @@ def test_local_clip_checkpoint_loads_through_the_real_path(tmp_path):
 def test_resnet_grid_mean_is_the_pooled_feature():
     import torchvision
 
-    from models.two_m_ner.encoders import ResNetGrid
+    from baselines.layers.image_encoders import ResNetGrid
     net = torchvision.models.resnet18(weights=None).eval()
     grid = ResNetGrid(net)
     x = torch.randn(1, 3, 224, 224)
@@ -240,7 +240,7 @@ def test_resnet_grid_mean_is_the_pooled_feature():
 
 
 def test_missing_pretrained_image_weights_are_one_line_errors(tmp_path, monkeypatch):
-    from models.two_m_ner.encoders import build_resnet, build_vit
+    from baselines.layers.image_encoders import build_resnet, build_vit
     monkeypatch.setenv("MMNER_WEIGHTS_DIR", str(tmp_path / "w"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))

@@ -1,9 +1,9 @@
 """A frozen image encoder behind 2M-NER's image pipeline and on-disk feature cache (for baselines).
 
-``FrozenImageEncoder`` wraps an encoder module (e.g. ``models.two_m_ner.encoders.build_resnet``'s
+``FrozenImageEncoder`` wraps an encoder module (e.g. ``baselines.layers.image_encoders.build_resnet``'s
 ResNet-152 grid) that is never trained: BatchNorm always in eval mode, no gradient, deterministic
 preprocessing. Its features are then a pure function of the image and are cached with
-``models.two_m_ner.images.FeatureCache`` (``<cache_dir>/two_m_ner/<identity>/``, identity = prefix,
+``baselines.layers.images.FeatureCache`` (``<cache_dir>/two_m_ner/<identity>/``, identity = prefix,
 preprocessing and a hash of the weights), exactly as 2M-NER's frozen branches are.
 
 Split in two halves, like 2M-NER: ``prepare`` runs in ``collate`` (cache lookups, image decoding
@@ -17,8 +17,8 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from models.two_m_ner.encoders import module_fingerprint
-from models.two_m_ner.images import FeatureCache, image_key
+from baselines.layers.image_encoders import module_fingerprint
+from baselines.layers.images import FeatureCache, image_key
 
 
 class FrozenImageEncoder(nn.Module):

@@ -7,7 +7,7 @@ A sentence's image becomes ``R`` region vectors ``[R, C]``:
 * ``crops`` (UMGF): ``R`` crops of the image (detector boxes, a 2 x 2 grid or the whole image) ->
   each crop through the CNN, mean-pooled -> ``R`` vectors.
 
-Preprocessing is ``models.two_m_ner.images.ResNetTransform`` (resize, ImageNet mean/std), images
+Preprocessing is ``baselines.layers.images.ResNetTransform`` (resize, ImageNet mean/std), images
 come from the run's ``ImageStore``, and features are kept in 2M-NER's ``FeatureCache`` (on disk under
 ``ctx.cache_dir`` when given), keyed by the image's content key; the cache identity hashes the CNN
 weights and the region recipe. The CNN is frozen and stays in eval mode.
@@ -20,8 +20,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from models.two_m_ner.encoders import build_resnet, module_fingerprint, rebuild_resnet
-from models.two_m_ner.images import FeatureCache, ResNetTransform, image_key
+from baselines.layers.image_encoders import build_resnet, module_fingerprint, rebuild_resnet
+from baselines.layers.images import FeatureCache, ResNetTransform, image_key
 
 DETECTOR_ARCH = "fasterrcnn_resnet50_fpn"
 

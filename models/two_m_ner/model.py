@@ -30,9 +30,9 @@ from benchmark.api import BuildContext, Tagger, tag_inventory
 from benchmark.corpora.reader import Sentence
 from benchmark.errors import ConfigError
 from models.two_m_ner.alignment import CL_FORMS, ProjectionHead, contrastive_loss, pool_tokens
-from models.two_m_ner.encoders import build_resnet, build_vit, module_fingerprint, rebuild_resnet, rebuild_vit
-from models.two_m_ner.fusion import CollaborationModule
-from models.two_m_ner.images import FeatureCache, ResNetTransform, clip_pixels, image_key
+from baselines.layers.image_encoders import build_resnet, build_vit, module_fingerprint, rebuild_resnet, rebuild_vit
+from baselines.layers.fusion import CollaborationModule
+from baselines.layers.images import FeatureCache, ResNetTransform, clip_pixels, image_key
 
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "resnet_bn": ("batch", "frozen"), "resnet_feature": ("grid", "pooled"),
