@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from benchmark.corpora.reader import ENTITY_TYPES, Sentence
+from benchmark.types import ENTITY_TYPES, Sentence
 from benchmark.util.io import write_json
 
 

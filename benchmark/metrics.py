@@ -15,7 +15,7 @@ from seqeval.metrics import classification_report
 from seqeval.metrics.sequence_labeling import get_entities
 from seqeval.scheme import IOB2, Entities
 
-from benchmark.corpora.labels import ENTITY_TYPES
+from benchmark.types import ENTITY_TYPES
 
 MODES = ("conlleval", "strict")
 

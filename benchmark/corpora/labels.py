@@ -1,4 +1,4 @@
-"""Entity types, tag schemes and label maps: the one place the MMNERD entity types are spelled.
+"""Tag schemes and label maps over the entity types (spelled once, in ``benchmark.types``).
 
 Everything downstream (models, metrics, tables, ``bench check``) works on IOB2 tags over
 ``ENTITY_TYPES`` (a corpus entry may declare other types). Files in IOB1 or BIOES are converted to
@@ -10,8 +10,8 @@ import re
 from typing import Iterable, Mapping
 
 from benchmark.errors import ConfigError
+from benchmark.types import ENTITY_TYPES
 
-ENTITY_TYPES: tuple[str, ...] = ("PER", "LOC", "ORG", "MISC")
 SCHEMES: tuple[str, ...] = ("iob2", "iob1", "bioes")
 OUTSIDE = "O"
 # O, or a one-letter upper-case prefix, a dash and a type without whitespace.

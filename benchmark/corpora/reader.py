@@ -33,6 +33,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 from benchmark.corpora.labels import ENTITY_TYPES, TagConverter, TagError
 from benchmark.corpora.registry import CORPORA, SPLITS, CorpusEntry, get_corpus_entry
 from benchmark.errors import ConfigError, DataError
+from benchmark.types import Sentence
 
 __all__ = ["ENTITY_TYPES", "SPLITS", "LANGUAGES", "Sentence", "ReadReport", "read_conll", "iter_conll", "Corpus",
            "count_entities", "expand_languages", "find_corpus", "given_image_dir", "image_id_problem", "source_of"]
@@ -41,21 +42,6 @@ LANGUAGES: tuple[str, ...] = ("en", "fr", "es", "de")  # MMNERD's; a corpus entr
 LANGUAGE_NAMES: dict[str, str] = {"en": "English", "fr": "French", "es": "Spanish", "de": "German", "all": "All"}
 TWITTER_ID_RE = re.compile(r"^\d{2}_\d{2}_\d+(_\d+)?$")
 _SPACES = re.compile(" +")
-
-
-@dataclass(frozen=True)
-class Sentence:
-    """One annotated sentence (IOB2 tags). ``sid`` is ``file:line`` of its first line, for messages."""
-
-    tokens: tuple[str, ...]
-    tags: tuple[str, ...]
-    image_id: str | None = None
-    language: str = "xx"
-    source: str = "unknown"
-    sid: str = ""
-
-    def __len__(self) -> int:
-        return len(self.tokens)
 
 
 def source_of(image_id: str | None) -> str:
