@@ -38,3 +38,11 @@ class JobError(BenchError):
     this one line in its ``error.txt`` and the summary, nothing of it is stored, the other jobs run."""
 
     exit_code = 1
+
+
+def did_you_mean(word: str, choices) -> str:
+    """``"; did you mean a, b?"`` for the close matches of ``word`` among ``choices``, else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
+    return f"; did you mean {', '.join(close)}?" if close else ""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from benchmark.errors import ConfigError
+from benchmark.hparams import merge
 
 # Pretrained artefact ids (benchmark.weights) that several entries need.
 _MBERT, _CLIP, _RESNET = "bert-base-multilingual-cased", "openai/clip-vit-base-patch32", "torchvision/resnet152"
@@ -46,29 +47,6 @@ _MKG_PAPER: dict[str, Any] = {
 _MKG_SMOKE: dict[str, Any] = {"text_encoder": "tiny", "vision_encoder": "tiny", "image_size": 32,
                               "aux_size": 32, "rcnn_size": 16, "fusion_layers": 1, "lr": 3e-3,
                               "epochs": 10, "batch_size": 8, "eval_batch_size": 64, "num_workers": 0}
-
-# Trainer-level defaults every model inherits (a model's defaults override them).
-TRAINER_DEFAULTS: dict[str, Any] = {
-    "epochs": 10,
-    "batch_size": 16,
-    "eval_batch_size": 64,
-    "lr": 1e-3,
-    "grad_clip": None,
-    "select_on": "dev",  # "dev" (paper, default) or "test_max" (authors' code: best test epoch)
-    "num_workers": 0,
-    "patience": None,  # stop after this many epochs without dev improvement (None = never)
-    "length_buckets": 0,  # >0: sort sentences by length within chunks of this many batches
-}
-
-# Trainer settings accepted as overrides but absent from the defaults, so that the job ids of runs
-# that do not use them stay unchanged (read by benchmark.run.train): bf16 autocast, torch.compile,
-# fused Adam, and the dev set of a job trained on other languages than it is tested on (Table 6:
-# "train-languages" = the union of the training languages' dev sets, today's and the default;
-# "test-language" = the test language's dev set; see benchmark.run.specs.dev_languages).
-DEV_SETS = ("train-languages", "test-language")
-OPTIONAL_TRAINER_HPARAMS: dict[str, tuple[Any, ...]] = {"precision": ("fp32", "bf16"), "compile": (False, True),
-                                                        "fused_optimizer": (False, True), "dev_set": DEV_SETS}
-
 
 class LazyDefaults(Mapping[str, Any]):
     """Hyperparameters merged from ``"module:ATTR"`` dicts, imported on first use (later wins).
@@ -133,44 +111,10 @@ class ModelSpec:
     auto_vectors: tuple[str, ...] = ("glove.6B.300d",)
 
     def hparams(self, profile: str = "paper", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Resolved hyperparameters: trainer defaults < paper defaults < smoke (if profile) < overrides."""
-        if profile not in ("paper", "smoke", "check"):
-            raise ConfigError(f"unknown profile {profile!r}; expected 'paper' or 'smoke'")
-        hp = {**TRAINER_DEFAULTS, **self.defaults}
-        if self.fusable and profile == "paper":  # the paper-size runs step Adam(W) with its fused kernel
-            hp["fused_optimizer"] = True
-        if profile in ("smoke", "check"):  # check = smoke models on the larger `bench check` slice
-            hp.update(self.smoke)
-        if profile == "check":
-            hp.update(self.check)
-        if overrides:
-            overrides = _optional_trainer_hparams(overrides)
-            unknown = sorted(set(overrides) - set(hp) - set(OPTIONAL_TRAINER_HPARAMS) - set(self.optional))
-            if unknown:
-                raise ConfigError(f"{self.name}: unknown hyperparameter(s) {', '.join(unknown)}; "
-                                  f"known: {', '.join(sorted(hp))}")
-            hp.update(overrides)
-        for key in ("compile", "fused_optimizer"):  # off is not part of the identity
-            if key in hp and not hp[key]:
-                del hp[key]
-        for key, values in self.optional.items():  # nor is an optional hp at its unset behaviour
-            if hp.get(key, values[0]) == values[0]:
-                hp.pop(key, None)
-        return hp
-
-
-def _optional_trainer_hparams(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Check ``precision`` and ``dev_set``; drop their defaults (fp32, train-languages) from the
-    identity (``compile`` and ``fused_optimizer`` are dropped when off by ``ModelSpec.hparams``,
-    after the profile's default)."""
-    out = dict(overrides)
-    for key in ("precision", "dev_set"):
-        values = OPTIONAL_TRAINER_HPARAMS[key]
-        if out.get(key, values[0]) not in values:
-            raise ConfigError(f"{key} must be one of {', '.join(values)}, got {out[key]!r}")
-        if out.get(key) == values[0]:
-            del out[key]
-    return out
+        """Merged hyperparameters (``benchmark.hparams.merge``): trainer defaults < paper defaults <
+        smoke (if profile) < overrides, identity-neutral values dropped; not validated (that is
+        ``benchmark.hparams.resolve_hparams``)."""
+        return merge(self, profile, overrides)
 
 
 _LSTM_OPTIMIZERS = ("sgd", "adam", "lazy_adam")  # baselines.layers.lstm.LSTM_OPTIMIZERS

@@ -26,7 +26,8 @@ from benchmark.errors import BenchError, ConfigError
 from benchmark.registry import get_model
 from benchmark.run.executors import (SUBMITTED, GridProgress, LocalExecutor, SlurmExecutor, execute_job,
                                      parse_devices, parse_slurm_extra, parse_slurm_time, render_sbatch,
-                                     slurm_available, slurm_parameters, trainer_overrides)
+                                     slurm_available, slurm_parameters)
+from benchmark.hparams import trainer_overrides
 from benchmark.run.specs import JobSpec, Setting
 from benchmark.run.store import ResultStore
 

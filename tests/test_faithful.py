@@ -187,7 +187,7 @@ def test_lazy_adam_is_adam_on_dense_layers_and_touches_only_the_batch_rows_of_th
 def test_lstm_optimizer_is_checked_and_lazy_adam_makes_the_word_table_sparse():
     from baselines.layers.lstm import LSTM_OPTIMIZERS
     from baselines.layers.optim import LazyAdam
-    from benchmark.run.plan import check_hparams
+    from benchmark.hparams import check_hparams
     for name in ("bilstm-crf", "hbilstm-crf"):
         assert tuple(get_model(name).choices["optimizer"]) == LSTM_OPTIMIZERS
         with pytest.raises(ConfigError, match="optimizer must be one of sgd, adam, lazy_adam"):
@@ -206,23 +206,26 @@ def test_lstm_optimizer_is_checked_and_lazy_adam_makes_the_word_table_sparse():
 
 
 def test_paper_recipe_uses_glove_when_present(tmp_path, monkeypatch):
+    """The paper recipe's ``embeddings="auto"`` is GloVe when present, else word2vec, made concrete by
+    ``resolve_hparams`` (the plan's one path), and a model handed "auto" refuses it.
+    Bug: "auto" resolved at model-build time (the job id would not say which vectors ran)."""
     from baselines.layers.embeddings import resolve_word_vectors
 
-    from benchmark.weights import resolve_auto_embeddings
+    from benchmark.hparams import resolve_hparams
 
     monkeypatch.setenv("MMNER_WEIGHTS_DIR", str(tmp_path))
-    # the paper recipe's default is "auto": GloVe when present (the paper's), else word2vec on train;
-    # the plan makes it concrete, so the two cases are different jobs
     for name in ("bilstm-crf", "hbilstm-crf"):
         assert get_model(name).hparams("paper")["embeddings"] == "auto"
         assert get_model(name).hparams("smoke")["embeddings"] is None
-    hp = get_model("bilstm-crf").hparams("paper")
-    assert resolve_word_vectors("auto") is None  # absent: word2vec on the training split
-    assert resolve_auto_embeddings(hp)["embeddings"] is None
+    spec = get_model("bilstm-crf")
+    assert resolve_hparams(spec, "paper")["embeddings"] is None  # absent: word2vec on the training split
     (tmp_path / "glove.6B.300d.txt").write_text("the " + " ".join(["0.5"] * 300) + "\n")
-    assert resolve_word_vectors("auto") == str(tmp_path / "glove.6B.300d.txt")
-    assert resolve_auto_embeddings(hp)["embeddings"] == "glove.6B.300d"
+    resolved = resolve_hparams(spec, "paper")
+    assert resolved["embeddings"] == "glove.6B.300d" and resolved["embedding_dim"] == 300
+    assert resolve_word_vectors("glove.6B.300d") == str(tmp_path / "glove.6B.300d.txt")
     assert resolve_word_vectors(None) is None
+    with pytest.raises(ConfigError, match="resolved when jobs are planned"):
+        resolve_word_vectors("auto")
 
 
 def test_plan_resolves_auto_embeddings_into_the_job_and_warns_when_glove_is_absent(tmp_path, monkeypatch):
@@ -290,7 +293,7 @@ def test_iob2_bioes_conversion_and_bioes_mask_on_a_hand_made_sentence():
 
 def test_lstm_label_scheme_bioes_learns_bioes_and_predicts_iob2():
     from benchmark.corpora.labels import iob2_to_bioes
-    from benchmark.run.plan import check_hparams
+    from benchmark.hparams import check_hparams
     train = hand_made_sentences()
     for name in ("bilstm-crf", "hbilstm-crf"):
         spec = get_model(name)

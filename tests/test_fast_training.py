@@ -137,7 +137,7 @@ def test_fused_optimizer_option_steps_adam_with_its_fused_kernel(tiny_corpus, mo
     has no fused kernel, and fit() really steps the fused kernel."""
     import torch.optim.adam as adam_module
 
-    from benchmark.run.plan import check_hparams
+    from benchmark.hparams import check_hparams
     spec = get_model("bert")
     assert "fused_optimizer" not in spec.hparams("smoke")
     assert "fused_optimizer" not in spec.hparams("smoke", {"fused_optimizer": False})

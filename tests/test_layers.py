@@ -25,6 +25,7 @@ LAYER_OF = {
     "benchmark.metrics": "contracts",
     "benchmark.corpora": "corpora",
     "benchmark.registry": "specs",
+    "benchmark.hparams": "specs",
     "benchmark.weights": "specs",
     "benchmark.tables": "specs",
     "benchmark.run": "run",

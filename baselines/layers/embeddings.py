@@ -14,7 +14,7 @@ from typing import Container, Iterable, Sequence
 import numpy as np
 import torch
 
-from benchmark.errors import MissingArtifactError
+from benchmark.errors import ConfigError, MissingArtifactError
 
 PAD, UNK = "<pad>", "<unk>"
 _DIGITS = re.compile(r"\d")
@@ -65,25 +65,21 @@ class WordVocab:
         return cls(words, normalize_digits)
 
 
-AUTO = "auto"  # GloVe (``glove.6B.300d``) when it is in the weights folder, else word2vec on train
-
-
 def resolve_word_vectors(setting: str | None) -> str | None:
     """The vector file to load for the ``embeddings`` hyperparameter, or None to train word2vec.
 
-    ``None`` / ``""``: word2vec on the training split; ``"auto"``: ``glove.6B.300d`` if
-    ``benchmark.weights`` finds it, else word2vec; anything else: a path or artefact id that must
-    exist (one-line ``MissingArtifactError`` otherwise).
+    ``None`` / ``""``: word2vec on the training split; anything else: a path or artefact id that must
+    exist (one-line ``MissingArtifactError`` otherwise). ``"auto"`` never reaches a model: the planner
+    makes it concrete (``benchmark.hparams.resolve_hparams``), so the job id says which vectors ran.
     """
     if not setting:
         return None
-    from benchmark.weights import AUTO_EMBEDDINGS, resolve_embeddings
+    if setting == "auto":
+        raise ConfigError("embeddings='auto' is resolved when jobs are planned: pass the hyperparameters "
+                          "through benchmark.hparams.resolve_hparams, or name the vectors (a path, an "
+                          "artefact id, or null for word2vec trained here)")
+    from benchmark.weights import resolve_embeddings
 
-    if setting == AUTO:
-        try:
-            return resolve_embeddings(AUTO_EMBEDDINGS)
-        except MissingArtifactError:
-            return None
     return resolve_embeddings(str(setting))
 
 

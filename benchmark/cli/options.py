@@ -74,7 +74,7 @@ class JobSelection:
         """The planner's options; ``execution`` (precision, compile) contributes the trainer keys that
         change numbers (never the executor or the machine: the same options give the same ids)."""
         from benchmark.corpora.labels import parse_label_map
-        from benchmark.run.executors import trainer_overrides
+        from benchmark.hparams import trainer_overrides
         from benchmark.run.plan import PlanOptions
 
         names = split_csv(self.model_names)

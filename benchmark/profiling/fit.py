@@ -33,13 +33,14 @@ def profile_fit(model_name: str, profile: str = "paper", device: str = "cpu", st
     from benchmark.corpora.builtin import generate_fallback
     from benchmark.corpora.images import ImageStore
     from benchmark.errors import MissingArtifactError
+    from benchmark.hparams import resolve_hparams
     from benchmark.registry import get_model, load_factory
     from benchmark.run.train import fit, seed_everything
 
     spec = get_model(model_name)
     over = {**(overrides or {}), "epochs": 2, "num_workers": 0, "batch_size": batch_size,
             "eval_batch_size": batch_size}
-    hp = {**spec.hparams(profile, over), "seed": 1}
+    hp = {**resolve_hparams(spec, profile, over), "seed": 1}
     dev_ = torch.device(device)
     out: dict[str, Any] = {"model": spec.name, "profile": profile, "device": str(dev_), "steps_per_epoch": steps,
                            "batch_size": batch_size, "overrides": over, "status": "ok"}

@@ -60,11 +60,12 @@ def profile_model(model_name: str, profile: str = "smoke", device: str | torch.d
     """
     from benchmark.corpora.builtin import generate_fallback
     from benchmark.corpora.images import ImageStore
+    from benchmark.hparams import resolve_hparams
     from benchmark.registry import get_model, load_factory
     from benchmark.run.train import seed_everything
 
     spec = get_model(model_name)
-    hp = {**spec.hparams(profile, overrides), "seed": 1}
+    hp = {**resolve_hparams(spec, profile, overrides), "seed": 1}
     device = torch.device(device)
     report: dict[str, Any] = {"model": spec.name, "profile": profile, "device": str(device),
                               "batch_size": int(hp["batch_size"]), "image_size": hp.get("image_size"),

@@ -21,7 +21,7 @@ from tabulate import tabulate
 from benchmark.registry import ModelSpec
 from benchmark.report.readme import clean_tree
 from benchmark.run.specs import Result
-from benchmark.weights import resolve_auto_embeddings
+from benchmark.hparams import resolve_hparams
 
 SEED_FREE = ("seed",)
 
@@ -67,8 +67,7 @@ def normalised_hparams(spec: ModelSpec, hparams: Mapping[str, Any]) -> dict[str,
 def default_hparams(spec: ModelSpec, profile: str, pretrained_vectors: bool = True) -> dict[str, Any]:
     """The hyperparameters ``bench run`` plans here for ``spec`` (``embeddings=auto`` resolved over
     the vectors installed; ``pretrained_vectors=False``: as word2vec, whatever is installed)."""
-    hp = resolve_auto_embeddings(spec.hparams(profile), spec.auto_vectors if pretrained_vectors else ())
-    return normalised_hparams(spec, hp)
+    return normalised_hparams(spec, resolve_hparams(spec, profile, pretrained_vectors=pretrained_vectors))
 
 
 def _value(value: Any) -> str:

@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from benchmark.corpora.labels import ENTITY_TYPES
 from benchmark.corpora.reader import Corpus, Sentence
 from benchmark.errors import BenchError, ConfigError
+from benchmark.hparams import resolve_hparams
 from benchmark.registry import MODELS, get_model
 from benchmark.run.specs import JobSpec, Setting
 from benchmark.util.io import write_json
@@ -114,7 +115,7 @@ def check_jobs(corpus: Corpus, suite: str | CheckSuite = "smoke", models: Sequen
         spec = get_model(name)
         setting = Setting((cfg.language,), cfg.language, use_image=spec.modality == "text+image")
         jobs.append(JobSpec(spec.name, setting, cfg.seed if seed is None else seed, cfg.profile,
-                            spec.hparams(cfg.profile), corpus.kind, fingerprint))
+                            resolve_hparams(spec, cfg.profile), corpus.kind, fingerprint))
     return jobs
 
 

@@ -860,19 +860,3 @@ def make_executor(kind: str, results: str | Path, device: str = "cpu", devices: 
         return SlurmExecutor(Path(results) / ".slurm", cache_dir=cache_dir, device=device, threads=threads,
                              overwrite=overwrite, **(slurm or {}))
     return LocalExecutor(device, cache_dir=cache_dir, devices=parse_devices(devices, device), overwrite=overwrite)
-
-
-def trainer_overrides(precision: str = "fp32", compile_model: bool = False) -> dict[str, Any]:
-    """Hyperparameters the trainer reads (``precision``, ``compile``), from ``bench run``'s options.
-
-    Only what the options say: never the machine that plans or the executor, so a job's id is the
-    same wherever it is planned. fp32 and no compile add nothing, so job ids stay what they were.
-    """
-    if precision not in ("fp32", "bf16"):
-        raise ConfigError(f"--precision {precision}: expected fp32 or bf16")
-    out: dict[str, Any] = {}
-    if precision == "bf16":
-        out["precision"] = "bf16"
-    if compile_model:
-        out["compile"] = True
-    return out

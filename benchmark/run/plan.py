@@ -16,7 +16,6 @@ result computed elsewhere (e.g. on a cluster that has the weights).
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -25,11 +24,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from benchmark.corpora.reader import LANGUAGES, Corpus, expand_languages
-from benchmark.errors import ConfigError
+from benchmark.errors import ConfigError, did_you_mean
+from benchmark.hparams import resolve_hparams
 from benchmark.registry import MODELS, ModelSpec, get_model, is_hf_ref
 from benchmark.tables import Row, TableSpec, extend_with, get_table
-from benchmark.run.specs import NO_IMAGES, PROFILE_LIMITS, JobSpec, Setting, dev_languages, hp_problem
-from benchmark.weights import resolve_auto_embeddings, settle_embeddings
+from benchmark.run.specs import NO_IMAGES, PROFILE_LIMITS, JobSpec, Setting, dev_languages
 
 FIRST_SEED = 1
 LANGUAGE_CHOICES: tuple[str, ...] = ("all", *LANGUAGES)
@@ -117,11 +116,6 @@ class Plan:
 # Option checks
 # ---------------------------------------------------------------------------------------------
 
-def _hint(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
-    return f"; did you mean {', '.join(close)}?" if close else ""
-
-
 def check_languages(languages: Iterable[str] | None) -> tuple[str, ...] | None:
     """Known language codes (``all``, ``en``, ``fr``, ``es``, ``de``) or a ConfigError."""
     if languages is None:
@@ -130,7 +124,7 @@ def check_languages(languages: Iterable[str] | None) -> tuple[str, ...] | None:
     for lang in languages:
         code = lang.strip().lower()
         if code not in LANGUAGE_CHOICES:
-            raise ConfigError(f"--languages: unknown language {lang!r}{_hint(code, LANGUAGE_CHOICES)} "
+            raise ConfigError(f"--languages: unknown language {lang!r}{did_you_mean(code, LANGUAGE_CHOICES)} "
                               f"(expected codes: {', '.join(LANGUAGE_CHOICES)})")
         out.append(code)
     return tuple(dict.fromkeys(out))
@@ -140,40 +134,6 @@ def check_seeds(seeds: int | None) -> int | None:
     if seeds is not None and (isinstance(seeds, bool) or seeds < 1):
         raise ConfigError(f"--seeds must be >= 1 (runs per row), got {seeds}")
     return seeds
-
-
-def check_hparams(spec: ModelSpec, profile: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Resolved hyperparameters of ``spec`` with ``overrides``; unknown keys, types, ranges checked."""
-    from benchmark.registry import OPTIONAL_TRAINER_HPARAMS
-
-    base = spec.hparams(profile)
-    for key, value in overrides.items():
-        if key in OPTIONAL_TRAINER_HPARAMS:  # precision / compile: checked by the registry
-            if value not in OPTIONAL_TRAINER_HPARAMS[key] and not (key == "compile" and isinstance(value, str)):
-                raise ConfigError(f"--hp {key}={_show(value)}: expected one of "
-                                  f"{', '.join(map(str, OPTIONAL_TRAINER_HPARAMS[key]))} ({spec.name})")
-            if key == "fused_optimizer" and value and not spec.fusable:
-                raise ConfigError(f"--hp fused_optimizer=true: {spec.name}'s optimizer is not torch Adam/AdamW, "
-                                  "which is what has a fused kernel")
-            continue
-        if key not in base and key not in spec.optional:
-            raise ConfigError(f"--hp {key}: unknown hyperparameter for {spec.name}{_hint(key, base)}")
-        problem = hp_problem(key, value, base[key] if key in base else spec.optional[key][0])
-        allowed = spec.choices.get(key, spec.optional.get(key))
-        if problem is None and allowed is not None and value not in allowed:
-            problem = f"{key} must be one of {', '.join(map(str, allowed))}, got {json.dumps(value)}"
-        if problem:
-            raise ConfigError(f"--hp {key}={_show(value)}: {problem} ({spec.name})")
-    hp = spec.hparams(profile, overrides)
-    for key, value in hp.items():  # the defaults themselves must satisfy the trainer's rules
-        problem = hp_problem(key, value, None)
-        if problem:
-            raise ConfigError(f"{spec.name} ({profile}): {problem}")
-    return hp
-
-
-def _show(value: Any) -> str:
-    return value if isinstance(value, str) else repr(value)
 
 
 def check_models(table: TableSpec, names: Iterable[str] | None) -> tuple[str, ...] | None:
@@ -249,8 +209,12 @@ def row_matches(row: Row, models: Iterable[str] | None, languages: Iterable[str]
 def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: int | None = None,
                models: Iterable[str] | None = None, languages: Iterable[str] | None = None,
                overrides: Mapping[str, Any] | None = None, images: str | None = None,
-               allow_missing_images: bool = False, pretrained_vectors: bool = True) -> list[PlannedJob]:
+               allow_missing_images: bool = False, pretrained_vectors: bool = True,
+               resolved: Mapping[str, dict[str, Any]] | None = None) -> list[PlannedJob]:
     """All jobs of ``table`` (filtered by model names and test-language codes).
+
+    ``resolved``: each model's hyperparameters as ``resolve_hparams`` gave them (``make_plan`` resolves
+    them once, before any data is read); a model not in it is resolved here.
 
     ``pretrained_vectors=False``: ``embeddings="auto"`` is word2vec trained here whatever vectors are
     installed (``bench readme``, so its block is the same on every machine).
@@ -265,7 +229,7 @@ def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: 
     images = image_source(corpus.image_dir) if images is None else images
     planned: list[PlannedJob] = []
     fingerprints: dict[tuple[str, ...], str] = {}
-    resolved: dict[str, dict[str, Any]] = {}
+    resolved = dict(resolved or {})
     for row in table.rows:
         if not row_matches(row, models, languages):
             continue
@@ -281,8 +245,7 @@ def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: 
                                       f"language(s) {', '.join(missing)} not in {corpus.root}"))
             continue
         if spec.name not in resolved:
-            resolved[spec.name] = settle_embeddings(check_hparams(spec, profile, overrides), overrides or (),
-                                                    spec.auto_vectors if pretrained_vectors else ())
+            resolved[spec.name] = resolve_hparams(spec, profile, overrides, pretrained_vectors)
         hp = resolved[spec.name]
         if needed not in fingerprints:
             fingerprints[needed] = corpus.fingerprint(needed)
@@ -329,9 +292,9 @@ def make_plan(options: PlanOptions, echo: Echo = lambda m: None) -> Plan:
     check_seeds(options.seeds)
     models = check_models(table, options.models)
     languages = check_languages(options.languages)
-    for name in dict.fromkeys(models or [r.model for r in table.rows]):  # before any data is read
-        if name in MODELS:
-            check_hparams(MODELS[name], options.profile, options.overrides)
+    resolved = {name: resolve_hparams(MODELS[name], options.profile, options.overrides, options.pretrained_vectors)
+                for name in dict.fromkeys(models or [r.model for r in table.rows])  # before any data is read
+                if name in MODELS}
     from benchmark.corpora.resolve import resolve_corpus  # strict: a named data dir must hold the corpus
 
     corpus = resolve_corpus(options.data_dir, options.image_dir, echo=echo, corpus=options.corpus,
@@ -345,13 +308,11 @@ def make_plan(options: PlanOptions, echo: Echo = lambda m: None) -> Plan:
                               f"(it has: {', '.join(have) or 'nothing'})")
     images = image_source(corpus.image_dir)
     jobs = plan_table(table, corpus, options.profile, options.seeds, models, languages, options.overrides,
-                      images, options.allow_missing_images, options.pretrained_vectors)
+                      images, options.allow_missing_images, options.pretrained_vectors, resolved)
     plan = Plan(table, corpus, options, jobs, images)
     names = {p.job.model for p in jobs if p.job is not None and p.status == "ready"}
-    substituted = sorted(n for n in names if options.pretrained_vectors
-                         and check_hparams(MODELS[n], options.profile, options.overrides).get("embeddings") == "auto"
-                         and resolve_auto_embeddings({"embeddings": "auto"}, MODELS[n].auto_vectors)
-                         ["embeddings"] is None)
+    substituted = sorted(n for n in names if options.pretrained_vectors and resolved[n].get("embeddings") is None
+                         and MODELS[n].hparams(options.profile, options.overrides).get("embeddings") == "auto")
     if substituted:
         tried = dict.fromkeys(v for n in substituted for v in MODELS[n].auto_vectors)
         plan.warnings.append(f"{', '.join(substituted)}: {' / '.join(tried)} not found (`bench weights` says "

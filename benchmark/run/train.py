@@ -37,7 +37,8 @@ from benchmark.errors import ConfigError, JobError, first_sentence
 from benchmark.util.command import bench_command
 from benchmark.util.machine import cpu_facts
 from benchmark.metrics import evaluate
-from benchmark.registry import OPTIONAL_TRAINER_HPARAMS, get_model, load_factory
+from benchmark.hparams import OPTIONAL_TRAINER_HPARAMS
+from benchmark.registry import get_model, load_factory
 from benchmark.run import checkpoints as ckpt
 from benchmark.run.code import code_identity
 from benchmark.run.folds import RULE as FOLD_RULE, fold_subset, subset_digest
