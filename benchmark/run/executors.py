@@ -546,17 +546,33 @@ def slurm_parameters(partition: str | None = None, gpus: int = 1, time: str | in
 
 
 def _slurm_command(folder: Path, python: str | None = None) -> str:
-    """The command submitit's SlurmExecutor puts in the script (``_submitit_command_str``)."""
+    """The command submitit's SlurmExecutor puts in the script: its task runner on the job folder."""
     return " ".join([python or shlex.quote(sys.executable), "-u -m submitit.core._submit", shlex.quote(str(folder))])
 
 
-def render_sbatch(params: dict[str, Any], n_jobs: int, folder: Path, python: str | None = None) -> str:
-    """The sbatch script submitit would submit for an array of ``n_jobs`` tasks (nothing is submitted)."""
-    from submitit.slurm.slurm import _make_sbatch_string
+def _sbatch_flag(key: str, value: Any) -> str:
+    key = key.replace("_", "-")
+    return f"#SBATCH --{key}" if value is True else f"#SBATCH --{key}={shlex.quote(str(value))}"
 
+
+def render_sbatch(params: dict[str, Any], n_jobs: int, folder: Path, python: str | None = None) -> str:
+    """The sbatch script submitit's ``SlurmExecutor`` submits for an array of ``n_jobs`` tasks with
+    ``params`` (``slurm_parameters``' names); nothing is submitted. Rendered here (submitit's own
+    renderer is private): ``#SBATCH`` lines in key order, USR2 90 s before the time limit (submitit's
+    checkpoint signal), per-task logs in ``<folder>/<array>_<task>/``. ``tests/test_executors.py``
+    compares it with the script submitit really hands to ``sbatch``."""
     job_folder = Path(folder) / "%j"
-    return _make_sbatch_string(command=_slurm_command(job_folder, python), folder=job_folder,
-                               map_count=n_jobs, **params)
+    stdout, stderr = (str(job_folder / f"%j_%t_log.{ext}").replace("%j", "%A_%a") for ext in ("out", "err"))
+    flags = {"job_name": "submitit", "time": 5, "nodes": 1, "wckey": "submitit"}
+    flags.update({k: v for k, v in params.items()
+                  if v is not None and k not in ("array_parallelism", "additional_parameters")})
+    flags.update({"signal": "USR2@90", "array": f"0-{n_jobs - 1}%{min(n_jobs, params.get('array_parallelism', 256))}",
+                  "output": stdout.replace("%t", "0"), "error": stderr.replace("%t", "0"), "open-mode": "append"})
+    flags.update(params.get("additional_parameters") or {})
+    srun = " ".join(shlex.quote(arg) for arg in ("srun", "--unbuffered", "--output", stdout, "--error", stderr))
+    lines = ["#!/bin/bash", "", "# Parameters", *(_sbatch_flag(k, flags[k]) for k in sorted(flags)),
+             "", "# command", "export SUBMITIT_EXECUTOR=slurm", f"{srun} {_slurm_command(job_folder, python)}", ""]
+    return "\n".join(lines)
 
 
 def _resolve_device(device: str) -> str:
