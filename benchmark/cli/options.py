@@ -9,6 +9,7 @@ import click
 
 from benchmark.cli.common import DEFAULT_RESULTS, parse_hp, split_csv
 from benchmark.errors import BenchError, ConfigError
+from benchmark.run.executor import EXECUTORS
 
 
 def _load_plugins(ctx: click.Context, param: click.Parameter, refs: tuple[str, ...]) -> None:
@@ -137,7 +138,7 @@ JOB_OPTIONS: tuple[Any, ...] = (
                       "the LSTM models and avoids slow-downs when other processes share the cores."),
     click.option("--overwrite", type=click.Choice(["never", "always"]), default="never", show_default=True,
                  help="never: skip jobs already stored (resume); always: re-run them (run only)."),
-    click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True),
+    click.option("--executor", type=click.Choice(list(EXECUTORS)), default=next(iter(EXECUTORS)), show_default=True),
     click.option("--devices", help="Local executor device slots, one job per slot in parallel, each in its "
                  "own process: e.g. cuda:0,cuda:1 (or 0,1), cpu,cpu. Default: every visible GPU with "
                  "--device cuda/auto, else one CPU job after another in this process."),

@@ -16,15 +16,15 @@ def _job_states(plan, store):
 
     States: done / running / queued / failed / bad / missing (see ``ResultStore.state``), refined by
     what Slurm says of a submitted job (queued = pending, with Slurm's reason; running; failed,
-    cancelled, timeout, out-of-memory), and blocked for a job that cannot run here (no weights, no
+    cancelled, timeout, out-of-memory; ``Executor.state`` of each registered executor), and blocked for a job that cannot run here (no weights, no
     images) and has no result.
     """
-    from benchmark.run.executors import submitted_states
+    from benchmark.run.executor import job_states
 
     found = [(p, *store.state(p.job)) for p in plan.known]
-    slurm = submitted_states([store.work_path(p.job) for p, state, _ in found if state in ("queued", "running", "failed")])
+    said = job_states([store.work_path(p.job) for p, state, _ in found if state in ("queued", "running", "failed")])
     for p, state, detail in found:
-        told = slurm.get(store.work_path(p.job))
+        told = said.get(store.work_path(p.job))
         if told and (state != "running" or told[0] in ("queued", "running")):  # a local run outlives a dead task
             state, detail = told
         if p.status != "ready" and state == "missing":

@@ -20,19 +20,6 @@ def _cache_dir() -> Path:
     return default_root().parent / "features"
 
 
-def _check_executor(executor: str) -> None:
-    if executor != "slurm":
-        return
-    from benchmark.run.executors import slurm_available
-    if not slurm_available():
-        raise ConfigError("--executor slurm: no Slurm on this machine (sbatch is not on PATH); "
-                          "run on a Slurm login node or use --executor local")
-    try:
-        import submitit  # noqa: F401
-    except ImportError:
-        raise ConfigError("--executor slurm needs submitit: pip install 'mmner-bench[slurm]'") from None
-
-
 @click.command(epilog="""\b
 Examples:
   bench run --table 5 --models bilstm-crf --languages en --threads 1   # ~13 min on one CPU thread
@@ -42,7 +29,7 @@ Examples:
 @click.option("--dry-run", is_flag=True, help="Only print the plan.")
 def run(job_opts: JobSelection, execution: Execution, results: str, dry_run: bool) -> None:
     """Run the jobs of a table; finished jobs are skipped, interrupted ones resume."""
-    from benchmark.run.executors import make_executor
+    from benchmark.run.executor import ExecutorOptions, executor_class, make_executor
     from benchmark.run.plan import make_plan
     from benchmark.run.specs import Result
     from benchmark.run.store import BadResult, ResultStore
@@ -51,8 +38,9 @@ def run(job_opts: JobSelection, execution: Execution, results: str, dry_run: boo
         raise ConfigError("Table 2 has no jobs: it is counted from the data files "
                           "(`bench stats` or `bench report --table 2`)")
     executor, devices = execution.executor, execution.devices
-    _check_executor(executor)
-    device = resolve_device(execution.device) if executor == "local" else check_device_name(execution.device)
+    kind = executor_class(executor)
+    kind.check_available()
+    device = resolve_device(execution.device) if kind.scheduler is None else check_device_name(execution.device)
     set_threads(execution.threads)
     plan = make_plan(job_opts.plan_options(execution), echo=lambda m: click.echo(m, err=True))
     for w in plan.warnings:
@@ -78,11 +66,7 @@ def run(job_opts: JobSelection, execution: Execution, results: str, dry_run: boo
             warn(f"bad stored result {b.message()}; a run moves it aside and re-runs the job")
         else:
             warn(f"bad stored result {b.message()}; moved aside to {store.quarantine(b)}, the job re-runs")
-    if executor == "local":
-        from benchmark.run.executors import parse_devices
-        from benchmark.run.precision import refuse_unsupported_precision
-
-        refuse_unsupported_precision(todo, parse_devices(devices, device) if devices else [device])
+    kind.check_jobs(todo, device, devices)
     if dry_run:
         for job in todo:
             click.echo(f"  would run {job.job_id} {job.model} {job.setting.label()} seed {job.seed}")
@@ -91,10 +75,11 @@ def run(job_opts: JobSelection, execution: Execution, results: str, dry_run: boo
     if todo:
         from benchmark.util.io import ensure_dir
         ensure_dir(store.root)
-        runner = make_executor(executor, results, device, devices, _cache_dir(), execution.slurm,
-                               overwrite=execution.overwrite == "always", threads=execution.threads)
+        runner = make_executor(executor, ExecutorOptions(Path(results), device, devices, _cache_dir(),
+                                                         overwrite=execution.overwrite == "always",
+                                                         threads=execution.threads, slurm=execution.slurm))
         summary = runner.run(todo, plan.corpus, store, echo=click.echo)
-        if executor == "local":  # whatever the reason, a planned job not stored now is counted
+        if kind.scheduler is None:  # run here: whatever the reason, a planned job not stored now is counted
             accounted = {job_id for job_id, _ in summary.failed + summary.not_stored}
             summary.not_stored += [(job.job_id, "not stored by this run (`bench status` says why)")
                                    for job in todo if job.job_id not in accounted and not store.has(job)]
@@ -107,8 +92,8 @@ def run(job_opts: JobSelection, execution: Execution, results: str, dry_run: boo
         f" --models {job_opts.model_names}" if job_opts.model_names and any(r.extension for r in plan.table.rows)
         else "")
     status_cmd = "bench status " + _job_args(click.get_current_context().params)
-    for line in run_summary_lines(plan.jobs, stored, summary, report_cmd, executor, time.perf_counter() - started,
-                                  status_cmd):
+    for line in run_summary_lines(plan.jobs, stored, summary, report_cmd, kind.scheduler,
+                                  time.perf_counter() - started, status_cmd):
         click.echo(line)
     if summary is not None and (summary.failed or summary.not_stored):
         missing = len(summary.failed) + len(summary.not_stored)
@@ -148,9 +133,10 @@ SKIP_LABELS: dict[str, str] = {
 
 
 def run_summary_lines(planned: list[Any], reused: int, summary: Any, report_cmd: str,
-                      executor: str = "local", seconds: float | None = None,
+                      scheduler: str | None = None, seconds: float | None = None,
                       status_cmd: str = "bench status") -> list[str]:
-    """The end of ``bench run``: jobs run, reused, failed, skipped (grouped by why) and what to do next."""
+    """The end of ``bench run``: jobs run, reused, failed, skipped (grouped by why) and what to do next;
+    ``scheduler``: where the executor handed the jobs (``Executor.scheduler``), None when they ran here."""
     done = len(summary.done) if summary is not None else 0
     failed = list(summary.failed) if summary is not None else []
     skipped: dict[tuple[str, str], int] = {}
@@ -159,9 +145,9 @@ def run_summary_lines(planned: list[Any], reused: int, summary: Any, report_cmd:
             key = (SKIP_LABELS.get(p.status, p.status), p.reason)
             skipped[key] = skipped.get(key, 0) + 1
     submitted = len(getattr(summary, "submitted", ())) if summary is not None else 0
-    if executor == "slurm":
+    if scheduler is not None:
         queued = len(summary.skipped) if summary is not None else 0
-        head = (f"  submitted {submitted} job(s) to Slurm"
+        head = (f"  submitted {submitted} job(s) to {scheduler}"
                 + (f", {queued} already pending or running there (not submitted again)" if queued else ""))
     else:
         head = f"  ran {done} job(s)" + (f" in {seconds / 60:.1f} min" if done and seconds is not None else "")
@@ -183,8 +169,8 @@ def run_summary_lines(planned: list[Any], reused: int, summary: Any, report_cmd:
                          if typed.startswith("bench run ") else ("the same `bench run`", "`bench plan` with its options"))
         lines.append(f"Next: {again}    (again: stored jobs are reused, the {len(failed) + len(not_stored)} "
                      f"missing one(s) run; {states} shows each job's state)")
-    if executor == "slurm" and (submitted or (summary is not None and summary.skipped)):
-        lines.append(f"Next: {status_cmd}    (what Slurm says of each job), then {report_cmd}")
+    if scheduler is not None and (submitted or (summary is not None and summary.skipped)):
+        lines.append(f"Next: {status_cmd}    (what {scheduler} says of each job), then {report_cmd}")
     elif done or reused:
         lines.append(f"Next: {report_cmd}    (the whole table beside the paper)")
     elif failed or not_stored:

@@ -2,7 +2,8 @@
 
 ``execute_job`` is the single place where a job meets the store: it trains in the job's work
 folder (so an interrupted job resumes from its last epoch), writes the result atomically, and then
-removes the work folder. Executors only decide *where* ``execute_job`` runs:
+removes the work folder. Executors (the ``Executor`` contract and the ``EXECUTORS`` table in
+``benchmark/run/executor.py``) only decide *where* ``execute_job`` runs:
 
 * ``LocalExecutor`` with the single device ``cpu``: one job after another, in this process.
 * ``LocalExecutor`` with several device slots (every visible GPU by default, or a list such as
@@ -25,47 +26,22 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from benchmark.corpora.reader import Corpus
 from benchmark.errors import BenchError, ConfigError, JobError, first_sentence
+from benchmark.run.executor import Echo, Executor, ExecutorOptions, RunSummary, Submission
 from benchmark.run.specs import JobSpec, Result
 from benchmark.run.store import ResultStore
 from benchmark.util.io import DISK_ERRNOS, StoreWriteError, dumps, write_error, write_json, write_text
 
-Echo = Callable[[str], None]
 WORKER_PAYLOAD = "payload.json"
 WORKER_OUTCOME = "outcome.json"
 WORKER_LOG = "worker.log"
 SUBMITTED = "submitted.json"
-
-
-@dataclass
-class RunSummary:
-    """What a run did with each job: ``done`` (trained and stored here), ``skipped`` (stored already, or
-    by another process meanwhile), ``failed`` (id, one line), ``not_stored`` (id, why: another process
-    holds it that this one cannot watch); ``held`` is internal (held elsewhere, to be settled)."""
-
-    done: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    not_stored: list[tuple[str, str]] = field(default_factory=list)
-    held: list[str] = field(default_factory=list)
-    submitted: list[str] = field(default_factory=list)  # handed to Slurm (not run here)
-
-    def line(self) -> str:
-        line = f"finished: {len(self.done)} done, {len(self.failed)} failed, {len(self.skipped)} skipped"
-        return line + (f", {len(self.not_stored)} not stored" if self.not_stored else "")
-
-    def add(self, other: "RunSummary") -> None:
-        self.done += other.done
-        self.skipped += other.skipped
-        self.failed += other.failed
-        self.not_stored += other.not_stored
-        self.held += other.held
 
 
 def execute_job(job: JobSpec, corpus: Corpus, store: ResultStore, device: str = "cpu",
@@ -247,8 +223,9 @@ def corpus_from_payload(d: dict[str, Any]) -> Corpus:
                   tuple(tuple(pair) for pair in d.get("label_map") or ()))
 
 
-class LocalExecutor:
-    """Runs jobs on this machine: in-process on ``cpu``, else one worker process per device slot."""
+class LocalExecutor(Executor):
+    """Runs jobs on this machine: in-process on ``cpu`` (sequential), else one worker process per
+    device slot (multi-process). ``submit`` queues the jobs; ``wait`` runs them."""
 
     def __init__(self, device: str = "cpu", cache_dir: Path | None = None,
                  devices: Sequence[str] | None = None, poll_s: float = 0.2, processes: bool | None = None,
@@ -264,7 +241,22 @@ class LocalExecutor:
     def in_process(self) -> bool:
         return not self.processes if self.processes is not None else self.devices == ["cpu"]
 
-    def run(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo = print) -> RunSummary:
+    @classmethod
+    def from_options(cls, options: ExecutorOptions) -> "LocalExecutor":
+        return cls(options.device, cache_dir=options.cache_dir, devices=parse_devices(options.devices, options.device),
+                   overwrite=options.overwrite)
+
+    @classmethod
+    def check_jobs(cls, jobs: Sequence[JobSpec], device: str, devices: str | None) -> None:
+        from benchmark.run.precision import refuse_unsupported_precision
+
+        refuse_unsupported_precision(jobs, parse_devices(devices, device) if devices else [device])
+
+    def submit(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo = print) -> Submission:
+        return Submission(list(jobs), corpus, store)
+
+    def wait(self, submission: Submission, echo: Echo = print) -> RunSummary:
+        jobs, corpus, store = submission.jobs, submission.corpus, submission.store
         progress = GridProgress(len(jobs), len(self.devices))
         try:
             summary = self._pass(jobs, corpus, store, echo, progress)
@@ -554,17 +546,33 @@ def slurm_parameters(partition: str | None = None, gpus: int = 1, time: str | in
 
 
 def _slurm_command(folder: Path, python: str | None = None) -> str:
-    """The command submitit's SlurmExecutor puts in the script (``_submitit_command_str``)."""
+    """The command submitit's SlurmExecutor puts in the script: its task runner on the job folder."""
     return " ".join([python or shlex.quote(sys.executable), "-u -m submitit.core._submit", shlex.quote(str(folder))])
 
 
-def render_sbatch(params: dict[str, Any], n_jobs: int, folder: Path, python: str | None = None) -> str:
-    """The sbatch script submitit would submit for an array of ``n_jobs`` tasks (nothing is submitted)."""
-    from submitit.slurm.slurm import _make_sbatch_string
+def _sbatch_flag(key: str, value: Any) -> str:
+    key = key.replace("_", "-")
+    return f"#SBATCH --{key}" if value is True else f"#SBATCH --{key}={shlex.quote(str(value))}"
 
+
+def render_sbatch(params: dict[str, Any], n_jobs: int, folder: Path, python: str | None = None) -> str:
+    """The sbatch script submitit's ``SlurmExecutor`` submits for an array of ``n_jobs`` tasks with
+    ``params`` (``slurm_parameters``' names); nothing is submitted. Rendered here (submitit's own
+    renderer is private): ``#SBATCH`` lines in key order, USR2 90 s before the time limit (submitit's
+    checkpoint signal), per-task logs in ``<folder>/<array>_<task>/``. ``tests/test_executors.py``
+    compares it with the script submitit really hands to ``sbatch``."""
     job_folder = Path(folder) / "%j"
-    return _make_sbatch_string(command=_slurm_command(job_folder, python), folder=job_folder,
-                               map_count=n_jobs, **params)
+    stdout, stderr = (str(job_folder / f"%j_%t_log.{ext}").replace("%j", "%A_%a") for ext in ("out", "err"))
+    flags = {"job_name": "submitit", "time": 5, "nodes": 1, "wckey": "submitit"}
+    flags.update({k: v for k, v in params.items()
+                  if v is not None and k not in ("array_parallelism", "additional_parameters")})
+    flags.update({"signal": "USR2@90", "array": f"0-{n_jobs - 1}%{min(n_jobs, params.get('array_parallelism', 256))}",
+                  "output": stdout.replace("%t", "0"), "error": stderr.replace("%t", "0"), "open-mode": "append"})
+    flags.update(params.get("additional_parameters") or {})
+    srun = " ".join(shlex.quote(arg) for arg in ("srun", "--unbuffered", "--output", stdout, "--error", stderr))
+    lines = ["#!/bin/bash", "", "# Parameters", *(_sbatch_flag(k, flags[k]) for k in sorted(flags)),
+             "", "# command", "export SUBMITIT_EXECUTOR=slurm", f"{srun} {_slurm_command(job_folder, python)}", ""]
+    return "\n".join(lines)
 
 
 def _resolve_device(device: str) -> str:
@@ -666,15 +674,18 @@ def _sbatch_refusal(exc: Exception) -> str:
     return (said or lines or [type(exc).__name__])[-1 if said else 0]
 
 
-class SlurmExecutor:
+class SlurmExecutor(Executor):
     """Submits one Slurm array task per job with submitit; each task writes to the shared store.
 
     The payload is plain JSON (the JobSpec) plus paths, so tasks can be inspected and resubmitted.
     On submission, ``<results>/.work/<job_id>/submitted.json`` records the Slurm task id, time and
     log paths; ``bench plan``/``bench status`` ask Slurm about it (``submitted_state``). A job whose
     task Slurm still has pending or running is not submitted again. ``cluster="debug"`` or
-    ``"local"`` runs the same tasks through submitit's debug/local executors (tests).
+    ``"local"`` runs the same tasks through submitit's debug/local executors (tests). ``wait``
+    returns once the tasks are submitted, or (``wait=True``) once they have finished.
     """
+
+    scheduler = "Slurm"
 
     def __init__(self, folder: Path, partition: str | None = None, gpus: int | None = None,
                  time: str | int | None = None, mem: str | None = None, account: str | None = None,
@@ -709,7 +720,26 @@ class SlurmExecutor:
         self.params: dict[str, Any] = {}
         self.device, self.threads, self.overwrite = device, threads, overwrite
         self.cache_dir = cache_dir
-        self.wait = wait
+        self.wait_for_tasks = wait
+
+    @classmethod
+    def from_options(cls, options: ExecutorOptions) -> "SlurmExecutor":
+        return cls(Path(options.results) / ".slurm", cache_dir=options.cache_dir, device=options.device,
+                   threads=options.threads, overwrite=options.overwrite, **options.slurm)
+
+    @classmethod
+    def check_available(cls) -> None:
+        if not slurm_available():
+            raise ConfigError("--executor slurm: no Slurm on this machine (sbatch is not on PATH); "
+                              "run on a Slurm login node or use --executor local")
+        try:
+            import submitit  # noqa: F401
+        except ImportError:
+            raise ConfigError("--executor slurm needs submitit: pip install 'mmner-bench[slurm]'") from None
+
+    @classmethod
+    def state(cls, works: Sequence[Path]) -> dict[Path, tuple[str, str]]:
+        return submitted_states(works)
 
     def prepare(self, jobs: Sequence[JobSpec]) -> dict[str, Any]:
         """The sbatch parameters for ``jobs``; a request no node of the partition can run is a
@@ -765,7 +795,7 @@ class SlurmExecutor:
                 base.rmdir()
             raise ConfigError(f"--executor slurm: sbatch refused the job array: {_sbatch_refusal(exc)}") from None
 
-    def run(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo = print) -> RunSummary:
+    def submit(self, jobs: Sequence[JobSpec], corpus: Corpus, store: ResultStore, echo: Echo = print) -> Submission:
         summary = RunSummary()
         active = self._still_active(jobs, store)
         if active:
@@ -775,7 +805,7 @@ class SlurmExecutor:
             summary.skipped.extend(active)
         jobs = [j for j in jobs if j.job_id not in active]
         if not jobs:
-            return summary
+            return Submission(jobs, corpus, store, summary)
         self.prepare(jobs)
         submitted = self._submit([self._payload(j, corpus, store) for j in jobs])
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -794,8 +824,12 @@ class SlurmExecutor:
              f"{req.get('cpus_per_task', '?')} CPU(s), {req.get('mem', 'default memory')}, "
              f"{req.get('gpus_per_node', 0)} GPU(s), {req.get('time', '?')} min); logs in "
              f"{self.folder / first}*; results appear in {store.root / 'runs'} as they finish")
-        if self.wait:
-            for job, task in zip(jobs, submitted):
+        return Submission(jobs, corpus, store, summary, list(submitted))
+
+    def wait(self, submission: Submission, echo: Echo = print) -> RunSummary:
+        summary = submission.summary
+        if self.wait_for_tasks:
+            for job, task in zip(submission.jobs, submission.handles):
                 try:
                     task.result()
                     summary.done.append(job.job_id)
@@ -849,14 +883,3 @@ def submitted_states(works: Sequence[Path]) -> dict[Path, tuple[str, str]]:
             out[work] = (st.state, f"Slurm {task} {st.slurm}" + (f": {last}" if last else "")
                          + f"; log {log}" + (f", traceback {error}" if error.is_file() else ""))
     return out
-
-
-def make_executor(kind: str, results: str | Path, device: str = "cpu", devices: str | None = None,
-                  cache_dir: Path | None = None, slurm: dict[str, Any] | None = None,
-                  overwrite: bool = False, threads: int | None = None) -> LocalExecutor | SlurmExecutor:
-    """The executor ``bench run`` uses for ``--executor kind`` and its options (the same
-    ``device``, ``threads`` and ``overwrite`` under both)."""
-    if kind == "slurm":
-        return SlurmExecutor(Path(results) / ".slurm", cache_dir=cache_dir, device=device, threads=threads,
-                             overwrite=overwrite, **(slurm or {}))
-    return LocalExecutor(device, cache_dir=cache_dir, devices=parse_devices(devices, device), overwrite=overwrite)
