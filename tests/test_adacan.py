@@ -7,7 +7,7 @@ import torch
 
 from baselines.adacan import AdaCAN, CharCNN
 from benchmark.api import BuildContext
-from benchmark.corpora.builtin import generate_fallback
+from benchmark.corpora.fallback import generate_fallback
 from benchmark.corpora.images import ImageStore
 from benchmark.errors import MissingArtifactError
 from benchmark.registry import get_model

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from benchmark.cli import main
 from benchmark.corpora import registry
-from benchmark.corpora.builtin import NAMES, TEMPLATES, generate_fallback
+from benchmark.corpora.fallback import NAMES, TEMPLATES, generate_fallback
 from benchmark.corpora.labels import ENTITY_TYPES
 from benchmark.corpora.reader import Corpus, ReadReport
 from benchmark.corpora.registry import (CONLL_LAYOUT, MMNERD_LAYOUT, CorpusEntry, corpus_display,
@@ -52,13 +52,13 @@ def test_entity_types_are_spelled_once():
 
 def test_reader_does_not_import_the_generated_corpus():
     code = ("import sys, benchmark.corpora.reader, benchmark.corpora.registry; "
-            "print('benchmark.corpora.builtin' in sys.modules)")
+            "print('benchmark.corpora.fallback' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_builtin_corpus_only_when_no_data_is_named(tiny_corpus, monkeypatch, tmp_path):
-    import benchmark.corpora.builtin as builtin
+    import benchmark.corpora.fallback as builtin
 
     monkeypatch.setattr(builtin, "ensure_fallback_corpus", lambda: tiny_corpus)
     monkeypatch.delenv("MMNERD_DIR", raising=False)

@@ -226,7 +226,7 @@ def test_paper_recipe_uses_glove_when_present(tmp_path, monkeypatch):
 
 
 def test_plan_resolves_auto_embeddings_into_the_job_and_warns_when_glove_is_absent(tmp_path, monkeypatch):
-    from benchmark.corpora.builtin import generate_fallback
+    from benchmark.corpora.fallback import generate_fallback
     from benchmark.run.plan import PlanOptions, make_plan
 
     corpus = generate_fallback(tmp_path / "corpus", sizes=(8, 2, 2), seed=0, languages=("en",), image_size=32)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from benchmark.api import BuildContext, move_to
-from benchmark.corpora.builtin import generate_fallback
+from benchmark.corpora.fallback import generate_fallback
 from benchmark.corpora.images import ImageStore
 from benchmark.errors import ConfigError
 from benchmark.registry import get_model, load_factory

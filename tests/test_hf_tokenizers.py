@@ -99,7 +99,7 @@ def test_bert_ids_are_unchanged():
 def builtin_plus_one(tmp_path: Path) -> Path:
     """The built-in corpus with one sentence holding a no-sub-word word put first in the English
     train and test files (so the smoke slice reads it)."""
-    from benchmark.corpora.builtin import ensure_fallback_corpus
+    from benchmark.corpora.fallback import ensure_fallback_corpus
 
     root = tmp_path / "builtin-plus"
     shutil.copytree(ensure_fallback_corpus().root, root)

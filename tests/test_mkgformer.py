@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from benchmark.api import BuildContext
-from benchmark.corpora.builtin import generate_fallback
+from benchmark.corpora.fallback import generate_fallback
 from benchmark.corpora.images import ImageStore
 from benchmark.errors import ConfigError, MissingArtifactError
 from benchmark.registry import get_model, load_factory

@@ -11,7 +11,7 @@ import torch
 
 from benchmark.api import BuildContext, move_to
 from benchmark.errors import ConfigError, MissingArtifactError
-from benchmark.corpora.builtin import generate_fallback
+from benchmark.corpora.fallback import generate_fallback
 from benchmark.corpora.images import ImageStore
 from benchmark.registry import get_model, load_factory
 from benchmark.run.specs import JobSpec, Setting

@@ -10,7 +10,7 @@ from PIL import Image
 from baselines.layers.visual_regions import grid_crops, resolve_objects
 from baselines.umgf import UMGF, GraphFusionLayer
 from benchmark.api import BuildContext
-from benchmark.corpora.builtin import generate_fallback
+from benchmark.corpora.fallback import generate_fallback
 from benchmark.corpora.images import ImageStore
 from benchmark.errors import ConfigError, MissingArtifactError
 from benchmark.registry import get_model

@@ -39,7 +39,7 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
             model_name: str | None, fit_steps: int | None, profile_hp: tuple[str, ...], random_weights: bool) -> None:
     """Measure and record performance figures in results/benchmarks/ (no timed tests)."""
     from benchmark.corpora.resolve import resolve_corpus
-    from benchmark.corpora.builtin import ensure_fallback_corpus
+    from benchmark.corpora.fallback import ensure_fallback_corpus
     from benchmark.run.timing import record, time_table_grid
     from benchmark.util.io import dumps
 

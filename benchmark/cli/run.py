@@ -16,7 +16,7 @@ from benchmark.errors import ConfigError
 
 
 def _cache_dir() -> Path:
-    from benchmark.corpora.builtin import default_root
+    from benchmark.corpora.fallback import default_root
     return default_root().parent / "features"
 
 

@@ -30,7 +30,7 @@ def profile_fit(model_name: str, profile: str = "paper", device: str = "cpu", st
                 batch_size: int = 16, overrides: dict[str, Any] | None = None,
                 work_root: str | Path | None = None) -> dict[str, Any]:
     from benchmark.api import BuildContext
-    from benchmark.corpora.builtin import generate_fallback
+    from benchmark.corpora.fallback import generate_fallback
     from benchmark.corpora.images import ImageStore
     from benchmark.errors import MissingArtifactError
     from benchmark.registry import get_model, load_factory

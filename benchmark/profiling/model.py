@@ -58,7 +58,7 @@ def profile_model(model_name: str, profile: str = "smoke", device: str | torch.d
     architectures randomly initialised instead (BERT-base resized to mBERT's vocabulary, CLIP
     ViT-B/32, ResNet-152); ``missing`` still says what is absent.
     """
-    from benchmark.corpora.builtin import generate_fallback
+    from benchmark.corpora.fallback import generate_fallback
     from benchmark.corpora.images import ImageStore
     from benchmark.registry import get_model, load_factory
     from benchmark.run.train import seed_everything

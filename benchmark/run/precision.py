@@ -19,7 +19,7 @@ from typing import Iterable
 import torch
 
 from benchmark.api import BuildContext, move_to
-from benchmark.corpora.builtin import generate_fallback
+from benchmark.corpora.fallback import generate_fallback
 from benchmark.corpora.images import ImageStore
 from benchmark.corpora.reader import Corpus
 from benchmark.errors import ConfigError, first_sentence
