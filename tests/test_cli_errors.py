@@ -91,9 +91,9 @@ def test_data_dir_without_split_files(tmp_path):
                    f"--data-dir {tmp_path / 'empty'}: no", "files found")
 
 
-def test_builtin_corpus_only_without_any_data_dir_and_announced(tiny_corpus, monkeypatch, tmp_path):
+def test_fallback_corpus_only_without_any_data_dir_and_announced(tiny_corpus, monkeypatch, tmp_path):
     import benchmark.corpora.resolve as resolve
-    monkeypatch.setattr(resolve, "generate_builtin", lambda entry: tiny_corpus)
+    monkeypatch.setattr(resolve, "generate_corpus", lambda entry: tiny_corpus)
     monkeypatch.delenv("MMNERD_DIR", raising=False)
     out = bench("run", *BASE, "--results", str(tmp_path), "--dry-run")
     assert out.exit_code == 0, out.output

@@ -57,10 +57,10 @@ def test_reader_does_not_import_the_generated_corpus():
     assert out.stdout.strip() == "False"
 
 
-def test_builtin_corpus_only_when_no_data_is_named(tiny_corpus, monkeypatch, tmp_path):
-    import benchmark.corpora.fallback as builtin
+def test_fallback_corpus_only_when_no_data_is_named(tiny_corpus, monkeypatch, tmp_path):
+    import benchmark.corpora.fallback as fallback
 
-    monkeypatch.setattr(builtin, "ensure_fallback_corpus", lambda: tiny_corpus)
+    monkeypatch.setattr(fallback, "ensure_fallback_corpus", lambda: tiny_corpus)
     monkeypatch.delenv("MMNERD_DIR", raising=False)
     said: list[str] = []
     corpus = resolve_corpus(echo=said.append)

@@ -113,7 +113,7 @@ def test_missing_resnet_weights_is_one_line_error(tmp_path, monkeypatch, tiny_co
     assert "resnet152" in str(err.value).lower() and "\n" not in str(err.value)
 
 
-def test_image_variant_at_least_as_good_as_text_only_on_builtin_corpus(tmp_path):
+def test_image_variant_at_least_as_good_as_text_only_on_fallback_corpus(tmp_path):
     """Averaged over 3 seeds, the image variant must not lose to the text-only variant."""
     corpus = generate_fallback(tmp_path / "fb", sizes=(200, 60, 60), seed=3, languages=("en",))
     spec = get_model("umgf")

@@ -162,7 +162,7 @@ def register_corpus(entry: CorpusEntry) -> CorpusEntry:
 
 
 DEFAULT_CORPUS = "mmnerd"
-BUILTIN_CORPUS = "fallback"
+FALLBACK_CORPUS = "fallback"
 
 
 def get_corpus_entry(name: str) -> CorpusEntry:
