@@ -11,10 +11,10 @@ from benchmark.run.cost import estimate, estimate_detail, price, split_sizes
 from benchmark.run.specs import JobSpec, Setting
 
 
-def _job(model="bilstm-crf", profile="paper", train=("en",), test="en", fold=None, data_kind="mmnerd", **hp):
+def _job(model="bilstm-crf", profile="paper", train=("en",), test="en", fold=None, corpus_name="mmnerd", **hp):
     spec = get_model(model)
     return JobSpec(model, Setting(tuple(train), test, spec.modality == "text+image", fold), 1, profile,
-                   spec.hparams(profile, hp or None), data_kind, "fp")
+                   spec.hparams(profile, hp or None), corpus_name, "fp")
 
 
 def test_split_sizes_follow_table2_fold_and_profile():
@@ -22,7 +22,7 @@ def test_split_sizes_follow_table2_fold_and_profile():
     assert split_sizes(_job(train=("all",), test="fr")) == (19966 + 4812 + 4798 + 4750, 2463 + 609 + 591 + 628, 561)
     assert split_sizes(_job(fold=2))[0] == 19966 - 19966 // 5
     assert split_sizes(_job(profile="smoke")) == (240, 80, 80)
-    assert split_sizes(_job(data_kind="fallback")) == (400, 100, 100)
+    assert split_sizes(_job(corpus_name="fallback")) == (400, 100, 100)
 
 
 def test_a_profile_record_for_the_device_is_used(tmp_path):

@@ -27,7 +27,7 @@ HP = {"epochs": 2, "lr": 0.01, "select_on": "dev"}
 
 def image_job(**kw) -> JobSpec:
     base = dict(model="2m-ner", setting=Setting(("en", "de"), "en", True), seed=1, profile="smoke",
-                hparams=dict(HP), data_kind="fallback", data_fingerprint="f" * 16,
+                hparams=dict(HP), corpus_name="fallback", data_fingerprint="f" * 16,
                 image_source="listing:0123456789abcdef")
     base.update(kw)
     return JobSpec(**base)
@@ -65,7 +65,7 @@ def test_job_ids_match_committed_values():
     dict(setting=Setting(("en", "de"), "en", True, fold=1)),  # fold
     dict(seed=2),
     dict(profile="paper"),
-    dict(data_kind="mmnerd"),  # the corpus's name
+    dict(corpus_name="mmnerd"),  # the corpus's name
     dict(data_fingerprint="e" * 16),  # the files read
     dict(image_source="listing:fedcba9876543210"),  # the image folder
     dict(image_source="none"),  # no image folder at all
@@ -200,7 +200,7 @@ def _store_variants(tiny_corpus, root):
                 "paper": (PlanOptions(**{**base, "profile": "paper"}), 0.31)}
     for opts, f1 in variants.values():
         store.put(fake_result(make_plan(opts).ready[0], f1))
-    other_corpus = dataclasses.replace(make_plan(variants["default"][0]).ready[0], data_kind="mmnerd",
+    other_corpus = dataclasses.replace(make_plan(variants["default"][0]).ready[0], corpus_name="mmnerd",
                                        data_fingerprint="0" * 16)
     store.put(fake_result(other_corpus, 0.77))
     return store, base

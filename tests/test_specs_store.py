@@ -15,7 +15,7 @@ from benchmark.errors import ConfigError
 
 def make_job(**kw) -> JobSpec:
     base = dict(model="bilstm-crf", setting=Setting(("en",), "en"), seed=1, profile="smoke",
-                hparams=get_model("bilstm-crf").hparams("smoke"), data_kind="fallback", data_fingerprint="abc")
+                hparams=get_model("bilstm-crf").hparams("smoke"), corpus_name="fallback", data_fingerprint="abc")
     base.update(kw)
     return JobSpec(**base)
 

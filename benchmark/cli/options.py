@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from benchmark.cli.common import DEFAULT_RESULTS, parse_hp, split_csv
 from benchmark.errors import BenchError, ConfigError
@@ -33,14 +34,36 @@ def plugin_option(func: Any) -> Any:
                              "callable returning them (repeatable).")(func)
 
 
-def corpus_options(*aliases: str):
-    """``--corpus NAME`` (also spelt ``aliases``) and ``--label-map TYPE=TYPE``: validate, stats and
-    the job options."""
+def deprecated_alias(old: str, new: str, dest: str, **option: Any):
+    """``old``, a hidden option that stands for ``new`` (stored in the parameter ``dest``): giving it
+    says once on stderr that it is deprecated; it may not contradict ``new`` given as well."""
+    alias_dest = f"deprecated_{dest}"
+
     def decorate(func: Any) -> Any:
+        @functools.wraps(func)
+        def resolve(**params: Any) -> Any:
+            value = params.pop(alias_dest)
+            if value is not None:
+                click.echo(f"bench: {old} is deprecated; use {new}", err=True)
+                given = click.get_current_context().get_parameter_source(dest) == ParameterSource.COMMANDLINE
+                if given and params[dest] != value:
+                    raise ConfigError(f"{old} {value} contradicts {new} {params[dest]}: give {new} alone")
+                params[dest] = value
+            return func(**params)
+        return click.option(old, alias_dest, hidden=True, default=None, **option)(resolve)
+    return decorate
+
+
+def corpus_options(deprecated: bool = False):
+    """``--corpus NAME`` and ``--label-map TYPE=TYPE``: validate, stats and the job options
+    (``deprecated``: ``--data-kind``, the former spelling of ``--corpus``, still accepted)."""
+    def decorate(func: Any) -> Any:
+        if deprecated:
+            func = deprecated_alias("--data-kind", "--corpus", "corpus_name")(func)
         func = click.option("--label-map", "label_map", multiple=True,
                             help="Read an entity type as another, e.g. OTHER=MISC (target O drops it); "
                                  "repeatable.")(func)
-        return click.option("--corpus", *aliases, "corpus_name", default="mmnerd", show_default=True,
+        return click.option("--corpus", "corpus_name", default="mmnerd", show_default=True,
                             help="Registered corpus (layout, types, tag scheme): mmnerd, twitter2017, ... "
                                  "Without --data-dir and $MMNERD_DIR the built-in corpus is used.")(func)
     return decorate
@@ -127,7 +150,7 @@ JOB_OPTIONS: tuple[Any, ...] = (
     click.option("--image-dir", type=click.Path(file_okay=False),
                  help="Image folder (default: $MMNERD_IMAGE_DIR, else <data-dir>/images). A named folder must "
                       "exist, and needs a corpus (--data-dir or $MMNERD_DIR): the built-in one has its own."),
-    corpus_options("--data-kind"),
+    corpus_options(deprecated=True),
     click.option("--allow-missing-images", is_flag=True,
                  help="Run multimodal rows even when no image folder is found (images substituted, flagged)."),
     click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False)),

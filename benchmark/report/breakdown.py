@@ -130,7 +130,7 @@ def by_source_frame(frame: Frame, results: Iterable[Result], root: str | Path) -
                     caption=frame.table.caption.rstrip(".") + ", split by the source of the test sentences "
                     "(from their image ids): Twitter-2017 and mBART50-translated CC12M.",
                     bold_best=False)
-    out = Frame(table, rows, frame.profile, frame.data_kind, frame.mode, frame.selection)
+    out = Frame(table, rows, frame.profile, frame.corpus_name, frame.mode, frame.selection)
     return out, missing
 
 

@@ -29,7 +29,7 @@ def recorded_parameters(results: Path) -> dict[str, str]:
     for res in ResultStore(results / "reference").all():
         total = res.counts.get("parameters")
         if res.job.profile == "paper" and isinstance(total, int):
-            candidates.append((1, res.job.model, total, f"paper run on {res.job.data_kind}"))
+            candidates.append((1, res.job.model, total, f"paper run on {res.job.corpus_name}"))
     found: dict[str, str] = {}
     for _, model, total, source in sorted(candidates):
         found.setdefault(model, f"{_human(total)} ({source})")

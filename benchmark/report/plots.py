@@ -140,7 +140,7 @@ def learning_curve(result: Result, mode: str = "conlleval"):
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("training loss")
     job = result.job
-    fig.suptitle(f"{job.model} {job.setting.label()} seed {job.seed} ({job.profile}, {job.data_kind}) "
+    fig.suptitle(f"{job.model} {job.setting.label()} seed {job.seed} ({job.profile}, {job.corpus_name}) "
                  f"[{result.job_id}]", fontsize=8)
     return fig
 

@@ -91,7 +91,7 @@ def rank(results: Iterable[Result], spec: ModelSpec, mode: str = "conlleval", cl
         job = result.job
         if job.model != spec.name or (clean_only and not clean_tree(result)):
             continue
-        key = (job.setting.label(), job.profile, job.data_kind)
+        key = (job.setting.label(), job.profile, job.corpus_name)
         hp = normalised_hparams(spec, job.hparams)
         canon = json.dumps(hp, sort_keys=True, default=str)
         config = blocks.setdefault(key, {}).setdefault(canon, Configuration(hp))

@@ -71,7 +71,7 @@ def split_sizes(job: JobSpec) -> tuple[int, int, int]:
     st = job.setting
     langs = ["en", "fr", "es", "de"] if "all" in st.train_languages else list(st.train_languages)
     tests = ["en", "fr", "es", "de"] if st.test_language == "all" else [st.test_language]
-    if job.data_kind == "mmnerd":
+    if job.corpus_name == "mmnerd":
         counts = _table2()
         size = lambda ls, split: sum(counts.get((LANG_NAMES.get(x, x), split), 0) for x in ls)  # noqa: E731
         train, dev, test = size(langs, "train"), size(langs, "dev"), size(tests, "test")

@@ -9,7 +9,7 @@ everything that changes a number:
 - the setting: training and test languages, modality (``use_image``), and for Table 8 the fold, the
   number of folds and the seed of the fixed shuffle that assigns sentences to folds;
 - the seed and the profile (with its subset sizes);
-- the corpus: its name (``data_kind``: ``mmnerd``, ``fallback``, ...) and a fingerprint of the
+- the corpus: its name (``corpus_name``, stored as ``data_kind``: ``mmnerd``, ``fallback``, ...) and a fingerprint of the
   contents of the files the setting reads;
 - the image source (``image_source``): a fingerprint of the image folder's listing (file names,
   sizes and modification times) or ``"none"`` when no image folder was found.
@@ -100,7 +100,7 @@ class JobSpec:
     seed: int
     profile: str
     hparams: dict[str, Any]
-    data_kind: str  # the corpus entry name (benchmark.corpora.registry): "mmnerd", "fallback", ...
+    corpus_name: str  # the corpus entry name (benchmark.corpora.registry): "mmnerd", "fallback", ...
     data_fingerprint: str
     image_source: str = NO_IMAGES  # fingerprint of the image folder's listing, or "none"
 
@@ -110,6 +110,8 @@ class JobSpec:
         return str(self.hparams.get("select_on", "dev"))
 
     def identity(self) -> dict[str, Any]:
+        # Keys as stored and hashed: on disk the corpus name is "data_kind" (renaming a key would
+        # change every job id and leave the stored results unread).
         ident: dict[str, Any] = {
             "model": self.model,
             "setting": self.setting.to_json(),
@@ -117,7 +119,7 @@ class JobSpec:
             "profile": self.profile,
             "limits": PROFILE_LIMITS[self.profile],
             "hparams": {k: v for k, v in self.hparams.items() if k not in LOCATION_HPARAMS},
-            "data_kind": self.data_kind,
+            "data_kind": self.corpus_name,
             "data_fingerprint": self.data_fingerprint,
         }
         if self.setting.use_image:  # a text-only job reads no image: its id ignores the folder
@@ -138,7 +140,7 @@ class JobSpec:
         # schema v1 recorded no image source: "unrecorded" keeps such image jobs apart from new ones
         image_source = d.get("image_source", NO_IMAGES if not setting.use_image else "unrecorded")
         return cls(model=d["model"], setting=setting, seed=d["seed"],
-                   profile=d["profile"], hparams=d["hparams"], data_kind=d["data_kind"],
+                   profile=d["profile"], hparams=d["hparams"], corpus_name=d["data_kind"],
                    data_fingerprint=d["data_fingerprint"], image_source=image_source)
 
 
