@@ -8,7 +8,7 @@ argmax per word at prediction. Long sentences are split into overlapping windows
 
 Optimisation (§3.2 DECISION, the 2M-NER regime): Adam lr 5e-5 on every parameter, no weight decay,
 no gradient clipping, linear decay to 0 over all steps with no warmup, batch 16, 8 epochs; model
-selection on dev. ``text_encoder="tiny"`` (the smoke profile) swaps in a tiny random BERT.
+selection on dev. ``text_encoder="tiny"`` (the smoke scale) swaps in a tiny random BERT.
 """
 from __future__ import annotations
 

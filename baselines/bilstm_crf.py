@@ -6,7 +6,7 @@ learns BIOES tags (``label_scheme=bioes``: IOB2 gold converted, predictions conv
 before scoring; Huang et al. do not name a scheme, Lample et al. and NCRF++ use BIOES);
 ``label_scheme=iob2`` trains on the dataset's IOB2 tags as the suite did before.
 
-Paper-profile recipe (issue 11 item 7; see ``results/experiments/README.md`` for the runs behind it):
+Paper-scale recipe (issue 11 item 7; see ``results/experiments/README.md`` for the runs behind it):
 
 * Word vectors: ``embeddings="auto"`` — GloVe ``glove.6B.300d`` when it is in the weights folder
   (``$MMNER_WEIGHTS_DIR``; the 2M-NER paper's choice), otherwise 100-d skip-gram word2vec trained

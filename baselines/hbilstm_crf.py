@@ -8,7 +8,7 @@ UNK with probability 0.5 (Lample). The CRF learns BIOES tags, Lample's scheme (`
 the IOB2 gold tags converted, predictions converted back to IOB2 before scoring); ``label_scheme=iob2``
 trains on the dataset's own IOB2 tags, as the suite did before (about 1 F1 lower on English MMNERD).
 
-Paper-profile recipe (issue 11 item 7; the same word side as ``baselines.bilstm_crf``):
+Paper-scale recipe (issue 11 item 7; the same word side as ``baselines.bilstm_crf``):
 
 * Word vectors: ``embeddings="auto"`` — GloVe ``glove.6B.300d`` when present in the weights folder,
   else 100-d skip-gram word2vec on the training split (Lample used 100-d skip-n-gram vectors

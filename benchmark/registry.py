@@ -126,22 +126,22 @@ class ModelSpec:
     # hps added after runs were stored: allowed values, the first being the model's behaviour when
     # the hp is absent; at that value the hp is left out of the identity, so stored job ids stay valid
     optional: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
-    fusable: bool = False  # its optimizer is torch Adam/AdamW: fused kernel in the paper profile (`--hp fused_optimizer=false` turns it off)
+    fusable: bool = False  # its optimizer is torch Adam/AdamW: fused kernel in the paper scale (`--hp fused_optimizer=false` turns it off)
     # what ``embeddings="auto"`` takes: the first of these word-vector artefacts that is present, else
     # word2vec trained here. The papers' GloVe 6B 300d first (their recipe, not measurable here); the
     # rest ordered by mean dev F1 against word2vec (baselines/word_vectors.md, tests/test_word_vectors.py)
     auto_vectors: tuple[str, ...] = ("glove.6B.300d",)
 
-    def hparams(self, profile: str = "paper", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Resolved hyperparameters: trainer defaults < paper defaults < smoke (if profile) < overrides."""
-        if profile not in ("paper", "smoke", "check"):
-            raise ConfigError(f"unknown profile {profile!r}; expected 'paper' or 'smoke'")
+    def hparams(self, scale: str = "paper", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Resolved hyperparameters: trainer defaults < paper defaults < smoke (scale smoke or check) < overrides."""
+        if scale not in ("paper", "smoke", "check"):
+            raise ConfigError(f"unknown scale {scale!r}; expected 'paper' or 'smoke'")
         hp = {**TRAINER_DEFAULTS, **self.defaults}
-        if self.fusable and profile == "paper":  # the paper-size runs step Adam(W) with its fused kernel
+        if self.fusable and scale == "paper":  # the paper-size runs step Adam(W) with its fused kernel
             hp["fused_optimizer"] = True
-        if profile in ("smoke", "check"):  # check = smoke models on the larger `bench check` slice
+        if scale in ("smoke", "check"):  # check = smoke models on the larger `bench check` slice
             hp.update(self.smoke)
-        if profile == "check":
+        if scale == "check":
             hp.update(self.check)
         if overrides:
             overrides = _optional_trainer_hparams(overrides)
@@ -162,7 +162,7 @@ class ModelSpec:
 def _optional_trainer_hparams(overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``precision`` and ``dev_set``; drop their defaults (fp32, train-languages) from the
     identity (``compile`` and ``fused_optimizer`` are dropped when off by ``ModelSpec.hparams``,
-    after the profile's default)."""
+    after the scale's default)."""
     out = dict(overrides)
     for key in ("precision", "dev_set"):
         values = OPTIONAL_TRAINER_HPARAMS[key]
@@ -398,7 +398,7 @@ def hf_model(ref: str) -> ModelSpec:
     """Register and return the spec of ``hf:REF`` (``+crf``: with BERT-CRF's head).
 
     The spec is BERT's (or BERT-CRF's) with the encoder swapped: same factory, trainer, selection,
-    first-sub-word gather and windows; the smoke profile keeps the encoder (it only shortens
+    first-sub-word gather and windows; the smoke scale keeps the encoder (it only shortens
     training). Its name is ``hf-<encoder>[-crf]``, its display name the encoder's. The encoder's
     identity (``text_encoder`` + ``text_encoder_revision``) is in every job id; the folder it was
     found in (``text_encoder_dir``) is not. A missing encoder raises ``MissingArtifactError``.

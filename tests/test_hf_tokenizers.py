@@ -119,7 +119,7 @@ def test_every_architecture_trains_and_tags_every_word(encoders, tmp_path, monke
     models = [f"hf:{encoders[a]}" for a in ARCHITECTURES] + [f"hf:{encoders[a]}+crf" for a in ("xlm-roberta", "deberta-v2")]
     res = tmp_path / "res"
     with registry_restored():
-        out = CliRunner().invoke(main, ["run", "--table", "5", "--languages", "en", "--profile", "smoke",
+        out = CliRunner().invoke(main, ["run", "--table", "5", "--languages", "en", "--scale", "smoke",
                                         "--hp", "epochs=1", "--models", ",".join(models), "--data-dir", str(data),
                                         "--results", str(res)])
     assert out.exit_code == 0, out.output

@@ -120,7 +120,7 @@ def test_image_variant_at_least_as_good_as_text_only_on_fallback_corpus(tmp_path
     scores = {True: [], False: []}
     for use_image in (True, False):
         for seed in (1, 2, 3):
-            job = JobSpec("umgf", Setting(("en",), "en", use_image=use_image), seed=seed, profile="smoke",
+            job = JobSpec("umgf", Setting(("en",), "en", use_image=use_image), seed=seed, scale="smoke",
                           hparams=spec.hparams("smoke", {"epochs": 8}), corpus_name=corpus.kind,
                           data_fingerprint=corpus.fingerprint(["en"]))
             result = run_job(job, corpus)

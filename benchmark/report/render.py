@@ -83,7 +83,7 @@ class FrameRow:
 class Frame:
     table: TableSpec
     rows: list[FrameRow]
-    profile: str
+    scale: str
     corpus_name: str | None
     mode: str
     selection: str
@@ -91,13 +91,14 @@ class Frame:
     extra_notes: list[str] = field(default_factory=list)
 
     def notes(self) -> list[str]:
+        # the rendered text calls the scale "profile", as the committed renders and goldens have it
         out = [f"Ours: entity-level micro P/R/F1 and per-type F1 (%), seqeval "
                f"{'mode=None, scheme=IOB2 (conlleval-style, as the paper)' if self.mode == 'conlleval' else 'strict IOB2'}; "
                f"test score at the {'best dev epoch' if self.selection == 'dev' else 'best test epoch (authors code)'}; "
-               f"profile {self.profile}; data {corpus_display(self.corpus_name)}."]
+               f"profile {self.scale}; data {corpus_display(self.corpus_name)}."]
         if corpus_note(self.corpus_name):
             out.append(corpus_note(self.corpus_name))
-        if self.profile == "smoke":
+        if self.scale == "smoke":
             out.append("Smoke profile (small subsets, tiny models): for regression checks, not comparable to the paper.")
         partial = [f"{fr.row.group + ' ' if fr.row.group else ''}{fr.row.method} ({fr.runs}/{fr.expected} runs)"
                    for fr in self.rows if 0 < fr.runs < fr.expected]
@@ -223,7 +224,7 @@ def vectors_note(rows: Iterable[FrameRow]) -> str | None:
 
 
 def build_frame(table: TableSpec, jobs: Iterable[tuple[Row, JobSpec]], results: Mapping[str, Result],
-                profile: str = "paper", corpus_name: str | None = None, mode: str = "conlleval",
+                scale: str = "paper", corpus_name: str | None = None, mode: str = "conlleval",
                 selection: str = "dev", notes: Iterable[str] = (),
                 current_code: Callable[[str], str | None] = current_digest) -> Frame:
     """The table's cells from exactly the given jobs' stored results (``results`` keyed by job id);
@@ -266,14 +267,14 @@ def build_frame(table: TableSpec, jobs: Iterable[tuple[Row, JobSpec]], results: 
     img = image_note(rows, results)
     if img:
         extra.append(img)
-    return Frame(table, rows, profile, corpus_name, mode, selection, extra_notes=extra)
+    return Frame(table, rows, scale, corpus_name, mode, selection, extra_notes=extra)
 
 
 def _differences(planned: JobSpec, stored: Mapping[str, Any]) -> list[str]:
     """How a stored job description differs from a planned job of the same model and setting."""
     out = []
     ident = planned.identity()  # keyed as stored (JobSpec.identity)
-    for key, label in (("profile", "profile"), ("data_kind", "corpus"), ("data_fingerprint", "corpus files"),
+    for key, label in (("profile", "scale"), ("data_kind", "corpus"), ("data_fingerprint", "corpus files"),
                        ("seed", "seed")):
         if stored.get(key) != ident[key]:
             out.append(f"{label} {stored.get(key)}")
@@ -375,7 +376,7 @@ def table_caption(frame: Frame) -> str:
 
 def caption_text(frame: Frame, compare_paper: bool) -> str:
     """The full caption: the table's own, the corpus, metric, selection protocol, ±, n, marks."""
-    parts = [table_caption(frame), f"Data: {corpus_phrase(frame)}; profile {frame.profile}."]
+    parts = [table_caption(frame), f"Data: {corpus_phrase(frame)}; profile {frame.scale}."]
     metric = ("seqeval mode=None, scheme=IOB2 (conlleval-style, as the paper)" if frame.mode == "conlleval"
               else "seqeval strict IOB2")
     parts.append(f"Entity-level micro P/R/F1 and per-type F1, {metric}.")
@@ -654,7 +655,7 @@ def to_csv(frame: Frame) -> str:
         rec = {"table": frame.table.number, "group": r.group, "method": r.method, "model": r.model,
                "modality": r.modality, "train_languages": "+".join(r.train_languages),
                "test_language": r.test_language, "use_image": r.use_image, "fold": r.fold or "",
-               "runs": fr.runs, "expected_runs": fr.expected, "profile": frame.profile,
+               "runs": fr.runs, "expected_runs": fr.expected, "profile": frame.scale,
                "data_kind": frame.corpus_name or "", "metric_mode": frame.mode, "selection": frame.selection,
                "in_paper": not r.extension, "job_ids": " ".join(fr.job_ids)}
         for c in COLUMNS:

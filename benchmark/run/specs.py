@@ -8,7 +8,7 @@ everything that changes a number:
   ``select_on``: best dev epoch or the authors' best test epoch);
 - the setting: training and test languages, modality (``use_image``), and for Table 8 the fold, the
   number of folds and the seed of the fixed shuffle that assigns sentences to folds;
-- the seed and the profile (with its subset sizes);
+- the seed and the scale, ``paper``, ``smoke`` or ``check`` (with its subset sizes; stored as ``profile``);
 - the corpus: its name (``corpus_name``, stored as ``data_kind``: ``mmnerd``, ``fallback``, ...) and a fingerprint of the
   contents of the files the setting reads;
 - the image source (``image_source``): a fingerprint of the image folder's listing (file names,
@@ -36,8 +36,8 @@ NO_IMAGES = "none"
 # Hyperparameters that say where something is found, not what it is (left out of the job id).
 LOCATION_HPARAMS: tuple[str, ...] = ("text_encoder_dir",)
 
-# Smoke profile = a small, deterministic slice of every split (per language, round-robin).
-PROFILE_LIMITS: dict[str, dict[str, int | None]] = {
+# Subset sizes per scale (smoke: a small, deterministic slice of every split, per language, round-robin).
+SCALE_LIMITS: dict[str, dict[str, int | None]] = {
     "paper": {"train": None, "dev": None, "test": None},
     "smoke": {"train": 240, "dev": 80, "test": 80},
     # `bench check`: smoke hyperparameters on a slice large enough that every checked F1 is far from 0
@@ -98,7 +98,7 @@ class JobSpec:
     model: str
     setting: Setting
     seed: int
-    profile: str
+    scale: str
     hparams: dict[str, Any]
     corpus_name: str  # the corpus entry name (benchmark.corpora.registry): "mmnerd", "fallback", ...
     data_fingerprint: str
@@ -110,14 +110,14 @@ class JobSpec:
         return str(self.hparams.get("select_on", "dev"))
 
     def identity(self) -> dict[str, Any]:
-        # Keys as stored and hashed: on disk the corpus name is "data_kind" (renaming a key would
-        # change every job id and leave the stored results unread).
+        # Keys as stored and hashed: on disk the scale is "profile" and the corpus name "data_kind"
+        # (renaming a key would change every job id and leave the stored results unread).
         ident: dict[str, Any] = {
             "model": self.model,
             "setting": self.setting.to_json(),
             "seed": self.seed,
-            "profile": self.profile,
-            "limits": PROFILE_LIMITS[self.profile],
+            "profile": self.scale,
+            "limits": SCALE_LIMITS[self.scale],
             "hparams": {k: v for k, v in self.hparams.items() if k not in LOCATION_HPARAMS},
             "data_kind": self.corpus_name,
             "data_fingerprint": self.data_fingerprint,
@@ -140,7 +140,7 @@ class JobSpec:
         # schema v1 recorded no image source: "unrecorded" keeps such image jobs apart from new ones
         image_source = d.get("image_source", NO_IMAGES if not setting.use_image else "unrecorded")
         return cls(model=d["model"], setting=setting, seed=d["seed"],
-                   profile=d["profile"], hparams=d["hparams"], corpus_name=d["data_kind"],
+                   scale=d["profile"], hparams=d["hparams"], corpus_name=d["data_kind"],
                    data_fingerprint=d["data_fingerprint"], image_source=image_source)
 
 
@@ -227,7 +227,7 @@ def check_result_dict(d: Any) -> None:
     for key in ("model", "setting", "seed", "profile", "hparams", "data_kind", "data_fingerprint"):
         if key not in job:
             raise ValueError(f"job.{key} is missing")
-    if job["profile"] not in PROFILE_LIMITS:
+    if job["profile"] not in SCALE_LIMITS:
         raise ValueError(f"job.profile {job['profile']!r} is unknown")
     _metrics(d.get("test"), "test")
     _metrics(d.get("dev"), "dev")

@@ -1,4 +1,4 @@
-"""2M-NER hyperparameters: the paper's defaults, the authors'-code recipe, the smoke profile.
+"""2M-NER hyperparameters: the paper's defaults, the authors'-code recipe, the smoke scale.
 
 Torch-free on purpose: ``benchmark.registry`` names these dicts (``LazyDefaults("module:ATTR")``) and
 imports them on first use, so ``bench models`` stays cheap.
