@@ -1,6 +1,6 @@
 """BiLSTM-CRF (Huang, Xu & Yu 2015): word embeddings -> BiLSTM -> CRF.
 
-Architecture as the paper (``design/baselines.md`` §1): no hand-crafted spelling/context features,
+Architecture as the paper (recipe and trials: ``baselines/lstm_recipes.md``): no hand-crafted spelling/context features,
 one BiLSTM layer, a linear emission layer and a CRF (start/end scores, constrained decoding). The CRF
 learns BIOES tags (``label_scheme=bioes``: IOB2 gold converted, predictions converted back to IOB2
 before scoring; Huang et al. do not name a scheme, Lample et al. and NCRF++ use BIOES);

@@ -1,6 +1,6 @@
 """HBiLSTM-CRF (Lample et al. 2016): character BiLSTM + word embedding -> BiLSTM -> CRF.
 
-Architecture (``design/baselines.md`` §2): per word, a character BiLSTM (char embedding 25, 25 units
+Architecture (recipe and trials: ``baselines/lstm_recipes.md``): per word, a character BiLSTM (char embedding 25, 25 units
 per direction, last forward + first backward state = 50-d) concatenated with the word embedding;
 dropout 0.5 on that representation; word BiLSTM; dropout 0.5; Linear; CRF with start/end scores
 and BIOES-constrained decoding (loss summed over the batch). Singleton training words are replaced by

@@ -20,7 +20,7 @@ from benchmark.errors import ConfigError
 # Pretrained artefact ids (benchmark.weights) that several entries need.
 _MBERT, _CLIP, _RESNET = "bert-base-multilingual-cased", "openai/clip-vit-base-patch32", "torchvision/resnet152"
 
-# UMT (baselines/umt.py, design/baselines.md §6): paper values; the code's where the paper is silent.
+# UMT (baselines/umt.py, baselines/umt.md): paper values; the code's where the paper is silent.
 _UMT_PAPER: dict[str, Any] = {
     "text_encoder": _MBERT, "extra_special_tokens": True, "max_length": 128,
     "resnet": _RESNET, "image_size": 224, "dropout": 0.1,
@@ -33,7 +33,7 @@ _UMT_PAPER: dict[str, Any] = {
 _UMT_SMOKE: dict[str, Any] = {"text_encoder": "tiny", "resnet": "tiny", "image_size": 32, "lr": 3e-3,
                               "epochs": 10, "batch_size": 8, "eval_batch_size": 64, "num_workers": 0}
 
-# MKGFormer (baselines/mkgformer.py, design/baselines.md §8): the code's values (the paper gives few).
+# MKGFormer (baselines/mkgformer.py, baselines/mkgformer.md): the code's values (the paper gives few).
 _MKG_PAPER: dict[str, Any] = {
     "text_encoder": _MBERT, "extra_special_tokens": True, "max_length": 128,
     "vision_encoder": _CLIP, "image_size": 224, "fusion_layers": 4,
