@@ -1,7 +1,7 @@
 """AdaCAN (Zhang, Fu, Liu & Huang, AAAI 2018): CNN-BiLSTM-CRF with an adaptive co-attention network.
 
-``design/baselines.md`` §5; every difference between the paper, the authors' Keras code and this
-implementation is listed in ``baselines/adacan.md``. In short:
+Every difference between the paper, the authors' Keras code and this implementation is listed in
+``baselines/adacan.md``. In short:
 
 * Text: word embedding (trained-here 300-d skip-gram word2vec, or a GloVe file via ``embeddings``)
   + character CNN (char embedding 30; parallel convolutions of widths 2, 3, 4 with 32 filters each,

@@ -1,14 +1,14 @@
 """BERT (Devlin et al. 2019) token classification with a softmax over words.
 
-``design/baselines.md`` §3: ``bert-base-multilingual-cased`` (cased, 2M-NER's eight extra special
-tokens added) -> last layer -> first-wordpiece state of each word (scheme B, §0.3) -> dropout 0.1
+``bert-base-multilingual-cased`` (cased, 2M-NER's eight extra special tokens added) -> last layer
+-> first-wordpiece state of each word (scheme B, ``baselines.layers.text_encoder``) -> dropout 0.1
 -> Linear(H -> |tags|) -> softmax; cross-entropy averaged over the real words of the batch;
 argmax per word at prediction. Long sentences are split into overlapping windows (see
 ``baselines.layers.text_encoder``) so every word is tagged; nothing is truncated.
 
-Optimisation (§3.2 DECISION, the 2M-NER regime): Adam lr 5e-5 on every parameter, no weight decay,
-no gradient clipping, linear decay to 0 over all steps with no warmup, batch 16, 8 epochs; model
-selection on dev. ``text_encoder="tiny"`` (the smoke profile) swaps in a tiny random BERT.
+Optimisation (the 2M-NER regime, ``models/two_m_ner/README.md``): Adam lr 5e-5 on every parameter,
+no weight decay, no gradient clipping, linear decay to 0 over all steps with no warmup, batch 16,
+8 epochs; model selection on dev. ``text_encoder="tiny"`` (the smoke scale) swaps in a tiny random BERT.
 """
 from __future__ import annotations
 

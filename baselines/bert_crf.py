@@ -1,4 +1,4 @@
-"""BERT-CRF: BERT's word-level emissions fed to a linear-chain CRF (``design/baselines.md`` §4).
+"""BERT-CRF: BERT's word-level emissions fed to a linear-chain CRF.
 
 With scheme B this is the architecture of 2M-NER's text-only model (``--use_image`` off; registered
 as ``2m-ner-text``): mBERT last layer -> first-wordpiece gather -> dropout 0.1 -> Linear -> CRF over

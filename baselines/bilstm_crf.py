@@ -1,12 +1,12 @@
 """BiLSTM-CRF (Huang, Xu & Yu 2015): word embeddings -> BiLSTM -> CRF.
 
-Architecture as the paper (``design/baselines.md`` §1): no hand-crafted spelling/context features,
+Architecture as the paper (recipe and trials: ``baselines/lstm_recipes.md``): no hand-crafted spelling/context features,
 one BiLSTM layer, a linear emission layer and a CRF (start/end scores, constrained decoding). The CRF
 learns BIOES tags (``label_scheme=bioes``: IOB2 gold converted, predictions converted back to IOB2
 before scoring; Huang et al. do not name a scheme, Lample et al. and NCRF++ use BIOES);
 ``label_scheme=iob2`` trains on the dataset's IOB2 tags as the suite did before.
 
-Paper-profile recipe (issue 11 item 7; see ``results/experiments/README.md`` for the runs behind it):
+Paper-scale recipe (issue 11 item 7; see ``results/experiments/README.md`` for the runs behind it):
 
 * Word vectors: ``embeddings="auto"`` — GloVe ``glove.6B.300d`` when it is in the weights folder
   (``$MMNER_WEIGHTS_DIR``; the 2M-NER paper's choice), otherwise 100-d skip-gram word2vec trained

@@ -1,6 +1,6 @@
 """HBiLSTM-CRF (Lample et al. 2016): character BiLSTM + word embedding -> BiLSTM -> CRF.
 
-Architecture (``design/baselines.md`` §2): per word, a character BiLSTM (char embedding 25, 25 units
+Architecture (recipe and trials: ``baselines/lstm_recipes.md``): per word, a character BiLSTM (char embedding 25, 25 units
 per direction, last forward + first backward state = 50-d) concatenated with the word embedding;
 dropout 0.5 on that representation; word BiLSTM; dropout 0.5; Linear; CRF with start/end scores
 and BIOES-constrained decoding (loss summed over the batch). Singleton training words are replaced by
@@ -8,7 +8,7 @@ UNK with probability 0.5 (Lample). The CRF learns BIOES tags, Lample's scheme (`
 the IOB2 gold tags converted, predictions converted back to IOB2 before scoring); ``label_scheme=iob2``
 trains on the dataset's own IOB2 tags, as the suite did before (about 1 F1 lower on English MMNERD).
 
-Paper-profile recipe (issue 11 item 7; the same word side as ``baselines.bilstm_crf``):
+Paper-scale recipe (issue 11 item 7; the same word side as ``baselines.bilstm_crf``):
 
 * Word vectors: ``embeddings="auto"`` — GloVe ``glove.6B.300d`` when present in the weights folder,
   else 100-d skip-gram word2vec on the training split (Lample used 100-d skip-n-gram vectors

@@ -1,6 +1,6 @@
 """MKGFormer, MNER variant (Chen et al., SIGIR 2022; zjunlp/MKGformer ``MNER/``), with mBERT.
 
-``design/baselines.md`` §8. Two streams run layer by layer: a CLIP ViT-B/32 vision tower and BERT
+``baselines/mkgformer.md``. Two streams run layer by layer: a CLIP ViT-B/32 vision tower and BERT
 (12 layers each). The lower layers (0..7) are independent; in the top ``fusion_layers`` (4: 8..11):
 
 * **PGI** (vision layer i): self-attention whose keys/values are [K_text ; K_vis], [V_text ; V_vis],

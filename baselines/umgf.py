@@ -1,7 +1,7 @@
 """UMGF (Zhang, Wei, Li, Wu, Zhu & Zhou, AAAI 2021): a unified multimodal graph fusion for MNER.
 
-``design/baselines.md`` §7 (code: TransformersWsz/UMGF ``ddp_mmner.py::MMNerModel``,
-``model/utils.py``); every difference between paper, code and ours is in ``baselines/umgf.md``.
+``baselines/umgf.md`` (code: TransformersWsz/UMGF ``ddp_mmner.py::MMNerModel``, ``model/utils.py``)
+lists every difference between paper, code and ours.
 
 * Nodes: the words (mBERT states, first wordpiece of each word, projected to d = 512) and ``max_node``
   = 4 visual objects (crops -> frozen ResNet-152, mean-pooled, fc Linear 2048 -> 2048, then

@@ -1,6 +1,6 @@
 """UMT (Yu, Jiang, Yang & Xia, ACL 2020): unified multimodal transformer with entity-span detection.
 
-``design/baselines.md`` §6 (code: jefferyYu/UMT ``MTCCMBertForMMTokenClassificationCRF``), with
+``baselines/umt.md`` (code: jefferyYu/UMT ``MTCCMBertForMMTokenClassificationCRF``), with
 mBERT for text ([2M] §5.1). Scheme A wordpieces (``baselines.layers.xlabel``), max 128. For a batch:
 
     H0  = dropout(BERT(wordpieces))                                   [B, n, d]

@@ -24,10 +24,15 @@ class BuildContext:
     """Run-time facilities handed to a model (never saved with it)."""
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    profile: str = "paper"  # "paper" or "smoke"
+    scale: str = "paper"  # "paper" or "smoke"
     images: Any = None  # benchmark.corpora.images.ImageStore, or None for text-only corpora
     cache_dir: Path | None = None  # where frozen-encoder features may be cached
     log: Callable[[str], None] = lambda msg: None
+
+    @property
+    def profile(self) -> str:
+        """The scale under its former name, kept readable for plugins written against it."""
+        return self.scale
 
 
 class Tagger(nn.Module):

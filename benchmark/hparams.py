@@ -11,7 +11,7 @@ Where each fact is declared:
 - ``bench run``'s ``--precision`` / ``--compile``: ``trainer_overrides``.
 
 What happens to them, once each: the CLI parses ``--hp`` into a dict and hands it on; ``merge``
-layers defaults < profile < overrides and drops identity-neutral values; ``resolve_hparams``
+layers defaults < scale < overrides and drops identity-neutral values; ``resolve_hparams``
 checks keys, types, ranges and choices (one line naming the key, exit 2) and settles the word
 vectors (``embeddings="auto"`` made concrete, ``embedding_dim`` following them), so the planner puts
 a concrete dict into each ``JobSpec`` and no model ever sees ``"auto"``.
@@ -29,7 +29,7 @@ from benchmark.weights import settle_embeddings
 if TYPE_CHECKING:
     from benchmark.registry import ModelSpec
 
-PROFILES = ("paper", "smoke", "check")  # check = smoke models on the larger `bench check` slice
+SCALES = ("paper", "smoke", "check")  # check = smoke models on the larger `bench check` slice
 
 # Trainer-level defaults every model inherits (a model's defaults override them).
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -71,18 +71,18 @@ def trainer_overrides(precision: str = "fp32", compile_model: bool = False) -> d
     return out
 
 
-def merge(spec: "ModelSpec", profile: str = "paper", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def merge(spec: "ModelSpec", scale: str = "paper", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Trainer defaults < the model's paper defaults < smoke (and check) < ``overrides``; values at
     their identity-neutral setting dropped. Unknown keys are refused; values are checked by
     ``resolve_hparams``."""
-    if profile not in PROFILES:
-        raise ConfigError(f"unknown profile {profile!r}; expected 'paper' or 'smoke'")
+    if scale not in SCALES:
+        raise ConfigError(f"unknown scale {scale!r}; expected 'paper' or 'smoke'")
     hp = {**TRAINER_DEFAULTS, **spec.defaults}
-    if spec.fusable and profile == "paper":  # the paper-size runs step Adam(W) with its fused kernel
+    if spec.fusable and scale == "paper":  # the paper-size runs step Adam(W) with its fused kernel
         hp["fused_optimizer"] = True
-    if profile in ("smoke", "check"):
+    if scale in ("smoke", "check"):
         hp.update(spec.smoke)
-    if profile == "check":
+    if scale == "check":
         hp.update(spec.check)
     if overrides:
         overrides = _optional_trainer_hparams(overrides)
@@ -103,7 +103,7 @@ def merge(spec: "ModelSpec", profile: str = "paper", overrides: Mapping[str, Any
 def _optional_trainer_hparams(overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``precision`` and ``dev_set``; drop their defaults (fp32, train-languages) from the
     identity (``compile`` and ``fused_optimizer`` are dropped when off by ``merge``,
-    after the profile's default)."""
+    after the scale's default)."""
     out = dict(overrides)
     for key in ("precision", "dev_set"):
         values = OPTIONAL_TRAINER_HPARAMS[key]
@@ -210,10 +210,10 @@ def hp_problem(key: str, value: Any, default: Any) -> str | None:
     return None if ok else f"{key} must be {_type_name(default)} (like its default {json.dumps(default)}), got {json.dumps(value)}"
 
 
-def check_hparams(spec: "ModelSpec", profile: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``merge(spec, profile, overrides)`` with every key, type, range and choice checked (one-line
+def check_hparams(spec: "ModelSpec", scale: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``merge(spec, scale, overrides)`` with every key, type, range and choice checked (one-line
     ``ConfigError`` naming the key and the model)."""
-    base = merge(spec, profile)
+    base = merge(spec, scale)
     for key, value in overrides.items():
         if key in OPTIONAL_TRAINER_HPARAMS:  # precision / compile / fused_optimizer / dev_set
             if value not in OPTIONAL_TRAINER_HPARAMS[key] and not (key == "compile" and isinstance(value, str)):
@@ -231,11 +231,11 @@ def check_hparams(spec: "ModelSpec", profile: str, overrides: Mapping[str, Any])
             problem = f"{key} must be one of {', '.join(map(str, allowed))}, got {json.dumps(value)}"
         if problem:
             raise ConfigError(f"--hp {key}={_show(value)}: {problem} ({spec.name})")
-    hp = merge(spec, profile, overrides)
+    hp = merge(spec, scale, overrides)
     for key, value in hp.items():  # the defaults themselves must satisfy the trainer's rules
         problem = hp_problem(key, value, None)
         if problem:
-            raise ConfigError(f"{spec.name} ({profile}): {problem}")
+            raise ConfigError(f"{spec.name} ({scale}): {problem}")
     return hp
 
 
@@ -243,12 +243,12 @@ def _show(value: Any) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
-def resolve_hparams(spec: "ModelSpec", profile: str = "paper", overrides: Mapping[str, Any] | None = None,
+def resolve_hparams(spec: "ModelSpec", scale: str = "paper", overrides: Mapping[str, Any] | None = None,
                     pretrained_vectors: bool = True) -> dict[str, Any]:
     """The hyperparameters a job of ``spec`` runs with: checked (``check_hparams``), then the word
     vectors settled (``benchmark.weights.settle_embeddings``: ``embeddings="auto"`` becomes the first
     of the model's ``auto_vectors`` that is present, else None = word2vec trained here; with
     ``pretrained_vectors=False`` always word2vec). The planner calls this once per model."""
     overrides = dict(overrides or {})
-    return settle_embeddings(check_hparams(spec, profile, overrides), overrides,
+    return settle_embeddings(check_hparams(spec, scale, overrides), overrides,
                              spec.auto_vectors if pretrained_vectors else ())

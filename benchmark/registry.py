@@ -21,7 +21,7 @@ from benchmark.hparams import merge
 # Pretrained artefact ids (benchmark.weights) that several entries need.
 _MBERT, _CLIP, _RESNET = "bert-base-multilingual-cased", "openai/clip-vit-base-patch32", "torchvision/resnet152"
 
-# UMT (baselines/umt.py, design/baselines.md §6): paper values; the code's where the paper is silent.
+# UMT (baselines/umt.py, baselines/umt.md): paper values; the code's where the paper is silent.
 _UMT_PAPER: dict[str, Any] = {
     "text_encoder": _MBERT, "extra_special_tokens": True, "max_length": 128,
     "resnet": _RESNET, "image_size": 224, "dropout": 0.1,
@@ -34,7 +34,7 @@ _UMT_PAPER: dict[str, Any] = {
 _UMT_SMOKE: dict[str, Any] = {"text_encoder": "tiny", "resnet": "tiny", "image_size": 32, "lr": 3e-3,
                               "epochs": 10, "batch_size": 8, "eval_batch_size": 64, "num_workers": 0}
 
-# MKGFormer (baselines/mkgformer.py, design/baselines.md §8): the code's values (the paper gives few).
+# MKGFormer (baselines/mkgformer.py, baselines/mkgformer.md): the code's values (the paper gives few).
 _MKG_PAPER: dict[str, Any] = {
     "text_encoder": _MBERT, "extra_special_tokens": True, "max_length": 128,
     "vision_encoder": _CLIP, "image_size": 224, "fusion_layers": 4,
@@ -104,17 +104,17 @@ class ModelSpec:
     # hps added after runs were stored: allowed values, the first being the model's behaviour when
     # the hp is absent; at that value the hp is left out of the identity, so stored job ids stay valid
     optional: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
-    fusable: bool = False  # its optimizer is torch Adam/AdamW: fused kernel in the paper profile (`--hp fused_optimizer=false` turns it off)
+    fusable: bool = False  # its optimizer is torch Adam/AdamW: fused kernel in the paper scale (`--hp fused_optimizer=false` turns it off)
     # what ``embeddings="auto"`` takes: the first of these word-vector artefacts that is present, else
     # word2vec trained here. The papers' GloVe 6B 300d first (their recipe, not measurable here); the
     # rest ordered by mean dev F1 against word2vec (baselines/word_vectors.md, tests/test_word_vectors.py)
     auto_vectors: tuple[str, ...] = ("glove.6B.300d",)
 
-    def hparams(self, profile: str = "paper", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def hparams(self, scale: str = "paper", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Merged hyperparameters (``benchmark.hparams.merge``): trainer defaults < paper defaults <
-        smoke (if profile) < overrides, identity-neutral values dropped; not validated (that is
+        smoke (if scale) < overrides, identity-neutral values dropped; not validated (that is
         ``benchmark.hparams.resolve_hparams``)."""
-        return merge(self, profile, overrides)
+        return merge(self, scale, overrides)
 
 
 _LSTM_OPTIMIZERS = ("sgd", "adam", "lazy_adam")  # baselines.layers.lstm.LSTM_OPTIMIZERS
@@ -342,7 +342,7 @@ def hf_model(ref: str) -> ModelSpec:
     """Register and return the spec of ``hf:REF`` (``+crf``: with BERT-CRF's head).
 
     The spec is BERT's (or BERT-CRF's) with the encoder swapped: same factory, trainer, selection,
-    first-sub-word gather and windows; the smoke profile keeps the encoder (it only shortens
+    first-sub-word gather and windows; the smoke scale keeps the encoder (it only shortens
     training). Its name is ``hf-<encoder>[-crf]``, its display name the encoder's. The encoder's
     identity (``text_encoder`` + ``text_encoder_revision``) is in every job id; the folder it was
     found in (``text_encoder_dir``) is not. A missing encoder raises ``MissingArtifactError``.

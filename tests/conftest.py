@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.corpora.reader import Corpus, find_corpus
-from benchmark.corpora.builtin import generate_fallback
+from benchmark.corpora.fallback import generate_fallback
 
 
 @pytest.fixture(scope="session")

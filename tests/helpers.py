@@ -60,7 +60,7 @@ def long_sentence(n_tokens: int = 700) -> Sentence:
     return Sentence(tuple(tokens[:n_tokens]), tuple(tags), None, "en", "hand", "hand:long")
 
 
-def build_model(name: str, train: Sequence[Sentence], profile: str = "smoke", seed: int = 0,
+def build_model(name: str, train: Sequence[Sentence], scale: str = "smoke", seed: int = 0,
                 **overrides: Any):
     """``(model, hp)`` for a registered model built from ``train`` (seeded, CPU)."""
     from benchmark.api import BuildContext
@@ -68,7 +68,7 @@ def build_model(name: str, train: Sequence[Sentence], profile: str = "smoke", se
     from benchmark.run.train import seed_everything
 
     spec = get_model(name)
-    hp = {**spec.hparams(profile, overrides), "seed": seed}
+    hp = {**spec.hparams(scale, overrides), "seed": seed}
     seed_everything(seed)
     model = load_factory(spec).from_training_data(hp, train, BuildContext())
     return model, hp

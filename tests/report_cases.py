@@ -16,12 +16,12 @@ TYPES = ("PER", "LOC", "ORG", "MISC")
 
 
 def fake(model: str, train: tuple[str, ...], test: str, image: bool, seed: int, f1: float,
-         fold: int | None = None, profile: str = "paper", kind: str = "mmnerd") -> Result:
+         fold: int | None = None, scale: str = "paper", kind: str = "mmnerd") -> Result:
     """A stored result whose every metric is derived from ``f1`` (a fraction)."""
     per = {t: {"precision": f1, "recall": f1, "f1": round(f1 - 0.01 * i, 6), "support": 5} for i, t in enumerate(TYPES)}
     m = {"precision": f1 + 0.01, "recall": f1 - 0.01, "f1": f1, "support": 20, "per_type": per}
     metrics = {"conlleval": m, "strict": {**m, "f1": f1 - 0.02}}
-    job = JobSpec(model, Setting(train, test, image, fold), seed, profile, {"epochs": 1}, kind, "fp",
+    job = JobSpec(model, Setting(train, test, image, fold), seed, scale, {"epochs": 1}, kind, "fp",
                   "listing:test" if image else "none")
     history = [{"epoch": e, "loss": 2.0 / e, "dev": metrics, "test": metrics} for e in (1, 2, 3)]
     return Result(job=job, test=metrics, dev=metrics, selected_epoch=1, epochs_run=3,
@@ -36,17 +36,17 @@ def fake_for(job: JobSpec, f1: float) -> Result:
                                     job.setting.use_image, job.seed, f1, job.setting.fold), job=job)
 
 
-def planned(table, seeds: int | None = None, profile: str = "paper", kind: str = "mmnerd"):
+def planned(table, seeds: int | None = None, scale: str = "paper", kind: str = "mmnerd"):
     """The (row, job) pairs a plan of ``table`` holds when every job has the fakes' identity."""
     return [(row, JobSpec(row.model, Setting(row.train_languages, row.test_language, row.use_image, row.fold),
-                          seed, profile, {"epochs": 1}, kind, "fp", "listing:test" if row.use_image else "none"))
+                          seed, scale, {"epochs": 1}, kind, "fp", "listing:test" if row.use_image else "none"))
             for row in table.rows for seed in seeds_for(row, seeds)]
 
 
 def build_frame(table, results, mode: str = "conlleval", selection: str = "dev", seeds: int | None = None,
-                profile: str = "paper", kind: str = "mmnerd") -> Frame:
+                scale: str = "paper", kind: str = "mmnerd") -> Frame:
     """The frame of the ``profile``/``kind`` plan of ``table`` over the fake stored ``results``."""
-    return _build_frame(table, planned(table, seeds, profile, kind), {r.job_id: r for r in results}, profile, kind,
+    return _build_frame(table, planned(table, seeds, scale, kind), {r.job_id: r for r in results}, scale, kind,
                         mode, selection)
 
 
@@ -58,7 +58,7 @@ def results_t5() -> list[Result]:
         fake("hbilstm-crf", ("en",), "en", False, 1, 0.6500),
         fake("2m-ner", ("en",), "en", True, 1, 0.7100),
         fake("2m-ner", ("en",), "en", False, 1, 0.9900),  # text-only run: must not land in Table 5
-        fake("bilstm-crf", ("de",), "de", False, 1, 0.5000, profile="smoke"),  # other profile: ignored
+        fake("bilstm-crf", ("de",), "de", False, 1, 0.5000, scale="smoke"),  # other profile: ignored
         fake("bilstm-crf", ("fr",), "fr", False, 1, 0.4000, kind="fallback"),  # other corpus: ignored
     ]
 

@@ -7,7 +7,7 @@ import torch
 
 from baselines.adacan import AdaCAN, CharCNN
 from benchmark.api import BuildContext
-from benchmark.corpora.builtin import generate_fallback
+from benchmark.corpora.fallback import generate_fallback
 from benchmark.corpora.images import ImageStore
 from benchmark.errors import MissingArtifactError
 from benchmark.registry import get_model
@@ -98,7 +98,7 @@ def test_missing_vgg16_weights_is_one_line_error(tmp_path, monkeypatch, tiny_cor
     assert "vgg16" in str(err.value) and "\n" not in str(err.value)
 
 
-def test_image_variant_at_least_as_good_as_text_only_on_builtin_corpus(tmp_path):
+def test_image_variant_at_least_as_good_as_text_only_on_fallback_corpus(tmp_path):
     """Half the entities of the built-in corpus are typed only by the image colour: averaged over
     3 seeds, the image variant must not lose to the text-only variant."""
     corpus = generate_fallback(tmp_path / "fb", sizes=(200, 60, 60), seed=3, languages=("en",))
@@ -106,8 +106,8 @@ def test_image_variant_at_least_as_good_as_text_only_on_builtin_corpus(tmp_path)
     scores = {True: [], False: []}
     for use_image in (True, False):
         for seed in (1, 2, 3):
-            job = JobSpec("adacan", Setting(("en",), "en", use_image=use_image), seed=seed, profile="smoke",
-                          hparams=spec.hparams("smoke", {"epochs": 8}), data_kind=corpus.kind,
+            job = JobSpec("adacan", Setting(("en",), "en", use_image=use_image), seed=seed, scale="smoke",
+                          hparams=spec.hparams("smoke", {"epochs": 8}), corpus_name=corpus.kind,
                           data_fingerprint=corpus.fingerprint(["en"]))
             result = run_job(job, corpus)
             assert result.counts["notes"]["variant"].startswith("image" if use_image else "text-only")

@@ -178,8 +178,8 @@ def test_reader_and_slice_match_the_committed_digest_mmnerd(mmnerd):
     assert record["digest"] == json.loads(COMMITTED.read_text())["mmnerd"]["data"]["digest"]
 
 
-def test_reader_and_slice_match_the_committed_digest_builtin():
-    from benchmark.corpora.builtin import ensure_fallback_corpus
+def test_reader_and_slice_match_the_committed_digest_fallback():
+    from benchmark.corpora.fallback import ensure_fallback_corpus
 
     record, _ = check._data_record(ensure_fallback_corpus(), SUITES["smoke"])
     assert record["digest"] == json.loads(COMMITTED.read_text())["fallback"]["data"]["digest"]

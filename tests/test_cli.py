@@ -14,7 +14,7 @@ def invoke(*args: str):
 
 def test_smoke_run_then_report(tiny_corpus, tmp_path):
     res = str(tmp_path / "results")
-    out = invoke("run", "--table", "5", "--models", "bilstm-crf", "--languages", "en,de", "--profile", "smoke",
+    out = invoke("run", "--table", "5", "--models", "bilstm-crf", "--languages", "en,de", "--scale", "smoke",
                  "--data-dir", str(tiny_corpus.root), "--results", res, "--device", "cpu")
     assert out.exit_code == 0, out.output
     assert "2 to run" in out.output and "test F1" in out.output
@@ -26,12 +26,12 @@ def test_smoke_run_then_report(tiny_corpus, tmp_path):
     assert result["counts"]["train"] == 60 and (stored[0].parent / "train.log").is_file()
     assert not list((tmp_path / "results" / ".work").glob("*/*.pt"))  # cleaned after success
 
-    again = invoke("run", "--table", "5", "--models", "bilstm-crf", "--languages", "en,de", "--profile", "smoke",
+    again = invoke("run", "--table", "5", "--models", "bilstm-crf", "--languages", "en,de", "--scale", "smoke",
                    "--data-dir", str(tiny_corpus.root), "--results", res)
     assert "2 already stored, 0 to run" in again.output
 
-    same = ["--models", "bilstm-crf", "--languages", "en,de", "--profile", "smoke", "--data-dir", str(tiny_corpus.root)]
-    other = CliRunner().invoke(main, ["report", "--table", "5", "--results", res, "--profile", "smoke"])
+    same = ["--models", "bilstm-crf", "--languages", "en,de", "--scale", "smoke", "--data-dir", str(tiny_corpus.root)]
+    other = CliRunner().invoke(main, ["report", "--table", "5", "--results", res, "--scale", "smoke"])
     assert other.exit_code == 2 and "no stored result" in other.output  # another corpus: nothing matches
     rep = invoke("report", "--table", "5", "--results", res, *same, "--format", "markdown")
     assert rep.exit_code == 0, rep.output
@@ -43,6 +43,23 @@ def test_smoke_run_then_report(tiny_corpus, tmp_path):
     assert "–" not in row.split("|")[4]
     tex = invoke("report", "--table", "5", "--results", res, *same, "--format", "latex", "--compare-paper")
     assert r"\toprule" in tex.output and f"{f1:.2f}" in tex.output
+
+
+def test_profile_is_a_deprecated_alias_of_scale(tiny_corpus, tmp_path):
+    """Issue 24 item 6: ``--scale`` names the paper/smoke setting; ``--profile`` still plans the same
+    job ids, says once on stderr that it is deprecated, and may not contradict ``--scale``."""
+    args = ["run", "--table", "5", "--models", "bilstm-crf", "--languages", "en", "--data-dir",
+            str(tiny_corpus.root), "--results", str(tmp_path), "--dry-run"]
+    new = CliRunner().invoke(main, args + ["--scale", "smoke"])
+    old = CliRunner().invoke(main, args + ["--profile", "smoke"])
+    assert new.exit_code == old.exit_code == 0, old.output
+    ids = [line.split()[2] for line in new.stdout.splitlines() if line.lstrip().startswith("would run")]
+    assert ids and old.stdout == new.stdout and "--profile" not in new.stderr
+    assert old.stderr.count("\n") - new.stderr.count("\n") == 1
+    assert "bench: --profile is deprecated; use --scale\n" in old.stderr
+    assert "--profile" not in CliRunner().invoke(main, ["run", "--help"]).output
+    both = CliRunner().invoke(main, args + ["--scale", "paper", "--profile", "smoke"])
+    assert both.exit_code == 2 and "--profile smoke contradicts --scale paper" in both.output
 
 
 def test_validate_ok_and_bad(tmp_path):
@@ -61,10 +78,10 @@ def test_validate_ok_and_bad(tmp_path):
 
 
 def test_unknown_model_and_missing_data_dir(tmp_path):
-    res = CliRunner().invoke(main, ["run", "--table", "5", "--models", "bilstm", "--profile", "smoke",
+    res = CliRunner().invoke(main, ["run", "--table", "5", "--models", "bilstm", "--scale", "smoke",
                                     "--data-dir", str(tmp_path)])
     assert res.exit_code == 2 and "Traceback" not in res.output
-    res = CliRunner().invoke(main, ["run", "--table", "5", "--models", "bilstmcrf", "--profile", "smoke",
+    res = CliRunner().invoke(main, ["run", "--table", "5", "--models", "bilstmcrf", "--scale", "smoke",
                                     "--data-dir", str(tmp_path / "nope")])
     assert res.exit_code == 2 and res.output.count("\n") == 1
 
@@ -111,7 +128,7 @@ def test_bad_file_mid_run_is_one_line_and_keeps_finished_jobs(tiny_corpus, tmp_p
     bad.write_text("\n".join(lines) + "\n")
     res = str(tmp_path / "results")
     out = CliRunner().invoke(main, ["run", "--table", "5", "--models", "bilstm-crf", "--languages", "en,de",
-                                    "--profile", "smoke", "--data-dir", str(root), "--results", res])
+                                    "--scale", "smoke", "--data-dir", str(root), "--results", res])
     assert out.exit_code == 2
     assert f"bench: {bad}:2: bad tag 'X-PER'" in out.output
     assert "Traceback" not in out.output

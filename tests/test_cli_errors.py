@@ -14,7 +14,7 @@ from benchmark.run.plan import PlanOptions, make_plan
 from benchmark.run.store import ResultStore
 from tests.test_identity import fake_result
 
-BASE = ["--table", "5", "--models", "bilstm-crf", "--languages", "en", "--profile", "smoke"]
+BASE = ["--table", "5", "--models", "bilstm-crf", "--languages", "en", "--scale", "smoke"]
 
 
 def bench(*args: str, env: dict | None = None):
@@ -51,17 +51,17 @@ def test_report_on_a_missing_results_folder(data, tmp_path):
                    f"results folder {tmp_path / 'nope'} does not exist")
 
 
-def test_report_after_a_smoke_run_without_profile_says_what_is_there(tiny_corpus, data, tmp_path):
-    opts = PlanOptions(table=5, models=("bilstm-crf",), languages=("en",), profile="smoke",
+def test_report_after_a_smoke_run_without_scale_says_what_is_there(tiny_corpus, data, tmp_path):
+    opts = PlanOptions(table=5, models=("bilstm-crf",), languages=("en",), scale="smoke",
                        data_dir=str(tiny_corpus.root))
     ResultStore(tmp_path).put(fake_result(make_plan(opts).ready[0], 0.5))
     args = ["report", "--table", "5", "--models", "bilstm-crf", "--languages", "en", *data, "--results", str(tmp_path)]
-    one_line_error(bench(*args), "no stored result", "matches the 1 job(s) of Table 5", "1 with profile smoke")
-    assert bench(*args, "--profile", "smoke").exit_code == 0
+    one_line_error(bench(*args), "no stored result", "matches the 1 job(s) of Table 5", "1 with scale smoke")
+    assert bench(*args, "--scale", "smoke").exit_code == 0
 
 
 def test_report_names_other_hyperparameters(tiny_corpus, data, tmp_path):
-    opts = PlanOptions(table=5, models=("bilstm-crf",), languages=("en",), profile="smoke",
+    opts = PlanOptions(table=5, models=("bilstm-crf",), languages=("en",), scale="smoke",
                        hp=(("lr", 0.5),), data_dir=str(tiny_corpus.root))
     ResultStore(tmp_path).put(fake_result(make_plan(opts).ready[0], 0.02))
     one_line_error(bench("report", *BASE, *data, "--results", str(tmp_path)), "1 with hp lr=0.5")
@@ -71,12 +71,12 @@ def test_report_names_other_hyperparameters(tiny_corpus, data, tmp_path):
 
 @pytest.mark.parametrize("lang", ["french", "xx"])
 def test_unknown_language_code(data, lang):
-    one_line_error(bench("run", "--table", "5", "--languages", lang, "--profile", "smoke", *data, "--dry-run"),
+    one_line_error(bench("run", "--table", "5", "--languages", lang, "--scale", "smoke", *data, "--dry-run"),
                    f"--languages: unknown language {lang!r}", "expected codes: all, en, fr, es, de")
 
 
 def test_language_absent_from_the_corpus(en_only):
-    one_line_error(bench("run", *BASE[:4], "--languages", "fr", "--profile", "smoke", "--data-dir", str(en_only),
+    one_line_error(bench("run", *BASE[:4], "--languages", "fr", "--scale", "smoke", "--data-dir", str(en_only),
                          "--dry-run"), "--languages fr: not in the corpus", "(it has: en)")
 
 
@@ -91,9 +91,9 @@ def test_data_dir_without_split_files(tmp_path):
                    f"--data-dir {tmp_path / 'empty'}: no", "files found")
 
 
-def test_builtin_corpus_only_without_any_data_dir_and_announced(tiny_corpus, monkeypatch, tmp_path):
+def test_fallback_corpus_only_without_any_data_dir_and_announced(tiny_corpus, monkeypatch, tmp_path):
     import benchmark.corpora.resolve as resolve
-    monkeypatch.setattr(resolve, "generate_builtin", lambda entry: tiny_corpus)
+    monkeypatch.setattr(resolve, "generate_corpus", lambda entry: tiny_corpus)
     monkeypatch.delenv("MMNERD_DIR", raising=False)
     out = bench("run", *BASE, "--results", str(tmp_path), "--dry-run")
     assert out.exit_code == 0, out.output
@@ -163,7 +163,7 @@ def test_zero_jobs_says_why(data, monkeypatch):
 def test_multimodal_without_images_is_refused_unless_allowed(tiny_corpus, tmp_path):
     root = tmp_path / "noimg"
     shutil.copytree(tiny_corpus.root, root, ignore=shutil.ignore_patterns("images"))
-    args = ["run", "--table", "5", "--models", "2m-ner", "--languages", "en", "--profile", "smoke",
+    args = ["run", "--table", "5", "--models", "2m-ner", "--languages", "en", "--scale", "smoke",
             "--data-dir", str(root), "--results", str(tmp_path / "res"), "--dry-run"]
     one_line_error(bench(*args, env={"MMNERD_IMAGE_DIR": ""}), "0 jobs can run", "no images found",
                    "--allow-missing-images")
@@ -178,7 +178,7 @@ def test_missing_images_are_counted_in_the_result_and_the_table(tiny_corpus, tmp
     """A real 2M-NER smoke job without images: the result counts the substitutions, the table says so."""
     root = tmp_path / "noimg"
     shutil.copytree(tiny_corpus.root, root, ignore=shutil.ignore_patterns("images"))
-    args = ["--table", "5", "--models", "2m-ner", "--languages", "en", "--profile", "smoke", "--hp", "epochs=1",
+    args = ["--table", "5", "--models", "2m-ner", "--languages", "en", "--scale", "smoke", "--hp", "epochs=1",
             "--data-dir", str(root), "--results", str(tmp_path / "res"), "--allow-missing-images"]
     env = {"MMNERD_IMAGE_DIR": ""}
     out = bench("run", *args, "--threads", "1", "--device", "cpu", env=env)
@@ -274,6 +274,6 @@ def test_an_image_dir_with_the_built_in_corpus_is_refused(tiny_corpus, tmp_path)
 def test_an_image_dir_with_a_corpus_is_used(tiny_corpus, tmp_path):
     root = tmp_path / "noimg"
     shutil.copytree(tiny_corpus.root, root, ignore=shutil.ignore_patterns("images"))
-    plan = make_plan(PlanOptions(table=5, models=("2m-ner",), languages=("en",), profile="smoke",
+    plan = make_plan(PlanOptions(table=5, models=("2m-ner",), languages=("en",), scale="smoke",
                                  data_dir=str(root), image_dir=str(tiny_corpus.image_dir)))
     assert plan.corpus.image_dir == tiny_corpus.image_dir and [p.status for p in plan.jobs] == ["ready"]

@@ -60,7 +60,7 @@ def test_a_run_records_the_digest_and_the_job_id_ignores_it(tiny_corpus, tmp_pat
     """Catches a result without its code digest, and a digest that leaks into the job id."""
     from benchmark.run.train import run_job
 
-    plan = make_plan(PlanOptions(table=5, models=("bilstm-crf",), languages=("en",), profile="smoke",
+    plan = make_plan(PlanOptions(table=5, models=("bilstm-crf",), languages=("en",), scale="smoke",
                                  data_dir=str(tiny_corpus.root), hp=(("epochs", 1),)))
     job = plan.ready[0]
     before = job.job_id
@@ -123,7 +123,7 @@ def test_rows_at_one_current_version_or_without_digests_are_not_marked():
 def code_store(tiny_corpus, tmp_path):
     """A results folder with Table 5's English BiLSTM-CRF row mixed (seeds 1, 2) and HBiLSTM-CRF stale."""
     store = ResultStore(tmp_path / "r")
-    opts = PlanOptions(table=5, models=("bilstm-crf", "hbilstm-crf"), languages=("en",), profile="smoke",
+    opts = PlanOptions(table=5, models=("bilstm-crf", "hbilstm-crf"), languages=("en",), scale="smoke",
                        seeds=2, data_dir=str(tiny_corpus.root))
     for job in make_plan(opts).ready:
         digest = ("a" if job.seed == 1 else "b") * 16 if job.model == "bilstm-crf" else "c" * 16
@@ -137,7 +137,7 @@ def _bench(*args):
 
 @pytest.mark.parametrize("command", ["report", "plan", "status"])
 def test_commands_mark_and_strict_code_exits_2(command, code_store, tiny_corpus):
-    args = [command, "--table", "5", "--models", "bilstm-crf,hbilstm-crf", "--languages", "en", "--profile", "smoke",
+    args = [command, "--table", "5", "--models", "bilstm-crf,hbilstm-crf", "--languages", "en", "--scale", "smoke",
             "--seeds", "2", "--data-dir", str(tiny_corpus.root), "--results", str(code_store.root)]
     ok = _bench(*args)
     assert ok.exit_code == 0, ok.output

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from benchmark.cli import main
 from benchmark.corpora import registry
-from benchmark.corpora.builtin import NAMES, TEMPLATES, generate_fallback
+from benchmark.corpora.fallback import NAMES, TEMPLATES, generate_fallback
 from benchmark.corpora.labels import ENTITY_TYPES
 from benchmark.corpora.reader import Corpus, ReadReport
 from benchmark.corpora.registry import (CONLL_LAYOUT, MMNERD_LAYOUT, CorpusEntry, corpus_display,
@@ -52,15 +52,15 @@ def test_entity_types_are_spelled_once():
 
 def test_reader_does_not_import_the_generated_corpus():
     code = ("import sys, benchmark.corpora.reader, benchmark.corpora.registry; "
-            "print('benchmark.corpora.builtin' in sys.modules)")
+            "print('benchmark.corpora.fallback' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
-def test_builtin_corpus_only_when_no_data_is_named(tiny_corpus, monkeypatch, tmp_path):
-    import benchmark.corpora.builtin as builtin
+def test_fallback_corpus_only_when_no_data_is_named(tiny_corpus, monkeypatch, tmp_path):
+    import benchmark.corpora.fallback as fallback
 
-    monkeypatch.setattr(builtin, "ensure_fallback_corpus", lambda: tiny_corpus)
+    monkeypatch.setattr(fallback, "ensure_fallback_corpus", lambda: tiny_corpus)
     monkeypatch.delenv("MMNERD_DIR", raising=False)
     said: list[str] = []
     corpus = resolve_corpus(echo=said.append)
@@ -145,7 +145,7 @@ def test_a_new_mmnerd_layout_corpus_runs_a_table5_row_and_is_named_in_the_table(
     root, entry = my_corpus
     res = str(tmp_path / "results")
     out = invoke("run", "--table", "5", "--corpus", "my-corpus", "--data-dir", str(root), "--models", "bilstm-crf",
-                 "--languages", "en", "--profile", "smoke", "--threads", "1", "--results", res, "--device", "cpu")
+                 "--languages", "en", "--scale", "smoke", "--threads", "1", "--results", res, "--device", "cpu")
     assert out.exit_code == 0, out.output
     assert "1 to run" in out.output and "data My Corpus 2026 at" in out.output
     stored = list((tmp_path / "results" / "runs" / "bilstm-crf").glob("*/result.json"))
@@ -155,14 +155,14 @@ def test_a_new_mmnerd_layout_corpus_runs_a_table5_row_and_is_named_in_the_table(
     f1 = 100 * result["test"]["conlleval"]["f1"]
     same = ("--corpus", "my-corpus", "--data-dir", str(root))  # report takes the run's options (issue 9)
     for args in (same, (*same, "--models", "bilstm-crf", "--languages", "en")):
-        rep = invoke("report", "--table", "5", "--results", res, "--profile", "smoke", *args)
+        rep = invoke("report", "--table", "5", "--results", res, "--scale", "smoke", *args)
         assert rep.exit_code == 0, rep.output
         assert "data My Corpus 2026." in rep.output and "Data is My Corpus 2026, made by a test." in rep.output
         assert f"{f1:.2f}" in rep.output and "MMNERD" not in rep.output.split("\n\n")[-1]
-    tex = invoke("report", "--table", "5", "--results", res, "--profile", "smoke", "--format", "latex", *same)
+    tex = invoke("report", "--table", "5", "--results", res, "--scale", "smoke", "--format", "latex", *same)
     assert "Data: My Corpus 2026 (test sets: en) (Data is My Corpus 2026, made by a test)" in tex.output
     assert corpus_display("my-corpus") == "My Corpus 2026"
-    other = CliRunner().invoke(main, ["report", "--table", "5", "--results", res, "--profile", "smoke",
+    other = CliRunner().invoke(main, ["report", "--table", "5", "--results", res, "--scale", "smoke",
                                       "--corpus", "mmnerd", "--data-dir", str(root)])
     assert other.exit_code == 2 and f"{f1:.2f}" not in other.output  # another corpus's results stay out
     assert "no stored result" in other.output and "1 with corpus my-corpus" in other.output

@@ -11,18 +11,18 @@ from benchmark.run.cost import estimate, estimate_detail, price, split_sizes
 from benchmark.run.specs import JobSpec, Setting
 
 
-def _job(model="bilstm-crf", profile="paper", train=("en",), test="en", fold=None, data_kind="mmnerd", **hp):
+def _job(model="bilstm-crf", scale="paper", train=("en",), test="en", fold=None, corpus_name="mmnerd", **hp):
     spec = get_model(model)
-    return JobSpec(model, Setting(tuple(train), test, spec.modality == "text+image", fold), 1, profile,
-                   spec.hparams(profile, hp or None), data_kind, "fp")
+    return JobSpec(model, Setting(tuple(train), test, spec.modality == "text+image", fold), 1, scale,
+                   spec.hparams(scale, hp or None), corpus_name, "fp")
 
 
 def test_split_sizes_follow_table2_fold_and_profile():
     assert split_sizes(_job()) == (19966, 2463, 2533)  # Table 2, English
     assert split_sizes(_job(train=("all",), test="fr")) == (19966 + 4812 + 4798 + 4750, 2463 + 609 + 591 + 628, 561)
     assert split_sizes(_job(fold=2))[0] == 19966 - 19966 // 5
-    assert split_sizes(_job(profile="smoke")) == (240, 80, 80)
-    assert split_sizes(_job(data_kind="fallback")) == (400, 100, 100)
+    assert split_sizes(_job(scale="smoke")) == (240, 80, 80)
+    assert split_sizes(_job(corpus_name="fallback")) == (400, 100, 100)
 
 
 def test_a_profile_record_for_the_device_is_used(tmp_path):
@@ -53,7 +53,7 @@ def test_flop_model_orders_models_devices_and_precisions(tmp_path):
     assert h100 < cpu / 100
     assert estimate(lstm, "cpu", tmp_path)[0] < cpu
     assert estimate(_job("2m-ner", precision="bf16"), "h100", tmp_path)[0] < h100
-    assert estimate(_job("2m-ner", profile="smoke"), "cpu", tmp_path)[0] < cpu / 1000
+    assert estimate(_job("2m-ner", scale="smoke"), "cpu", tmp_path)[0] < cpu / 1000
     # a trained ResNet costs more time and memory than a frozen, cached one
     frozen = _job("2m-ner", resnet_trainable=False, resnet_bn="frozen")
     assert estimate(frozen, "h100", tmp_path)[0] < h100

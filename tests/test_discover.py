@@ -121,7 +121,7 @@ def test_summary_next_command_when_nothing_could_run(statuses, nxt):
 
 def test_run_reuses_and_says_so(tiny_corpus, tmp_path):
     """The second run of the same command trains nothing, says it reused the job, and still renders it."""
-    args = ["run", "--table", "5", "--models", "bilstm-crf", "--languages", "en", "--profile", "smoke",
+    args = ["run", "--table", "5", "--models", "bilstm-crf", "--languages", "en", "--scale", "smoke",
             "--data-dir", str(tiny_corpus.root), "--results", str(tmp_path), "--device", "cpu", "--hp", "epochs=1"]
     first = bench(*args)
     assert first.exit_code == 0, first.output

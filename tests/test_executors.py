@@ -72,7 +72,7 @@ def test_precision_comes_from_the_options_only():
 
 def test_the_same_options_plan_the_same_ids_under_every_executor(tiny_corpus, tmp_path):
     """``bench plan`` with --executor slurm / --device cuda / --slurm-gpus lists the ids the local CPU run has."""
-    base = ["plan", "--table", "5", "--models", "bilstm-crf", "--languages", "en", "--profile", "smoke",
+    base = ["plan", "--table", "5", "--models", "bilstm-crf", "--languages", "en", "--scale", "smoke",
             "--data-dir", str(tiny_corpus.root), "--results", str(tmp_path)]
     outs = [CliRunner().invoke(main, base + extra).output for extra in
             ([], ["--executor", "slurm", "--slurm-gpus", "1"], ["--device", "cuda", "--devices", "0,1"])]
@@ -118,7 +118,7 @@ def test_worker_processes_store_the_same_result_and_a_killed_job_loses_only_itse
 def test_cli_runs_jobs_on_two_cpu_worker_slots(tiny_corpus, tmp_path):
     res = tmp_path / "results"
     out = CliRunner().invoke(main, ["run", "--table", "5", "--models", "bilstm-crf", "--languages", "en,fr",
-                                    "--profile", "smoke", "--data-dir", str(tiny_corpus.root), "--results", str(res),
+                                    "--scale", "smoke", "--data-dir", str(tiny_corpus.root), "--results", str(res),
                                     "--device", "cpu", "--devices", "cpu,cpu", "--hp", "epochs=2"],
                              catch_exceptions=False)
     assert out.exit_code == 0, out.output
@@ -184,7 +184,7 @@ def test_no_slurm_is_an_error_not_a_local_run(tiny_corpus, tmp_path, monkeypatch
     with pytest.raises(ConfigError, match="sbatch"):
         SlurmExecutor(tmp_path / ".slurm")
     out = CliRunner().invoke(main, ["run", "--table", "5", "--models", "bilstm-crf", "--languages", "en",
-                                    "--profile", "smoke", "--data-dir", str(tiny_corpus.root),
+                                    "--scale", "smoke", "--data-dir", str(tiny_corpus.root),
                                     "--results", str(tmp_path / "res"), "--executor", "slurm"])
     assert out.exit_code == 2 and "no Slurm on this machine" in out.output
     assert not (tmp_path / "res" / "runs").exists()

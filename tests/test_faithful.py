@@ -143,7 +143,7 @@ def _rows_untrained_and_unvectored(model, train, vectors) -> list[str]:
 def test_lstm_vocabulary_has_no_untrained_unvectored_row(tmp_path):
     train = hand_made_sentences()
     hp = {"embedding_dim": 8, "hidden_size": 8, "w2v_epochs": 1}
-    model, _ = build_model("bilstm-crf", train, profile="paper", embeddings=None, **hp)
+    model, _ = build_model("bilstm-crf", train, scale="paper", embeddings=None, **hp)
     assert _rows_untrained_and_unvectored(model, train, None) == []
     assert "google" not in model.vocab.stoi  # lower case of the training word "Google": no row
     assert model.vocab.id("google") == 1 and model.vocab.id("Google") > 1  # unseen form -> trained UNK
@@ -152,7 +152,7 @@ def test_lstm_vocabulary_has_no_untrained_unvectored_row(tmp_path):
     words = {"apple": 0.1, "paris": 0.2, "zebra": 0.3}
     path = tmp_path / "vec.txt"
     path.write_text(f"{len(words)} 8\n" + "".join(f"{w} " + " ".join([str(v)] * 8) + "\n" for w, v in words.items()))
-    model, _ = build_model("bilstm-crf", train, profile="paper", embeddings=str(path), **hp)
+    model, _ = build_model("bilstm-crf", train, scale="paper", embeddings=str(path), **hp)
     assert _rows_untrained_and_unvectored(model, train, set(words)) == []
     assert model.vocab.id("apple") == model.vocab.stoi["apple"] and "google" not in model.vocab.stoi
     assert torch.allclose(model.word_embedding.weight[model.vocab.stoi["apple"]], torch.full((8,), 0.1))
@@ -229,7 +229,7 @@ def test_paper_recipe_uses_glove_when_present(tmp_path, monkeypatch):
 
 
 def test_plan_resolves_auto_embeddings_into_the_job_and_warns_when_glove_is_absent(tmp_path, monkeypatch):
-    from benchmark.corpora.builtin import generate_fallback
+    from benchmark.corpora.fallback import generate_fallback
     from benchmark.run.plan import PlanOptions, make_plan
 
     corpus = generate_fallback(tmp_path / "corpus", sizes=(8, 2, 2), seed=0, languages=("en",), image_size=32)

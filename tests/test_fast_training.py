@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from benchmark.api import BuildContext, move_to
-from benchmark.corpora.builtin import generate_fallback
+from benchmark.corpora.fallback import generate_fallback
 from benchmark.corpora.images import ImageStore
 from benchmark.errors import ConfigError
 from benchmark.registry import get_model, load_factory
@@ -195,7 +195,7 @@ def test_bench_run_refuses_a_precision_the_cpu_cannot_run_before_any_job(tmp_pat
     if isa_cap:
         assert verdict != "OK" and "could not create a primitive descriptor" in verdict
     cmd = [sys.executable, "-m", "benchmark.cli", "run", "--table", "5", "--models", "bilstm-crf", "--languages", "en",
-           "--profile", "smoke", "--precision", "bf16", "--device", "cpu", "--results", str(tmp_path / "r"), "--dry-run"]
+           "--scale", "smoke", "--precision", "bf16", "--device", "cpu", "--results", str(tmp_path / "r"), "--dry-run"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     if verdict == "OK":
         assert out.returncode == 0 and "would run" in out.stdout, out.stderr

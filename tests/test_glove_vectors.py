@@ -90,7 +90,7 @@ def test_embedding_dim_follows_the_vectors_unless_set(tmp_path):
 
 def test_bench_plan_stops_on_an_inconsistent_table_before_any_job(tmp_path, tiny_corpus):
     bad = tiny_table(tmp_path / "bad", rows=3)
-    out = bench("plan", "--table", "5", "--models", "bilstm-crf", "--languages", "en", "--profile", "smoke",
+    out = bench("plan", "--table", "5", "--models", "bilstm-crf", "--languages", "en", "--scale", "smoke",
                 "--data-dir", str(tiny_corpus.root), "--hp", f"embeddings={bad}")
     one_line_error(out, "3 rows but", "lists 4 words")
 
@@ -99,7 +99,7 @@ def test_a_bilstm_crf_built_on_a_table_records_source_and_coverage(tmp_path, no_
     from tests.helpers import build_model, hand_made_sentences
 
     tiny_table(no_wheel / "glove.6B.50d", words=["the", "paris", "Google"], dim=50)
-    model, _ = build_model("bilstm-crf", hand_made_sentences(), profile="smoke", embeddings="glove.6B.50d",
+    model, _ = build_model("bilstm-crf", hand_made_sentences(), scale="smoke", embeddings="glove.6B.50d",
                            hidden_size=8, epochs=1)
     notes = model.run_notes
     assert notes["embedding_source"] == "pretrained:glove.6B.50d"

@@ -19,7 +19,7 @@ from tests.hf_encoders import save_encoder
 from tests.helpers import hand_made_sentences, registry_restored
 
 TEXTS = [" ".join(s.tokens) for s in hand_made_sentences()]
-SMOKE = ["--table", "5", "--languages", "en", "--profile", "smoke", "--hp", "epochs=1"]
+SMOKE = ["--table", "5", "--languages", "en", "--scale", "smoke", "--hp", "epochs=1"]
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +98,7 @@ def test_job_id_follows_the_encoders_files_not_its_path(tiny_bert, tmp_path):
     def ids(folder: Path) -> list[str]:
         registry.MODELS.pop("hf-tiny-bert", None)
         registry.PLUGIN_SOURCES.pop("hf-tiny-bert", None)
-        plan = make_plan(PlanOptions(table=5, models=(f"hf:{folder}",), languages=("en",), profile="smoke"))
+        plan = make_plan(PlanOptions(table=5, models=(f"hf:{folder}",), languages=("en",), scale="smoke"))
         return [p.job.job_id for p in plan.jobs]
 
     first = ids(tiny_bert)

@@ -96,12 +96,12 @@ def test_bert_ids_are_unchanged():
     assert batch["first_window"].tolist() == [0, 1, 2]
 
 
-def builtin_plus_one(tmp_path: Path) -> Path:
+def fallback_plus_one(tmp_path: Path) -> Path:
     """The built-in corpus with one sentence holding a no-sub-word word put first in the English
     train and test files (so the smoke slice reads it)."""
-    from benchmark.corpora.builtin import ensure_fallback_corpus
+    from benchmark.corpora.fallback import ensure_fallback_corpus
 
-    root = tmp_path / "builtin-plus"
+    root = tmp_path / "fallback-plus"
     shutil.copytree(ensure_fallback_corpus().root, root)
     extra = f"IMGID:extra-1\nPhoto\tO\n{NO_SUBWORD}\tO\nAngela\tB-PER\nMerkel\tI-PER\n\n"
     for split in ("train", "test"):
@@ -115,11 +115,11 @@ def test_every_architecture_trains_and_tags_every_word(encoders, tmp_path, monke
     prediction has one tag per gold word, the no-sub-word word included."""
     monkeypatch.setenv("MMNER_BENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    data = builtin_plus_one(tmp_path)
+    data = fallback_plus_one(tmp_path)
     models = [f"hf:{encoders[a]}" for a in ARCHITECTURES] + [f"hf:{encoders[a]}+crf" for a in ("xlm-roberta", "deberta-v2")]
     res = tmp_path / "res"
     with registry_restored():
-        out = CliRunner().invoke(main, ["run", "--table", "5", "--languages", "en", "--profile", "smoke",
+        out = CliRunner().invoke(main, ["run", "--table", "5", "--languages", "en", "--scale", "smoke",
                                         "--hp", "epochs=1", "--models", ",".join(models), "--data-dir", str(data),
                                         "--results", str(res)])
     assert out.exit_code == 0, out.output

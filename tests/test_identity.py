@@ -26,8 +26,8 @@ HP = {"epochs": 2, "lr": 0.01, "select_on": "dev"}
 
 
 def image_job(**kw) -> JobSpec:
-    base = dict(model="2m-ner", setting=Setting(("en", "de"), "en", True), seed=1, profile="smoke",
-                hparams=dict(HP), data_kind="fallback", data_fingerprint="f" * 16,
+    base = dict(model="2m-ner", setting=Setting(("en", "de"), "en", True), seed=1, scale="smoke",
+                hparams=dict(HP), corpus_name="fallback", data_fingerprint="f" * 16,
                 image_source="listing:0123456789abcdef")
     base.update(kw)
     return JobSpec(**base)
@@ -64,8 +64,8 @@ def test_job_ids_match_committed_values():
     dict(setting=Setting(("en", "de"), "en", False)),  # modality
     dict(setting=Setting(("en", "de"), "en", True, fold=1)),  # fold
     dict(seed=2),
-    dict(profile="paper"),
-    dict(data_kind="mmnerd"),  # the corpus's name
+    dict(scale="paper"),
+    dict(corpus_name="mmnerd"),  # the corpus's name
     dict(data_fingerprint="e" * 16),  # the files read
     dict(image_source="listing:fedcba9876543210"),  # the image folder
     dict(image_source="none"),  # no image folder at all
@@ -114,7 +114,7 @@ def copy_corpus(src, dst, images: bool = True):
 def test_image_folder_listing_changes_the_plan(tiny_corpus, tmp_path):
     """Catches 'a run on broken images reuses the clean run's id'."""
     root = copy_corpus(tiny_corpus, tmp_path / "c")
-    opts = PlanOptions(table=5, models=("2m-ner", "bilstm-crf"), languages=("en",), profile="smoke",
+    opts = PlanOptions(table=5, models=("2m-ner", "bilstm-crf"), languages=("en",), scale="smoke",
                        data_dir=str(root))
     before = {j.model: j.job_id for j in make_plan(opts).ready}
     first = sorted((root / "images").iterdir())[0]
@@ -129,7 +129,7 @@ def test_image_folder_listing_changes_the_plan(tiny_corpus, tmp_path):
 
 def test_data_files_change_the_plan(tiny_corpus, tmp_path):
     root = copy_corpus(tiny_corpus, tmp_path / "c")
-    opts = PlanOptions(table=5, models=("bilstm-crf",), languages=("en", "de"), profile="smoke", data_dir=str(root))
+    opts = PlanOptions(table=5, models=("bilstm-crf",), languages=("en", "de"), scale="smoke", data_dir=str(root))
     before = {j.setting.test_language: j.job_id for j in make_plan(opts).ready}
     path = root / "train_valid_test_de" / "train_conll_format.txt"
     path.write_text(path.read_text().replace("\tO\n", "\tB-MISC\n", 1))
@@ -139,7 +139,7 @@ def test_data_files_change_the_plan(tiny_corpus, tmp_path):
 
 def test_fold_changes_the_training_data(tiny_corpus):
     """Catches 'fold ignored in the data': each fold trains on a different fifth of the training split."""
-    plan = make_plan(PlanOptions(table=8, profile="smoke", data_dir=str(tiny_corpus.root)))
+    plan = make_plan(PlanOptions(table=8, scale="smoke", data_dir=str(tiny_corpus.root)))
     by_fold = {}
     for job in plan.ready:
         by_fold.setdefault(job.setting.fold, job)
@@ -153,7 +153,7 @@ def test_fold_changes_the_training_data(tiny_corpus):
 
 def test_table6_dev_comes_from_the_training_languages(tiny_corpus):
     """Catches 'the dev split taken from the test language in Table 6'."""
-    plan = make_plan(PlanOptions(table=6, profile="smoke", data_dir=str(tiny_corpus.root), allow_missing_images=True))
+    plan = make_plan(PlanOptions(table=6, scale="smoke", data_dir=str(tiny_corpus.root), allow_missing_images=True))
     pairs = [j for j in plan.ready if len(j.setting.train_languages) == 2]
     assert len(pairs) == 12
     for job in pairs:
@@ -195,12 +195,12 @@ def test_best_dev_epoch_is_selected_not_best_test(tiny_corpus, monkeypatch):
 def _store_variants(tiny_corpus, root):
     """Results of one Table 5 cell under four identities: default, other hp, other profile, other corpus."""
     store = ResultStore(root)
-    base = dict(table=5, models=("bilstm-crf",), languages=("en",), profile="smoke", data_dir=str(tiny_corpus.root))
+    base = dict(table=5, models=("bilstm-crf",), languages=("en",), scale="smoke", data_dir=str(tiny_corpus.root))
     variants = {"default": (PlanOptions(**base), 0.5957), "hp": (PlanOptions(**base, hp=(("lr", 0.5),)), 0.0206),
-                "paper": (PlanOptions(**{**base, "profile": "paper"}), 0.31)}
+                "paper": (PlanOptions(**{**base, "scale": "paper"}), 0.31)}
     for opts, f1 in variants.values():
         store.put(fake_result(make_plan(opts).ready[0], f1))
-    other_corpus = dataclasses.replace(make_plan(variants["default"][0]).ready[0], data_kind="mmnerd",
+    other_corpus = dataclasses.replace(make_plan(variants["default"][0]).ready[0], corpus_name="mmnerd",
                                        data_fingerprint="0" * 16)
     store.put(fake_result(other_corpus, 0.77))
     return store, base
@@ -210,7 +210,7 @@ def test_report_shows_only_the_planned_jobs(tiny_corpus, tmp_path):
     """Catches 'newest result per row from the whole folder': an --hp run moved a cell 59.57 -> 2.06."""
     _, base = _store_variants(tiny_corpus, tmp_path / "res")
     args = ["report", "--table", "5", "--results", str(tmp_path / "res"), "--models", "bilstm-crf",
-            "--languages", "en", "--profile", "smoke", "--data-dir", str(tiny_corpus.root), "--format", "csv"]
+            "--languages", "en", "--scale", "smoke", "--data-dir", str(tiny_corpus.root), "--format", "csv"]
 
     def en_f1(extra=()):
         out = CliRunner().invoke(main, args + list(extra))
@@ -237,7 +237,7 @@ def test_newer_result_replaces_the_older_one(tmp_path):
 
 def test_overwrite_always_reruns_a_stored_job(tiny_corpus, tmp_path):
     """Catches '--overwrite ignored'."""
-    args = ["run", "--table", "5", "--models", "bilstm-crf", "--languages", "en", "--profile", "smoke",
+    args = ["run", "--table", "5", "--models", "bilstm-crf", "--languages", "en", "--scale", "smoke",
             "--hp", "epochs=1", "--data-dir", str(tiny_corpus.root), "--results", str(tmp_path), "--device", "cpu",
             "--threads", "1"]
     first = CliRunner().invoke(main, args)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from benchmark.corpora.builtin import AMBIGUOUS, TYPE_COLOURS, ensure_fallback_corpus, generate_fallback
+from benchmark.corpora.fallback import AMBIGUOUS, TYPE_COLOURS, ensure_fallback_corpus, generate_fallback
 from benchmark.corpora.images import ImageStore
 
 

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from benchmark.api import BuildContext
-from benchmark.corpora.builtin import generate_fallback
+from benchmark.corpora.fallback import generate_fallback
 from benchmark.corpora.images import ImageStore
 from benchmark.errors import ConfigError, MissingArtifactError
 from benchmark.registry import get_model, load_factory
@@ -20,9 +20,9 @@ from benchmark.run.train import fit, seed_everything
 from tests.helpers import assert_round_trip, hand_made_sentences, image_vs_text_f1
 
 
-def _build(train, images: bool = True, image_dir=None, profile="smoke", **overrides):
+def _build(train, images: bool = True, image_dir=None, scale="smoke", **overrides):
     spec = get_model("mkgformer")
-    hp = {**spec.hparams(profile, overrides), "seed": 0}
+    hp = {**spec.hparams(scale, overrides), "seed": 0}
     seed_everything(0)
     ctx = BuildContext(images=ImageStore(image_dir) if images else None)
     return load_factory(spec).from_training_data(hp, train, ctx), hp
@@ -123,10 +123,10 @@ def test_missing_weights_error_names_the_artefact(tmp_path, monkeypatch):
     monkeypatch.delenv("MMNER_BENCH_DOWNLOAD", raising=False)
     train = hand_made_sentences()
     with pytest.raises(MissingArtifactError) as err:
-        _build(train, profile="paper")
+        _build(train, scale="paper")
     assert "\n" not in str(err.value) and "bert-base-multilingual-cased" in str(err.value)
     with pytest.raises(MissingArtifactError) as err:  # text present (tiny BERT-base shape), CLIP absent
-        _build(train, profile="paper", text_encoder="tiny")
+        _build(train, scale="paper", text_encoder="tiny")
     assert "\n" not in str(err.value) and "openai/clip-vit-base-patch32" in str(err.value)
 
 

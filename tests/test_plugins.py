@@ -90,7 +90,7 @@ def test_plugin_runs_in_a_table_and_renders_as_extra_rows(site, tiny_corpus, tmp
     """--plugin (per command) -> planned beside the paper rows -> trained -> stored -> extra row + summary."""
     res = str(tmp_path / "res")
     out = bench("run", "--plugin", "toy_models:specs", "--table", "5", "--models", "toy-text,toy-mm,bilstm-crf",
-                "--languages", "en", "--profile", "smoke", "--data-dir", str(tiny_corpus.root), "--results", res,
+                "--languages", "en", "--scale", "smoke", "--data-dir", str(tiny_corpus.root), "--results", res,
                 "--device", "cpu")
     assert out.exit_code == 0, out.output
     assert "3 to run" in out.output
@@ -110,14 +110,14 @@ def test_plugin_runs_in_a_table_and_renders_as_extra_rows(site, tiny_corpus, tmp
     f1 = 100 * stored["toy-text"]["test"]["conlleval"]["f1"]
     assert f"{f1:.2f} (–)" in toy_row  # measured value, no paper value beside it
     assert "ran 3 job(s)" in out.output and "reused 0 already stored" in out.output
-    assert f"Next: bench report --table 5 --compare-paper --results {res} --profile smoke" in out.output
+    assert f"Next: bench report --table 5 --compare-paper --results {res} --scale smoke" in out.output
 
 
 def test_plugin_model_runs_in_worker_processes(site, tiny_corpus, tmp_path):
     """--devices cpu,cpu: each job in its own process, which must load the parent's plugin too."""
     res = str(tmp_path / "res")
     out = bench("run", "--plugin", "toy_models:specs", "--table", "5", "--models", "toy-text", "--languages", "en",
-                "--profile", "smoke", "--data-dir", str(tiny_corpus.root), "--results", res, "--devices", "cpu,cpu")
+                "--scale", "smoke", "--data-dir", str(tiny_corpus.root), "--results", res, "--devices", "cpu,cpu")
     assert out.exit_code == 0, out.output
     assert [p.parent.parent.name for p in Path(res).glob("runs/*/*/result.json")] == ["toy-text"]
 

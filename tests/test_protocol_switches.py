@@ -120,7 +120,7 @@ def test_crf_init_switch_changes_the_start_and_end_scores(name):
 def test_bad_switch_values_are_one_line_errors_before_any_job(tiny_corpus):
     for hp in ((("crf_init", "zeros"),), (("crf_constrained", "yes"),), (("dev_set", "english"),)):
         with pytest.raises(ConfigError, match=hp[0][0]):
-            make_plan(PlanOptions(table=5, models=("umt",), languages=("en",), profile="smoke",
+            make_plan(PlanOptions(table=5, models=("umt",), languages=("en",), scale="smoke",
                                   data_dir=str(tiny_corpus.root), hp=hp))
 
 
@@ -148,7 +148,7 @@ def test_bert_crf_and_2m_ner_text_differ_only_by_the_constraint_switch(built):
 # -- Table 6: the dev set ----------------------------------------------------------------------
 
 def _table6(corpus, *hp):
-    plan = make_plan(PlanOptions(table=6, profile="smoke", data_dir=str(corpus.root), hp=tuple(hp)))
+    plan = make_plan(PlanOptions(table=6, scale="smoke", data_dir=str(corpus.root), hp=tuple(hp)))
     return {(p.job.setting.train_languages, p.job.setting.test_language, p.job.seed): p.job
             for p in plan.jobs if p.job is not None}
 

@@ -70,7 +70,7 @@ def test_bench_rank_prints_the_ranking_and_refuses_an_empty_one(tmp_path):
     out = CliRunner().invoke(main, ["rank", "bilstm-crf", "--results", str(tmp_path), "--min-seeds", "3"])
     assert out.exit_code == 0 and "lr=0.01" not in out.output
     out = CliRunner().invoke(main, ["rank", "bilstm-crf", "--results", str(tmp_path), "--languages", "de"])
-    assert out.exit_code == 2 and "no stored paper-profile run of bilstm-crf" in out.output
+    assert out.exit_code == 2 and "no stored paper-scale run of bilstm-crf" in out.output
 
 
 def test_the_lstm_defaults_are_the_dev_best_of_their_stored_trials_as_lstm_recipes_shows():
@@ -84,7 +84,7 @@ def test_the_lstm_defaults_are_the_dev_best_of_their_stored_trials_as_lstm_recip
     root = Path(__file__).resolve().parents[1]
     doc = (root / "baselines" / "lstm_recipes.md").read_text(encoding="utf-8")
     stored = [r for r in ResultStore(root / "results" / "experiments").all()
-              if r.job.profile == "paper" and r.job.setting.test_language == "en"]
+              if r.job.scale == "paper" and r.job.setting.test_language == "en"]
     for name in ("bilstm-crf", "hbilstm-crf"):
         spec = get_model(name)
         [block] = rank(stored, spec, clean_only=False)  # the trials are word2vec runs, whatever is installed here

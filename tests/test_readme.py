@@ -208,7 +208,7 @@ def test_readme_reference_report_command_shows_the_committed_runs():
 
 
 def test_compare_an_encoder_section_runs(tmp_path, monkeypatch):
-    """Issue 25 item 4: the section's command, run as written plus `--profile smoke --hp epochs=1`, on
+    """Issue 25 item 4: the section's command, run as written plus `--scale smoke --hp epochs=1`, on
     the built-in corpus with xlm-roberta-base a tiny random XLM-R in an offline HF cache: two rows
     named after the encoder after the paper's, its hub revision in the job's identity."""
     import json
@@ -233,7 +233,7 @@ def test_compare_an_encoder_section_runs(tmp_path, monkeypatch):
     monkeypatch.delenv("MMNERD_DIR", raising=False)
     res = tmp_path / "res"
     with registry_restored():
-        out = CliRunner().invoke(main, shlex.split(line)[1:] + ["--profile", "smoke", "--hp", "epochs=1",
+        out = CliRunner().invoke(main, shlex.split(line)[1:] + ["--scale", "smoke", "--hp", "epochs=1",
                                                                 "--results", str(res)])
     assert out.exit_code == 0, out.output
     methods = [row.split("|")[2].strip().rstrip("‡") for row in out.output.splitlines() if row.startswith("| ")]

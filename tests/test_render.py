@@ -262,9 +262,9 @@ def test_report_renders_only_the_blocks_the_plan_has_jobs_for(tiny_corpus, tmp_p
     en_only = tmp_path / "en_only"
     shutil.copytree(tiny_corpus.root / "train_valid_test_en", en_only / "train_valid_test_en")
     results = tmp_path / "res"
-    opts = dict(table=5, models=("bilstm-crf",), languages=("en",), profile="smoke")
+    opts = dict(table=5, models=("bilstm-crf",), languages=("en",), scale="smoke")
     ResultStore(results).put(fake_for(make_plan(PlanOptions(**opts, data_dir=str(en_only))).ready[0], 0.5))
-    args = ["report", "--table", "5", "--models", "bilstm-crf", "--profile", "smoke", "--results", str(results),
+    args = ["report", "--table", "5", "--models", "bilstm-crf", "--scale", "smoke", "--results", str(results),
             "--data-dir", str(en_only)]
 
     def blocks(out) -> list[str]:

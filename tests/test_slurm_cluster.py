@@ -52,7 +52,7 @@ def _cluster_reason() -> str | None:
 REASON = _cluster_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 BENCH = str(Path(sys.executable).with_name("bench"))
-JOB = ["--table", "5", "--models", "bilstm-crf", "--profile", "smoke", "--threads", "1"]
+JOB = ["--table", "5", "--models", "bilstm-crf", "--scale", "smoke", "--threads", "1"]
 
 
 def bench(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -119,7 +119,7 @@ def test_submit_with_defaults_no_resubmission_truthful_state_and_the_same_result
     assert first.returncode == 0, first.stdout + first.stderr
     assert "each 1 CPU(s), 2G, 0 GPU(s), 240 min" in first.stdout
     assert "submitted 1 job(s) to Slurm" in first.stdout
-    assert (f"Next: bench status --table 5 --models bilstm-crf --languages en --profile smoke --results {res}"
+    assert (f"Next: bench status --table 5 --models bilstm-crf --languages en --scale smoke --results {res}"
             in first.stdout)
     [record] = records(res)
     assert "%j" not in json.dumps(record) and record["stdout"].startswith(record["folder"])
@@ -139,7 +139,7 @@ def test_submit_with_defaults_no_resubmission_truthful_state_and_the_same_result
     here = json.loads(next((tmp_path / "local" / "runs").glob("bilstm-crf/*/result.json")).read_text())
     assert here["job"] == stored["job"] and here["test"] == stored["test"] and here["history"] != []
     assert [h["loss"] for h in here["history"]] == [h["loss"] for h in stored["history"]]
-    report = bench("report", "--table", "5", "--models", "bilstm-crf", "--languages", "en", "--profile", "smoke",
+    report = bench("report", "--table", "5", "--models", "bilstm-crf", "--languages", "en", "--scale", "smoke",
                    "--results", str(res))
     assert report.returncode == 0 and f"{100 * stored['test']['conlleval']['f1']:.2f}" in report.stdout
     # --overwrite always means the same under Slurm: the stored job is submitted and trained again

@@ -14,8 +14,8 @@ from benchmark.errors import ConfigError
 
 
 def make_job(**kw) -> JobSpec:
-    base = dict(model="bilstm-crf", setting=Setting(("en",), "en"), seed=1, profile="smoke",
-                hparams=get_model("bilstm-crf").hparams("smoke"), data_kind="fallback", data_fingerprint="abc")
+    base = dict(model="bilstm-crf", setting=Setting(("en",), "en"), seed=1, scale="smoke",
+                hparams=get_model("bilstm-crf").hparams("smoke"), corpus_name="fallback", data_fingerprint="abc")
     base.update(kw)
     return JobSpec(**base)
 
@@ -70,12 +70,12 @@ def test_newer_schema_is_refused(tmp_path):
 
 
 def test_plan_table5_counts(tiny_corpus):
-    planned = plan_table(get_table(5), tiny_corpus, profile="smoke")
+    planned = plan_table(get_table(5), tiny_corpus, scale="smoke")
     ready = [p for p in planned if p.status == "ready"]
     assert len(planned) == 45  # 5 language blocks x 9 methods, one seed each
     assert {p.job.setting.test_language for p in ready if p.job.model == "bilstm-crf"} == {"all", "en", "fr", "es", "de"}
     assert all(p.reason for p in planned if p.status != "ready")
-    only = plan_table(get_table(5), tiny_corpus, profile="smoke", models=["bilstm-crf"], languages=["en"], seeds=3)
+    only = plan_table(get_table(5), tiny_corpus, scale="smoke", models=["bilstm-crf"], languages=["en"], seeds=3)
     assert [p.job.seed for p in only] == [1, 2, 3]
 
 

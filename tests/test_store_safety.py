@@ -30,12 +30,12 @@ from benchmark.util.io import StoreWriteError, write_text
 from tests.test_identity import fake_result
 
 ROOT = Path(__file__).resolve().parent.parent
-RUN = ["run", "--table", "5", "--models", "bilstm-crf", "--languages", "en,de", "--profile", "smoke",
+RUN = ["run", "--table", "5", "--models", "bilstm-crf", "--languages", "en,de", "--scale", "smoke",
        "--hp", "epochs=1", "--hp", "w2v_epochs=1", "--threads", "1", "--device", "cpu"]
 
 
 def plan_jobs(corpus):
-    plan = make_plan(PlanOptions(table=5, models=("bilstm-crf",), languages=("en", "de"), profile="smoke",
+    plan = make_plan(PlanOptions(table=5, models=("bilstm-crf",), languages=("en", "de"), scale="smoke",
                                  hp=(("epochs", 1), ("w2v_epochs", 1)), data_dir=str(corpus.root)))
     return {j.setting.test_language: j for j in plan.ready}
 
@@ -343,14 +343,14 @@ def test_unwritable_cache_is_one_line(tmp_path, monkeypatch):
 def test_plan_and_status_show_every_state(tiny_corpus, tmp_path):
     """done / queued (Slurm submitted.json) / failed (error.txt) / bad / missing, per job and per table."""
     plan = make_plan(PlanOptions(table=5, models=("bilstm-crf",), languages=("all", "en", "fr", "es", "de"),
-                                 profile="smoke", hp=(("epochs", 1), ("w2v_epochs", 1)), data_dir=str(tiny_corpus.root)))
+                                 scale="smoke", hp=(("epochs", 1), ("w2v_epochs", 1)), data_dir=str(tiny_corpus.root)))
     jobs = {j.setting.test_language: j for j in plan.ready}
     store = ResultStore(tmp_path)
     store.put(fake_result(jobs["en"], 0.5))
     write_text(store.work_path(jobs["de"]) / "submitted.json", "{}")
     write_text(store.work_path(jobs["fr"]) / "error.txt", "Traceback ...\nRuntimeError: boom\n")
     (store.put(fake_result(jobs["es"], 0.5)) / "result.json").write_text("{")
-    args = ["--table", "5", "--models", "bilstm-crf", "--profile", "smoke", "--hp", "epochs=1", "--hp", "w2v_epochs=1",
+    args = ["--table", "5", "--models", "bilstm-crf", "--scale", "smoke", "--hp", "epochs=1", "--hp", "w2v_epochs=1",
             "--data-dir", str(tiny_corpus.root), "--results", str(tmp_path)]
     shown = CliRunner().invoke(main, ["plan", *args])
     assert shown.exit_code == 0, shown.output

@@ -57,14 +57,14 @@ def test_non_finite_loss_or_gradient_fails_naming_epoch_and_step(tiny_corpus, tm
 def test_a_job_that_diverges_is_failed_and_not_stored(tiny_corpus, tmp_path):
     """``--hp lr=1e30``: finite, accepted, and the model blows up inside the job."""
     out = CliRunner().invoke(main, ["run", "--table", "5", "--models", "bilstm-crf", "--languages", "en,de",
-                                    "--profile", "smoke", "--hp", "epochs=1", "--hp", "w2v_epochs=1",
+                                    "--scale", "smoke", "--hp", "epochs=1", "--hp", "w2v_epochs=1",
                                     "--hp", "lr=1e30", "--data-dir", str(tiny_corpus.root),
                                     "--results", str(tmp_path), "--threads", "1", "--device", "cpu"])
     assert out.exit_code == 1, out.output
     assert out.exception is None or isinstance(out.exception, SystemExit)
     assert "Traceback" not in out.output
     store = ResultStore(tmp_path)
-    plan = make_plan(PlanOptions(table=5, models=("bilstm-crf",), languages=("en", "de"), profile="smoke",
+    plan = make_plan(PlanOptions(table=5, models=("bilstm-crf",), languages=("en", "de"), scale="smoke",
                                  hp=(("epochs", 1), ("w2v_epochs", 1), ("lr", 1e30)), data_dir=str(tiny_corpus.root)))
     assert len(plan.ready) == 2
     for job in plan.ready:  # both jobs ran (one failing does not stop the other) and both failed

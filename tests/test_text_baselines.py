@@ -92,7 +92,7 @@ def test_missing_bert_weights_give_one_line_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("MMNER_BENCH_DOWNLOAD", raising=False)
     with pytest.raises(MissingArtifactError) as err:
-        build_model("bert", hand_made_sentences(), profile="paper")
+        build_model("bert", hand_made_sentences(), scale="paper")
     msg = str(err.value)
     assert "\n" not in msg and "bert-base-multilingual-cased" in msg
     assert str(tmp_path / "weights") in msg and "bench weights --download" in msg

@@ -86,7 +86,7 @@ def test_result_counts_add_up_across_resumes(tiny_corpus, tmp_path):
     from benchmark.run.plan import PlanOptions, make_plan
     from benchmark.run.train import run_job
 
-    plan = make_plan(PlanOptions(table=5, models=("2m-ner",), languages=("en",), profile="smoke",
+    plan = make_plan(PlanOptions(table=5, models=("2m-ner",), languages=("en",), scale="smoke",
                                  hp=(("epochs", 3),), data_dir=str(tiny_corpus.root)))
     job = plan.ready[0]
     assert job.setting.use_image

@@ -11,7 +11,7 @@ import torch
 
 from benchmark.api import BuildContext, move_to
 from benchmark.errors import ConfigError, MissingArtifactError
-from benchmark.corpora.builtin import generate_fallback
+from benchmark.corpora.fallback import generate_fallback
 from benchmark.corpora.images import ImageStore
 from benchmark.registry import get_model, load_factory
 from benchmark.run.specs import JobSpec, Setting
@@ -261,7 +261,7 @@ def test_images_decide_ambiguous_types_text_only_cannot(tmp_path):
     for name in ("2m-ner", "2m-ner-text"):
         spec = get_model(name)
         job = JobSpec(name, Setting(("en",), "en", use_image=spec.modality == "text+image"), seed=1,
-                      profile="smoke", hparams=spec.hparams("smoke", {"epochs": 12}), data_kind=corpus.kind,
+                      scale="smoke", hparams=spec.hparams("smoke", {"epochs": 12}), corpus_name=corpus.kind,
                       data_fingerprint=corpus.fingerprint(["en"]))
         result = run_job(job, corpus)
         scores[name] = 100 * result.test["conlleval"]["f1"]

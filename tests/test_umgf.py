@@ -10,7 +10,7 @@ from PIL import Image
 from baselines.layers.visual_regions import grid_crops, resolve_objects
 from baselines.umgf import UMGF, GraphFusionLayer
 from benchmark.api import BuildContext
-from benchmark.corpora.builtin import generate_fallback
+from benchmark.corpora.fallback import generate_fallback
 from benchmark.corpora.images import ImageStore
 from benchmark.errors import ConfigError, MissingArtifactError
 from benchmark.registry import get_model
@@ -113,15 +113,15 @@ def test_missing_resnet_weights_is_one_line_error(tmp_path, monkeypatch, tiny_co
     assert "resnet152" in str(err.value).lower() and "\n" not in str(err.value)
 
 
-def test_image_variant_at_least_as_good_as_text_only_on_builtin_corpus(tmp_path):
+def test_image_variant_at_least_as_good_as_text_only_on_fallback_corpus(tmp_path):
     """Averaged over 3 seeds, the image variant must not lose to the text-only variant."""
     corpus = generate_fallback(tmp_path / "fb", sizes=(200, 60, 60), seed=3, languages=("en",))
     spec = get_model("umgf")
     scores = {True: [], False: []}
     for use_image in (True, False):
         for seed in (1, 2, 3):
-            job = JobSpec("umgf", Setting(("en",), "en", use_image=use_image), seed=seed, profile="smoke",
-                          hparams=spec.hparams("smoke", {"epochs": 8}), data_kind=corpus.kind,
+            job = JobSpec("umgf", Setting(("en",), "en", use_image=use_image), seed=seed, scale="smoke",
+                          hparams=spec.hparams("smoke", {"epochs": 8}), corpus_name=corpus.kind,
                           data_fingerprint=corpus.fingerprint(["en"]))
             result = run_job(job, corpus)
             assert result.counts["notes"]["objects"] == ("grid" if use_image else None)

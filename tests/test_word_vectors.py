@@ -45,7 +45,7 @@ def _dev_means(name: str) -> dict[str | None, tuple[int, float, float]]:
     registered recipe on English MMNERD."""
     spec = MODELS[name]
     stored = [r for r in ResultStore(ROOT / "results" / "reference").all()
-              if r.job.model == name and r.job.profile == "paper" and r.job.setting.label() == "train en -> test en (text)"]
+              if r.job.model == name and r.job.scale == "paper" and r.job.setting.label() == "train en -> test en (text)"]
     base = default_hparams(spec, "paper", pretrained_vectors=False)
     recipes = {None: base, **{v: normalised_hparams(spec, {**base, "embeddings": v, "embedding_dim": d})
                               for v, d in VECTOR_DIMS.items()}}

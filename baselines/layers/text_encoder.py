@@ -1,6 +1,6 @@
 """Transformer text encoder shared by BERT, BERT-CRF and 2M-NER: loading, sub-word alignment, gather.
 
-Alignment is scheme B of ``design/baselines.md`` §0.3 (2M-NER's ``word_to_token_index``): every word
+Alignment is scheme B (2M-NER's ``word_to_token_index``; scheme A is ``baselines.layers.xlabel``): every word
 is tokenised on its own, the hidden state of its *first* wordpiece stands for the word, and the tag
 layer (softmax or CRF) runs over words. Nothing is truncated: a sentence whose wordpieces do not fit
 the encoder (its position limit minus the special tokens) is cut into overlapping windows of whole

@@ -1,4 +1,4 @@
-"""Sub-word scheme A of ``design/baselines.md`` §0.3 ("X-label"), used by UMT and MKGFormer.
+"""Sub-word scheme A ("X-label"), used by UMT and MKGFormer (scheme B: ``baselines.layers.text_encoder``).
 
 Every word is tokenised on its own (``SubwordAligner.word_pieces``: the same wordpieces as the
 BERT models, ``[UNK]`` for a word that yields none). The sentence becomes one sequence

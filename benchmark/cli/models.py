@@ -38,7 +38,7 @@ def models(results: str) -> None:
     for base, names in variants.items():
         click.echo(f"variants of {base}: {', '.join(names)}")
     click.echo(f"any Hugging Face encoder, without code: {HF_FORM}")
-    click.echo("parameters: a recorded count (`bench profile --model NAME`, or a stored paper-profile run), "
-               "with its profile; '-' when none is recorded. `bench weights` says which weights are present.")
+    click.echo("parameters: a recorded count (`bench profile --model NAME`, or a stored paper-scale run), "
+               "with its scale; '-' when none is recorded. `bench weights` says which weights are present.")
 
 

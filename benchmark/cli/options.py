@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from benchmark.cli.common import DEFAULT_RESULTS, parse_hp, split_csv
 from benchmark.errors import BenchError, ConfigError
@@ -34,14 +35,49 @@ def plugin_option(func: Any) -> Any:
                              "callable returning them (repeatable).")(func)
 
 
-def corpus_options(*aliases: str):
-    """``--corpus NAME`` (also spelt ``aliases``) and ``--label-map TYPE=TYPE``: validate, stats and
-    the job options."""
+def deprecated_alias(old: str, new: str, dest: str, **option: Any):
+    """``old``, a hidden option that stands for ``new`` (stored in the parameter ``dest``): giving it
+    says once on stderr that it is deprecated; it may not contradict ``new`` given as well."""
+    alias_dest = f"deprecated_{dest}"
+
     def decorate(func: Any) -> Any:
+        @functools.wraps(func)
+        def resolve(**params: Any) -> Any:
+            value = params.pop(alias_dest)
+            if value is not None:
+                click.echo(f"bench: {old} is deprecated; use {new}", err=True)
+                ctx = click.get_current_context()
+                if ctx.get_parameter_source(dest) == ParameterSource.COMMANDLINE and params[dest] != value:
+                    raise ConfigError(f"{old} {value} contradicts {new} {params[dest]}: give {new} alone")
+                params[dest] = ctx.params[dest] = value  # ctx.params: what later command lines repeat
+            return func(**params)
+        return click.option(old, alias_dest, hidden=True, default=None, **option)(resolve)
+    return decorate
+
+
+def scale_options(default: str):
+    """``--scale paper|smoke`` (``--profile``, its former name, still accepted): the paper's data and
+    model sizes, or small subsets and tiny models. Stored in each job as ``profile``."""
+    choice = click.Choice(["paper", "smoke"])
+
+    def decorate(func: Any) -> Any:
+        func = deprecated_alias("--profile", "--scale", "scale", type=choice)(func)
+        return click.option("--scale", type=choice, default=default, show_default=True,
+                            help="paper: the paper's data and model sizes; smoke: small subsets and tiny "
+                                 "models (for regression checks, not comparable to the paper).")(func)
+    return decorate
+
+
+def corpus_options(deprecated: bool = False):
+    """``--corpus NAME`` and ``--label-map TYPE=TYPE``: validate, stats and the job options
+    (``deprecated``: ``--data-kind``, the former spelling of ``--corpus``, still accepted)."""
+    def decorate(func: Any) -> Any:
+        if deprecated:
+            func = deprecated_alias("--data-kind", "--corpus", "corpus_name")(func)
         func = click.option("--label-map", "label_map", multiple=True,
                             help="Read an entity type as another, e.g. OTHER=MISC (target O drops it); "
                                  "repeatable.")(func)
-        return click.option("--corpus", *aliases, "corpus_name", default="mmnerd", show_default=True,
+        return click.option("--corpus", "corpus_name", default="mmnerd", show_default=True,
                             help="Registered corpus (layout, types, tag scheme): mmnerd, twitter2017, ... "
                                  "Without --data-dir and $MMNERD_DIR the built-in corpus is used.")(func)
     return decorate
@@ -62,7 +98,7 @@ class JobSelection:
     table_no: int | None
     model_names: str | None
     languages: str | None
-    profile: str
+    scale: str
     seeds: int | None
     hp: tuple[str, ...]
     data_dir: str | None
@@ -83,7 +119,7 @@ class JobSelection:
         trainer = trainer_overrides(execution.precision if execution else "fp32",
                                     bool(execution and execution.compile_model))
         return PlanOptions(table=self.table_no, models=tuple(names) if names else None,
-                           languages=tuple(langs) if langs else None, profile=self.profile, seeds=self.seeds,
+                           languages=tuple(langs) if langs else None, scale=self.scale, seeds=self.seeds,
                            hp=tuple({**trainer, **parse_hp(self.hp)}.items()), data_dir=self.data_dir,
                            image_dir=self.image_dir, allow_missing_images=self.allow_missing_images,
                            corpus=self.corpus_name, label_map=tuple(sorted(parse_label_map(self.label_map).items())),
@@ -119,7 +155,7 @@ JOB_OPTIONS: tuple[Any, ...] = (
     click.option("--models", "model_names", help="Comma-separated registry names, or hf:<hub id or folder>[+crf] "
                  "for any encoder AutoModel loads (default: all rows)."),
     click.option("--languages", help="Comma-separated test languages: all,en,fr,es,de."),
-    click.option("--profile", type=click.Choice(["paper", "smoke"]), default="paper", show_default=True),
+    scale_options(default="paper"),
     click.option("--seeds", type=int, callback=at_least_one("--seeds"),
                  help="Runs per row, seeds 1..N (default: the table's own repeats)."),
     click.option("--hp", multiple=True, help="Hyperparameter override KEY=VALUE (JSON values), repeatable."),
@@ -128,7 +164,7 @@ JOB_OPTIONS: tuple[Any, ...] = (
     click.option("--image-dir", type=click.Path(file_okay=False),
                  help="Image folder (default: $MMNERD_IMAGE_DIR, else <data-dir>/images). A named folder must "
                       "exist, and needs a corpus (--data-dir or $MMNERD_DIR): the built-in one has its own."),
-    corpus_options("--data-kind"),
+    corpus_options(deprecated=True),
     click.option("--allow-missing-images", is_flag=True,
                  help="Run multimodal rows even when no image folder is found (images substituted, flagged)."),
     click.option("--results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(file_okay=False)),
@@ -148,7 +184,7 @@ JOB_OPTIONS: tuple[Any, ...] = (
     click.option("--compile", "compile_model", is_flag=True, help="torch.compile the models (part of the job id)."),
     click.option("--slurm-partition", help="Slurm partition (with --executor slurm)."),
     click.option("--slurm-gpus", type=int, help="GPUs per Slurm task (default: 1 with --device cuda, "
-                 "0 with cpu; auto: 1 for paper-profile jobs on a partition with GPUs)."),
+                 "0 with cpu; auto: 1 for paper-scale jobs on a partition with GPUs)."),
     click.option("--slurm-cpus", type=int, help="CPUs per Slurm task (default: --threads, else 4 with a "
                  "GPU, 1 without)."),
     click.option("--slurm-time", default="4:00:00", show_default=True,

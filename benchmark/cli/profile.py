@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from benchmark.cli.common import parse_hp, resolve_device, set_threads
-from benchmark.cli.options import plugin_option
+from benchmark.cli.options import plugin_option, scale_options
 from benchmark.errors import ConfigError
 
 
@@ -14,7 +14,7 @@ Examples:
   bench profile --grid 5 --fallback --threads 1
   bench profile --reader                 # bench validate: peak memory and time vs file size""")
 @click.option("--grid", "grid_table", type=int, help="Time a table's whole grid (every job, one seed).")
-@click.option("--profile", "run_profile", type=click.Choice(["paper", "smoke"]), default="smoke", show_default=True)
+@scale_options(default="smoke")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="Corpus root (default: $MMNERD_DIR; --fallback forces the built-in corpus).")
 @click.option("--fallback", is_flag=True, help="Use the built-in fallback corpus (all four languages).")
@@ -32,14 +32,14 @@ Examples:
               "(2 epochs: cold, then warm feature cache; checkpoints written; stand-in weights when absent).")
 @click.option("--hp", "profile_hp", multiple=True, help="With --fit-steps: hyperparameter override KEY=VALUE.")
 @click.option("--random-weights", is_flag=True,
-              help="With --model and --profile paper: when pretrained weights are absent, profile the paper "
+              help="With --model and --scale paper: when pretrained weights are absent, profile the paper "
                    "architectures with random weights of the real shapes (paper-size parameter counts).")
-def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fallback: bool, device: str,
+def profile(grid_table: int | None, scale: str, data_dir: str | None, fallback: bool, device: str,
             threads: int | None, results: str, name: str | None, viterbi: bool, reader: bool,
             model_name: str | None, fit_steps: int | None, profile_hp: tuple[str, ...], random_weights: bool) -> None:
     """Measure and record performance figures in results/benchmarks/ (no timed tests)."""
     from benchmark.corpora.resolve import resolve_corpus
-    from benchmark.corpora.builtin import ensure_fallback_corpus
+    from benchmark.corpora.fallback import ensure_fallback_corpus
     from benchmark.run.timing import record, time_table_grid
     from benchmark.util.io import dumps
 
@@ -64,23 +64,23 @@ def profile(grid_table: int | None, run_profile: str, data_dir: str | None, fall
         return
     if model_name and fit_steps:
         from benchmark.profiling.fit import profile_fit
-        out = profile_fit(model_name, run_profile, resolve_device(device), fit_steps, overrides=parse_hp(profile_hp))
+        out = profile_fit(model_name, scale, resolve_device(device), fit_steps, overrides=parse_hp(profile_hp))
         click.echo(dumps(out))
-        path = record(results, name or f"fit_{out['model']}_{run_profile}_{out['device']}", out)
+        path = record(results, name or f"fit_{out['model']}_{scale}_{out['device']}", out)
         click.echo(f"-> {path}")
         return
     if model_name:
         from benchmark.registry import get_model
         from benchmark.profiling.model import profile_model
         spec = get_model(model_name)
-        out = profile_model(spec.name, run_profile, resolve_device(device), random_weights=random_weights)
+        out = profile_model(spec.name, scale, resolve_device(device), random_weights=random_weights)
         click.echo(dumps(out))
-        path = record(results, name or f"model_{spec.name}_{run_profile}_{out.get('device', device)}", out)
+        path = record(results, name or f"model_{spec.name}_{scale}_{out.get('device', device)}", out)
         click.echo(f"-> {path}")
         return
-    click.echo(f"timing Table {grid_table} grid, profile {run_profile}, data {corpus.kind}")
-    payload = time_table_grid(grid_table, corpus, run_profile, resolve_device(device), echo=click.echo)
-    path = record(results, name or f"grid_table{grid_table}_{run_profile}_{corpus.kind}", payload)
+    click.echo(f"timing Table {grid_table} grid, scale {scale}, data {corpus.kind}")
+    payload = time_table_grid(grid_table, corpus, scale, resolve_device(device), echo=click.echo)
+    path = record(results, name or f"grid_table{grid_table}_{scale}_{corpus.kind}", payload)
     click.echo(f"{payload['jobs']} jobs in {payload['total_seconds']:.1f}s -> {path}")
     for reason in payload["not_run"]:
         click.echo(f"  not run: {reason}")

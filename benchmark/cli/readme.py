@@ -17,7 +17,7 @@ Example:
 @click.option("--data-dir", type=click.Path(file_okay=False), help="MMNERD root (default: $MMNERD_DIR).")
 @strict_code_option
 def readme(results: str, readme: str, data_dir: str | None, strict_code: bool) -> None:
-    """Regenerate the README's results section from the stored paper-profile results."""
+    """Regenerate the README's results section from the stored paper-scale results."""
     from benchmark.report.readme import update_readme
     from benchmark.run.store import ResultStore
 

@@ -16,14 +16,14 @@ from benchmark.errors import ConfigError
 
 
 def _cache_dir() -> Path:
-    from benchmark.corpora.builtin import default_root
+    from benchmark.corpora.fallback import default_root
     return default_root().parent / "features"
 
 
 @click.command(epilog="""\b
 Examples:
   bench run --table 5 --models bilstm-crf --languages en --threads 1   # ~13 min on one CPU thread
-  bench run --table 5 --profile smoke --dry-run                        # the plan only
+  bench run --table 5 --scale smoke --dry-run                          # the plan only
   bench --plugin my_tagger:SPEC run --table 5 --models my-tagger --languages en""")
 @job_options()
 @click.option("--dry-run", is_flag=True, help="Only print the plan.")
@@ -88,7 +88,7 @@ def run(job_opts: JobSelection, execution: Execution, results: str, dry_run: boo
     click.echo(render_selected_rows(plan, store))
     report_cmd = f"bench report --table {plan.table.number} --compare-paper" + (
         f" --results {results}" if results != DEFAULT_RESULTS else "") + (
-        f" --profile {job_opts.profile}" if job_opts.profile != "paper" else "") + (
+        f" --scale {job_opts.scale}" if job_opts.scale != "paper" else "") + (
         f" --models {job_opts.model_names}" if job_opts.model_names and any(r.extension for r in plan.table.rows)
         else "")
     status_cmd = "bench status " + _job_args(click.get_current_context().params)
@@ -108,8 +108,8 @@ def _job_args(params: dict[str, Any]) -> str:
     flags = [("table_no", "--table"), ("model_names", "--models"), ("languages", "--languages"),
              ("seeds", "--seeds"), ("data_dir", "--data-dir"), ("image_dir", "--image-dir")]
     out = [f"{flag} {shlex.quote(str(params[key]))}" for key, flag in flags if params.get(key) is not None]
-    if params.get("profile", "paper") != "paper":
-        out.append(f"--profile {params['profile']}")
+    if params.get("scale", "paper") != "paper":
+        out.append(f"--scale {params['scale']}")
     out += [f"--hp {shlex.quote(v)}" for v in params.get("hp") or ()]
     if params.get("corpus_name", "mmnerd") != "mmnerd":
         out.append(f"--corpus {params['corpus_name']}")

@@ -323,7 +323,7 @@ class Corpus:
 
     root: Path
     image_dir: Path | None = None
-    kind: str = "mmnerd"  # a CorpusEntry name (benchmark.corpora.registry); stored as JobSpec.data_kind
+    kind: str = "mmnerd"  # a CorpusEntry name (benchmark.corpora.registry); stored as JobSpec.corpus_name
     label_map: tuple[tuple[str, str], ...] = ()
 
     @property

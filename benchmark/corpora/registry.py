@@ -134,9 +134,9 @@ _ENTRIES: list[CorpusEntry] = [
                  "with Language and Modal Fusion (github.com/wangdsh/MMNERD)"),
     CorpusEntry(
         name="fallback", display="built-in synthetic corpus", languages=("en", "fr", "es", "de"),
-        layout=MMNERD_LAYOUT, citation="mmner-bench (generated; benchmark/corpora/builtin.py)",
+        layout=MMNERD_LAYOUT, citation="mmner-bench (generated; benchmark/corpora/fallback.py)",
         note="Data is the built-in synthetic fallback corpus, NOT MMNERD: numbers are not comparable to the paper.",
-        marker="FALLBACK_CORPUS", generator="benchmark.corpora.builtin:ensure_fallback_corpus", paper_values=True),
+        marker="FALLBACK_CORPUS", generator="benchmark.corpora.fallback:ensure_fallback_corpus", paper_values=True),
     CorpusEntry(
         name="twitter2017", display="Twitter-2017", languages=("en",), layout=CONLL_LAYOUT,
         label_map={"OTHER": "MISC"}, image_dirs=("images", "twitter2017_images"),
@@ -162,7 +162,7 @@ def register_corpus(entry: CorpusEntry) -> CorpusEntry:
 
 
 DEFAULT_CORPUS = "mmnerd"
-BUILTIN_CORPUS = "fallback"
+FALLBACK_CORPUS = "fallback"
 
 
 def get_corpus_entry(name: str) -> CorpusEntry:

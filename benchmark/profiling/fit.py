@@ -26,11 +26,11 @@ from benchmark.util.io import dumps, write_json
 SIZING = ("epochs", "num_workers", "batch_size", "eval_batch_size")
 
 
-def profile_fit(model_name: str, profile: str = "paper", device: str = "cpu", steps: int = 2,
+def profile_fit(model_name: str, scale: str = "paper", device: str = "cpu", steps: int = 2,
                 batch_size: int = 16, overrides: dict[str, Any] | None = None,
                 work_root: str | Path | None = None) -> dict[str, Any]:
     from benchmark.api import BuildContext
-    from benchmark.corpora.builtin import generate_fallback
+    from benchmark.corpora.fallback import generate_fallback
     from benchmark.corpora.images import ImageStore
     from benchmark.errors import MissingArtifactError
     from benchmark.hparams import resolve_hparams
@@ -40,9 +40,9 @@ def profile_fit(model_name: str, profile: str = "paper", device: str = "cpu", st
     spec = get_model(model_name)
     over = {**(overrides or {}), "epochs": 2, "num_workers": 0, "batch_size": batch_size,
             "eval_batch_size": batch_size}
-    hp = {**resolve_hparams(spec, profile, over), "seed": 1}
+    hp = {**resolve_hparams(spec, scale, over), "seed": 1}
     dev_ = torch.device(device)
-    out: dict[str, Any] = {"model": spec.name, "profile": profile, "device": str(dev_), "steps_per_epoch": steps,
+    out: dict[str, Any] = {"model": spec.name, "profile": scale, "device": str(dev_), "steps_per_epoch": steps,
                            "batch_size": batch_size, "overrides": over, "status": "ok"}
     with tempfile.TemporaryDirectory(prefix="fitprofile-", dir=work_root) as tmp:
         root = Path(tmp)
@@ -51,11 +51,11 @@ def profile_fit(model_name: str, profile: str = "paper", device: str = "cpu", st
         train, dev, test = (corpus.load(["en"], s) for s in ("train", "dev", "test"))
         seed_everything(1)
         images = ImageStore(corpus.image_dir) if spec.modality == "text+image" else None
-        ctx = BuildContext(device=dev_, profile=profile, images=images, cache_dir=root / "features")
+        ctx = BuildContext(device=dev_, scale=scale, images=images, cache_dir=root / "features")
         t0 = time.perf_counter()
         try:
             model = load_factory(spec).from_training_data(hp, train, ctx)
-            out["weights"] = "pretrained" if profile == "paper" else "random (smoke encoders)"
+            out["weights"] = "pretrained" if scale == "paper" else "random (smoke encoders)"
         except MissingArtifactError as exc:
             from baselines.layers.text_encoder import EXTRA_SPECIAL_TOKENS
             from benchmark.profiling.model import MBERT_VOCAB, _random_paper_hp

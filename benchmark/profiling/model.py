@@ -44,7 +44,7 @@ def _random_paper_hp(hp: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def profile_model(model_name: str, profile: str = "smoke", device: str | torch.device = "cpu",
+def profile_model(model_name: str, scale: str = "smoke", device: str | torch.device = "cpu",
                   steps: int = 3, overrides: dict[str, Any] | None = None,
                   random_weights: bool = False) -> dict[str, Any]:
     """Parameters, training and inference sentences/s and peak memory of ``model_name``.
@@ -58,18 +58,18 @@ def profile_model(model_name: str, profile: str = "smoke", device: str | torch.d
     architectures randomly initialised instead (BERT-base resized to mBERT's vocabulary, CLIP
     ViT-B/32, ResNet-152); ``missing`` still says what is absent.
     """
-    from benchmark.corpora.builtin import generate_fallback
+    from benchmark.corpora.fallback import generate_fallback
     from benchmark.corpora.images import ImageStore
     from benchmark.hparams import resolve_hparams
     from benchmark.registry import get_model, load_factory
     from benchmark.run.train import seed_everything
 
     spec = get_model(model_name)
-    hp = {**resolve_hparams(spec, profile, overrides), "seed": 1}
+    hp = {**resolve_hparams(spec, scale, overrides), "seed": 1}
     device = torch.device(device)
-    report: dict[str, Any] = {"model": spec.name, "profile": profile, "device": str(device),
+    report: dict[str, Any] = {"model": spec.name, "profile": scale, "device": str(device),
                               "batch_size": int(hp["batch_size"]), "image_size": hp.get("image_size"),
-                              "needs": list(spec.needs) if profile == "paper" else []}
+                              "needs": list(spec.needs) if scale == "paper" else []}
     bs = int(hp["batch_size"])
     with tempfile.TemporaryDirectory(prefix="2mner-profile-") as tmp:
         corpus = generate_fallback(tmp, sizes=(bs * (steps + 1), 2, 2), seed=0, languages=("en",),
@@ -77,12 +77,12 @@ def profile_model(model_name: str, profile: str = "smoke", device: str | torch.d
         train = corpus.load(["en"], "train")
         seed_everything(1)
         images = ImageStore(corpus.image_dir) if spec.modality == "text+image" else None
-        ctx = BuildContext(device=device, profile=profile, images=images)
+        ctx = BuildContext(device=device, scale=scale, images=images)
         try:
             model = load_factory(spec).from_training_data(hp, train, ctx).to(device)
-            report["weights"] = "pretrained" if profile == "paper" else "random (smoke encoders)"
+            report["weights"] = "pretrained" if scale == "paper" else "random (smoke encoders)"
         except MissingArtifactError as exc:
-            if not (random_weights and profile == "paper"):
+            if not (random_weights and scale == "paper"):
                 return {**report, "status": "missing", "missing": str(exc)}
             from baselines.layers.text_encoder import EXTRA_SPECIAL_TOKENS
             report.update(missing=str(exc), weights="random (paper architectures; pretrained weights absent)")

@@ -130,7 +130,7 @@ def by_source_frame(frame: Frame, results: Iterable[Result], root: str | Path) -
                     caption=frame.table.caption.rstrip(".") + ", split by the source of the test sentences "
                     "(from their image ids): Twitter-2017 and mBART50-translated CC12M.",
                     bold_best=False)
-    out = Frame(table, rows, frame.profile, frame.data_kind, frame.mode, frame.selection)
+    out = Frame(table, rows, frame.scale, frame.corpus_name, frame.mode, frame.selection)
     return out, missing
 
 
@@ -155,7 +155,7 @@ def code_frame(plan: Any, store: Any) -> Frame:
     from benchmark.run.store import lookup
 
     found, _ = lookup(store, [p.job for p in plan.known])
-    return build_frame(plan.table, [(p.row, p.job) for p in plan.known], found, plan.options.profile, plan.corpus.kind)
+    return build_frame(plan.table, [(p.row, p.job) for p in plan.known], found, plan.options.scale, plan.corpus.kind)
 
 
 def strict_code(rows: list[str], where: str) -> None:
@@ -204,7 +204,7 @@ def report_frame(plan: Any, store: Any, mode: str = "conlleval", selection: str 
         table, dropped = planned_blocks(plan)
         if dropped:
             notes.append(f"Blocks without a planned job not shown: {', '.join(dropped)} (--all-blocks shows them).")
-    frame = build_frame(table, [(p.row, p.job) for p in plan.known], found, plan.options.profile,
+    frame = build_frame(table, [(p.row, p.job) for p in plan.known], found, plan.options.scale,
                         plan.corpus.kind, mode, selection, notes)
     results = list(found.values())
     if significance:
@@ -229,7 +229,7 @@ def render_selected_rows(plan: Any, store: Any) -> str:
         return ""
     keep = set(rows)
     frame = build_frame(replace(plan.table, rows=tuple(rows)), [(p.row, p.job) for p in plan.known if p.row in keep],
-                        found, plan.options.profile, plan.corpus.kind)
+                        found, plan.options.scale, plan.corpus.kind)
     return render(frame, "markdown", compare_paper=True)
 
 

@@ -31,7 +31,7 @@ def describe_job(folder: Path, log_lines: int = 12) -> str:
     out = [f"job {job.job_id}  {'finished' if res else 'UNFINISHED (resumes on the next bench run)'}  {folder}",
            f"  model      {job.model}",
            f"  setting    {job.setting.label()}",
-           f"  seed       {job.seed}    profile {job.profile}    data {job.data_kind} ({job.data_fingerprint[:12]})",
+           f"  seed       {job.seed}    scale {job.scale}    data {job.corpus_name} ({job.data_fingerprint[:12]})",
            textwrap.fill(", ".join(f"{k}={v}" for k, v in sorted(job.hparams.items())), width=100,
                          initial_indent="  hparams    ", subsequent_indent=" " * 13)]
     history: list[dict[str, Any]] = []

@@ -12,8 +12,8 @@ def _human(n: int) -> str:
 def recorded_parameters(results: Path) -> dict[str, str]:
     """Model name -> recorded parameter count with its source; nothing is built to count them.
 
-    Paper-size figures first: a paper-profile ``bench profile --model`` record in
-    ``results/benchmarks``, then ``counts.parameters`` of a stored paper-profile run in
+    Paper-size figures first: a paper-scale ``bench profile --model`` record in
+    ``results/benchmarks``, then ``counts.parameters`` of a stored paper-scale run in
     ``results/reference``, then a smoke-profile ``bench profile`` record.
     """
     candidates: list[tuple[int, str, int, str]] = []  # (priority, model, count, source)
@@ -28,8 +28,8 @@ def recorded_parameters(results: Path) -> dict[str, str]:
     from benchmark.run.store import ResultStore
     for res in ResultStore(results / "reference").all():
         total = res.counts.get("parameters")
-        if res.job.profile == "paper" and isinstance(total, int):
-            candidates.append((1, res.job.model, total, f"paper run on {res.job.data_kind}"))
+        if res.job.scale == "paper" and isinstance(total, int):
+            candidates.append((1, res.job.model, total, f"paper run on {res.job.corpus_name}"))
     found: dict[str, str] = {}
     for _, model, total, source in sorted(candidates):
         found.setdefault(model, f"{_human(total)} ({source})")

@@ -37,7 +37,7 @@ def save(fig, stem: Path) -> list[Path]:
 
 def _subtitle(frame: Frame) -> str:
     sel = "best-dev epoch" if frame.selection == "dev" else "best-TEST epoch (authors' code)"
-    return f"{corpus_phrase(frame)}; profile {frame.profile}; {sel}"
+    return f"{corpus_phrase(frame)}; profile {frame.scale}; {sel}"
 
 
 def bars(frame: Frame, column: str = "f1"):
@@ -140,7 +140,7 @@ def learning_curve(result: Result, mode: str = "conlleval"):
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("training loss")
     job = result.job
-    fig.suptitle(f"{job.model} {job.setting.label()} seed {job.seed} ({job.profile}, {job.data_kind}) "
+    fig.suptitle(f"{job.model} {job.setting.label()} seed {job.seed} ({job.scale}, {job.corpus_name}) "
                  f"[{result.job_id}]", fontsize=8)
     return fig
 

@@ -2,7 +2,7 @@
 "dev decides, test is read once".
 
 A *configuration* is one set of hyperparameters: the stored runs of a model that differ only in
-their seed. For each setting (train -> test languages, modality), profile and corpus, every
+their seed. For each setting (train -> test languages, modality), scale and corpus, every
 configuration is listed with n, mean ± std dev F1 at the selected epoch and the test F1 of the same
 epoch, ranked by mean dev F1 (ties: more seeds first). The test column is printed for the record
 only: the ranking, and any choice made from it, never reads it.
@@ -45,10 +45,10 @@ class Configuration:
 
 @dataclass
 class Block:
-    """All configurations of one model in one setting / profile / corpus."""
+    """All configurations of one model in one setting / scale / corpus."""
 
     setting: str
-    profile: str
+    scale: str
     corpus: str
     configurations: list[Configuration]
 
@@ -64,10 +64,10 @@ def normalised_hparams(spec: ModelSpec, hparams: Mapping[str, Any]) -> dict[str,
     return out
 
 
-def default_hparams(spec: ModelSpec, profile: str, pretrained_vectors: bool = True) -> dict[str, Any]:
+def default_hparams(spec: ModelSpec, scale: str, pretrained_vectors: bool = True) -> dict[str, Any]:
     """The hyperparameters ``bench run`` plans here for ``spec`` (``embeddings=auto`` resolved over
     the vectors installed; ``pretrained_vectors=False``: as word2vec, whatever is installed)."""
-    return normalised_hparams(spec, resolve_hparams(spec, profile, pretrained_vectors=pretrained_vectors))
+    return normalised_hparams(spec, resolve_hparams(spec, scale, pretrained_vectors=pretrained_vectors))
 
 
 def _value(value: Any) -> str:
@@ -90,20 +90,20 @@ def rank(results: Iterable[Result], spec: ModelSpec, mode: str = "conlleval", cl
         job = result.job
         if job.model != spec.name or (clean_only and not clean_tree(result)):
             continue
-        key = (job.setting.label(), job.profile, job.data_kind)
+        key = (job.setting.label(), job.scale, job.corpus_name)
         hp = normalised_hparams(spec, job.hparams)
         canon = json.dumps(hp, sort_keys=True, default=str)
         config = blocks.setdefault(key, {}).setdefault(canon, Configuration(hp))
         if all(r.job.seed != job.seed for r in config.runs):
             config.runs.append(result)
     out = []
-    for (setting, profile, corpus), configs in sorted(blocks.items()):
+    for (setting, scale, corpus), configs in sorted(blocks.items()):
         kept = [c for c in configs.values() if len(c.runs) >= min_seeds]
         for c in kept:
             c.runs.sort(key=lambda r: r.job.seed)
         kept.sort(key=lambda c: (-c.dev_mean(mode), -len(c.runs)))
         if kept:
-            out.append(Block(setting, profile, corpus, kept))
+            out.append(Block(setting, scale, corpus, kept))
     return out
 
 
@@ -117,7 +117,7 @@ HEADERS = ["rank", "configuration (vs today's default)", "n", "dev F1", "test F1
 
 
 def _rows(block: Block, spec: ModelSpec, mode: str) -> list[list[Any]]:
-    reference = default_hparams(spec, block.profile)
+    reference = default_hparams(spec, block.scale)
     rows = []
     for i, c in enumerate(block.configurations, 1):
         epochs = ", ".join(f"{r.selected_epoch}/{r.epochs_run}" for r in c.runs)
@@ -135,10 +135,10 @@ def render_ranking(blocks: list[Block], spec: ModelSpec, mode: str = "conlleval"
         writer.writerow(["model", "setting", "profile", "corpus", "rank", "configuration", "n",
                          "dev_f1_mean", "dev_f1_std", "test_f1_mean", "test_f1_std", "seeds", "commits"])
         for block in blocks:
-            reference = default_hparams(spec, block.profile)
+            reference = default_hparams(spec, block.scale)
             for i, c in enumerate(block.configurations, 1):
                 dev, test = c.dev(mode), c.test(mode)
-                writer.writerow([spec.name, block.setting, block.profile, block.corpus, i,
+                writer.writerow([spec.name, block.setting, block.scale, block.corpus, i,
                                  describe(c.hparams, reference), len(c.runs), f"{statistics.fmean(dev):.4f}",
                                  f"{statistics.stdev(dev):.4f}" if len(dev) > 1 else "",
                                  f"{statistics.fmean(test):.4f}",
@@ -148,7 +148,7 @@ def render_ranking(blocks: list[Block], spec: ModelSpec, mode: str = "conlleval"
         return buf.getvalue()
     parts = []
     for block in blocks:
-        parts.append(f"{spec.display}, {block.setting}, profile {block.profile}, corpus {block.corpus}: "
+        parts.append(f"{spec.display}, {block.setting}, scale {block.scale}, corpus {block.corpus}: "
                      f"ranked by mean dev F1 ({mode}); test F1 at the same epochs, for the record only\n\n"
                      + tabulate(_rows(block, spec, mode), headers=HEADERS, tablefmt="github",
                                 disable_numparse=True) + "\n")

@@ -3,7 +3,7 @@
 The block between ``<!-- results:start -->`` and ``<!-- results:end -->`` is replaced by the
 measured rows of every table (ours beside the paper's, mean ± std) and one line per model and
 setting (n seeds, mean ± std, commit, command). The runs considered are exactly those ``bench report``
-reads: each table is planned with the paper profile and default options on the given corpus
+reads: each table is planned with the paper scale and default options on the given corpus
 (``make_plan``). Only runs from a clean committed tree count, and only rows with at least
 ``MIN_SEEDS`` seeds. Word-vector variants of the LSTM and AdaCAN recipes (``VECTOR_VARIANTS``: GloVe
 6B 50d) are tables of their own below each table, their rows labelled, never averaged with the
@@ -58,7 +58,7 @@ def clean_tree(result: Result) -> bool:
 
 def results_block(store: ResultStore, data_dir: str | None = None, image_dir: str | None = None,
                   seeds: int = MIN_SEEDS, flagged: list[str] | None = None) -> str:
-    """Paper-profile, clean-tree runs of each table's plan (``seeds`` seeds per row) only; a row is
+    """Paper-scale, clean-tree runs of each table's plan (``seeds`` seeds per row) only; a row is
     shown when it has >= ``MIN_SEEDS`` of them. The shown rows whose code is mixed or stale are
     appended to ``flagged``."""
     stored: dict[str, Result] = {}

@@ -83,21 +83,22 @@ class FrameRow:
 class Frame:
     table: TableSpec
     rows: list[FrameRow]
-    profile: str
-    data_kind: str | None
+    scale: str
+    corpus_name: str | None
     mode: str
     selection: str
     significance: "SignificanceInfo | None" = None
     extra_notes: list[str] = field(default_factory=list)
 
     def notes(self) -> list[str]:
+        # the rendered text calls the scale "profile", as the committed renders and goldens have it
         out = [f"Ours: entity-level micro P/R/F1 and per-type F1 (%), seqeval "
                f"{'mode=None, scheme=IOB2 (conlleval-style, as the paper)' if self.mode == 'conlleval' else 'strict IOB2'}; "
                f"test score at the {'best dev epoch' if self.selection == 'dev' else 'best test epoch (authors code)'}; "
-               f"profile {self.profile}; data {corpus_display(self.data_kind)}."]
-        if corpus_note(self.data_kind):
-            out.append(corpus_note(self.data_kind))
-        if self.profile == "smoke":
+               f"profile {self.scale}; data {corpus_display(self.corpus_name)}."]
+        if corpus_note(self.corpus_name):
+            out.append(corpus_note(self.corpus_name))
+        if self.scale == "smoke":
             out.append("Smoke profile (small subsets, tiny models): for regression checks, not comparable to the paper.")
         partial = [f"{fr.row.group + ' ' if fr.row.group else ''}{fr.row.method} ({fr.runs}/{fr.expected} runs)"
                    for fr in self.rows if 0 < fr.runs < fr.expected]
@@ -223,7 +224,7 @@ def vectors_note(rows: Iterable[FrameRow]) -> str | None:
 
 
 def build_frame(table: TableSpec, jobs: Iterable[tuple[Row, JobSpec]], results: Mapping[str, Result],
-                profile: str = "paper", data_kind: str | None = None, mode: str = "conlleval",
+                scale: str = "paper", corpus_name: str | None = None, mode: str = "conlleval",
                 selection: str = "dev", notes: Iterable[str] = (),
                 current_code: Callable[[str], str | None] = current_digest) -> Frame:
     """The table's cells from exactly the given jobs' stored results (``results`` keyed by job id);
@@ -266,15 +267,16 @@ def build_frame(table: TableSpec, jobs: Iterable[tuple[Row, JobSpec]], results: 
     img = image_note(rows, results)
     if img:
         extra.append(img)
-    return Frame(table, rows, profile, data_kind, mode, selection, extra_notes=extra)
+    return Frame(table, rows, scale, corpus_name, mode, selection, extra_notes=extra)
 
 
 def _differences(planned: JobSpec, stored: Mapping[str, Any]) -> list[str]:
     """How a stored job description differs from a planned job of the same model and setting."""
     out = []
-    for key, label in (("profile", "profile"), ("data_kind", "corpus"), ("data_fingerprint", "corpus files"),
+    ident = planned.identity()  # keyed as stored (JobSpec.identity)
+    for key, label in (("profile", "scale"), ("data_kind", "corpus"), ("data_fingerprint", "corpus files"),
                        ("seed", "seed")):
-        if stored.get(key) != getattr(planned, key):
+        if stored.get(key) != ident[key]:
             out.append(f"{label} {stored.get(key)}")
     if planned.setting.use_image and stored.get("image_source", "unrecorded") != planned.image_source:
         out.append(f"image source {stored.get('image_source', 'unrecorded')}")
@@ -356,25 +358,25 @@ def corpus_phrase(frame: Frame) -> str:
     """The corpus the numbers come from, in words."""
     langs = sorted({fr.row.test_language for fr in frame.rows if fr.runs > 0})
     where = f" (test sets: {', '.join(langs)})" if langs else ""
-    if frame.data_kind is None:
+    if frame.corpus_name is None:
         return "no stored results"
-    note = corpus_note(frame.data_kind)
-    return f"{corpus_display(frame.data_kind)}{where}" + (f" ({note.rstrip('.')})" if note else "")
+    note = corpus_note(frame.corpus_name)
+    return f"{corpus_display(frame.corpus_name)}{where}" + (f" ({note.rstrip('.')})" if note else "")
 
 
 def table_caption(frame: Frame) -> str:
     """The table's caption naming the corpus the frame was computed on: ``{corpus}`` in a caption
     is that corpus's name; a caption without it gets "Computed on <corpus>." off MMNERD."""
-    name = corpus_display(frame.data_kind) if frame.data_kind else "MMNERD"
+    name = corpus_display(frame.corpus_name) if frame.corpus_name else "MMNERD"
     caption = frame.table.caption
     if "{corpus}" in caption:
         return caption.replace("{corpus}", name)
-    return caption if frame.data_kind in (None, "mmnerd") else f"{caption} Computed on {name}."
+    return caption if frame.corpus_name in (None, "mmnerd") else f"{caption} Computed on {name}."
 
 
 def caption_text(frame: Frame, compare_paper: bool) -> str:
     """The full caption: the table's own, the corpus, metric, selection protocol, ±, n, marks."""
-    parts = [table_caption(frame), f"Data: {corpus_phrase(frame)}; profile {frame.profile}."]
+    parts = [table_caption(frame), f"Data: {corpus_phrase(frame)}; profile {frame.scale}."]
     metric = ("seqeval mode=None, scheme=IOB2 (conlleval-style, as the paper)" if frame.mode == "conlleval"
               else "seqeval strict IOB2")
     parts.append(f"Entity-level micro P/R/F1 and per-type F1, {metric}.")
@@ -629,6 +631,7 @@ def latex_document(body: str) -> str:
 
 def to_csv(frame: Frame) -> str:
     buf = io.StringIO()
+    # "data_kind" is the corpus name, a column name kept as committed renders have it
     fields = ["table", "group", "method", "model", "modality", "train_languages", "test_language", "use_image",
               "fold", "runs", "expected_runs", "profile", "data_kind", "metric_mode", "selection", "in_paper"]
     for c in COLUMNS:
@@ -652,8 +655,8 @@ def to_csv(frame: Frame) -> str:
         rec = {"table": frame.table.number, "group": r.group, "method": r.method, "model": r.model,
                "modality": r.modality, "train_languages": "+".join(r.train_languages),
                "test_language": r.test_language, "use_image": r.use_image, "fold": r.fold or "",
-               "runs": fr.runs, "expected_runs": fr.expected, "profile": frame.profile,
-               "data_kind": frame.data_kind or "", "metric_mode": frame.mode, "selection": frame.selection,
+               "runs": fr.runs, "expected_runs": fr.expected, "profile": frame.scale,
+               "data_kind": frame.corpus_name or "", "metric_mode": frame.mode, "selection": frame.selection,
                "in_paper": not r.extension, "job_ids": " ".join(fr.job_ids)}
         for c in COLUMNS:
             cell = fr.cells[c]

@@ -48,7 +48,7 @@ def dataset_stats(corpus: Corpus) -> list[dict[str, Any]]:
     return records
 
 
-def render_stats(records: list[dict[str, Any]], fmt: str = "markdown", data_kind: str = DEFAULT_CORPUS,
+def render_stats(records: list[dict[str, Any]], fmt: str = "markdown", corpus_name: str = DEFAULT_CORPUS,
                  compare_paper: bool = True) -> str:
     """Table 2 by its spec (``benchmark.tables.table2``): ours, and with ``compare_paper`` the
     paper's count (``(=)`` when identical); CSV keeps both as separate columns. A corpus with other
@@ -70,15 +70,15 @@ def render_stats(records: list[dict[str, Any]], fmt: str = "markdown", data_kind
         w.writerows(records)
         return buf.getvalue()
     headers = ["Language", "Split", *labels]
-    name = corpus_display(data_kind)
+    name = corpus_display(corpus_name)
     compared = compare_paper and any(r.get(f"{c}_paper") is not None for r in records for c in columns)
     note = f"Counted from the {name} files found."
     if compared:
         note += " Each cell: ours (paper); (=) means identical to the paper's Table 2."
     elif compare_paper:
         note += " The paper's Table 2 counts MMNERD, so no paper values are shown."
-    if corpus_note(data_kind):
-        note += " " + corpus_note(data_kind)
+    if corpus_note(corpus_name):
+        note += " " + corpus_note(corpus_name)
 
     def cell(rec: dict[str, Any], c: str, tex: bool = False) -> str:
         ours, ref = rec[c], rec.get(f"{c}_paper")

@@ -2,7 +2,7 @@
 
 Each registered model is trained with its smoke configuration (tiny encoders) on a deterministic
 slice of the English data (the real MMNERD when found, else the built-in corpus) — the ``check``
-profile: a larger slice than ``smoke`` so that every checked figure is far from zero — with seed 1,
+scale: a larger slice than ``smoke`` so that every checked figure is far from zero — with seed 1,
 one torch thread and deterministic algorithms, whatever the caller's settings. Its metrics are
 compared with a committed baseline (``results/baselines/<suite>.json``).
 
@@ -51,7 +51,7 @@ class CheckSuite:
     language: str = "en"
     seed: int = 1
     threads: int = 1  # fixed inside the check: the baseline is measured at this thread count
-    profile: str = "check"  # smoke hyperparameters on the check slice (benchmark.run.specs.PROFILE_LIMITS)
+    scale: str = "check"  # smoke hyperparameters on the check slice (benchmark.run.specs.SCALE_LIMITS)
     spread_seeds: tuple[int, ...] = (1, 2, 3)
     spread_threads: tuple[int, ...] = (2,)  # extra runs of ``seed`` at these thread counts
     sigmas: float = 3.0  # allowed drop = max(floor, sigmas x sample std over the spread runs)
@@ -114,8 +114,8 @@ def check_jobs(corpus: Corpus, suite: str | CheckSuite = "smoke", models: Sequen
     for name in names:
         spec = get_model(name)
         setting = Setting((cfg.language,), cfg.language, use_image=spec.modality == "text+image")
-        jobs.append(JobSpec(spec.name, setting, cfg.seed if seed is None else seed, cfg.profile,
-                            resolve_hparams(spec, cfg.profile), corpus.kind, fingerprint))
+        jobs.append(JobSpec(spec.name, setting, cfg.seed if seed is None else seed, cfg.scale,
+                            resolve_hparams(spec, cfg.scale), corpus.kind, fingerprint))
     return jobs
 
 

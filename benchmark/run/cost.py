@@ -1,7 +1,7 @@
 """What a plan costs: per-job time and peak memory on a device, GPU-hours, GPUs for a wall time.
 
 ``estimate(job, device)`` uses a ``bench profile`` record in ``results/benchmarks/`` when one
-exists for the job's model, profile and device (sentences per second and peak memory measured by
+exists for the job's model, scale and device (sentences per second and peak memory measured by
 the product), else a FLOP model: ``6 x parameters x tokens`` for trained transformer/LSTM weights,
 ``2 x`` for frozen ones, the image encoders' published forward FLOPs per image (x3 when trained;
 once per image when their features are cached), and an effective throughput per device kind.
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from benchmark.run.specs import PROFILE_LIMITS, JobSpec
+from benchmark.run.specs import SCALE_LIMITS, JobSpec
 
 BENCHMARKS_DIR = Path(__file__).resolve().parents[2] / "results" / "benchmarks"
 
@@ -71,7 +71,7 @@ def split_sizes(job: JobSpec) -> tuple[int, int, int]:
     st = job.setting
     langs = ["en", "fr", "es", "de"] if "all" in st.train_languages else list(st.train_languages)
     tests = ["en", "fr", "es", "de"] if st.test_language == "all" else [st.test_language]
-    if job.data_kind == "mmnerd":
+    if job.corpus_name == "mmnerd":
         counts = _table2()
         size = lambda ls, split: sum(counts.get((LANG_NAMES.get(x, x), split), 0) for x in ls)  # noqa: E731
         train, dev, test = size(langs, "train"), size(langs, "dev"), size(tests, "test")
@@ -80,7 +80,7 @@ def split_sizes(job: JobSpec) -> tuple[int, int, int]:
                             len(tests) * FALLBACK_SIZES[2])
     if st.fold:
         train -= train // st.n_folds
-    limits = PROFILE_LIMITS[job.profile]
+    limits = SCALE_LIMITS[job.scale]
     cap = lambda n, k: n if limits[k] is None else min(n, int(limits[k]))  # noqa: E731
     return cap(train, "train"), cap(dev, "dev"), cap(test, "test")
 
@@ -105,7 +105,7 @@ def find_record(job: JobSpec, device: str, folder: Path | None = None) -> tuple[
             rec = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if rec.get("model") != job.model or rec.get("profile") != job.profile or rec.get("status", "ok") != "ok":
+        if rec.get("model") != job.model or rec.get("profile") != job.scale or rec.get("status", "ok") != "ok":
             continue
         if not rec.get("train_sentences_per_s"):  # random or pretrained weights time the same
             continue
@@ -135,7 +135,7 @@ def _flops_per_sentence(job: JobSpec) -> tuple[float, float, float, float]:
     encoders), and the number of frozen parameters."""
     hp = job.hparams
     tokens = WORDS_PER_SENTENCE * TOKENS_PER_WORD
-    if job.profile != "paper":  # smoke/check profiles: tiny random encoders
+    if job.scale != "paper":  # smoke/check scales: tiny random encoders
         return 6 * 2e5 * tokens, 2 * 2e5 * tokens, 0.0, 0.0
     name = job.model
     if name.startswith("bilstm") or name.startswith("hbilstm"):
@@ -165,7 +165,7 @@ def _flops_per_sentence(job: JobSpec) -> tuple[float, float, float, float]:
 
 def _trainable_params(job: JobSpec) -> float:
     hp, name = job.hparams, job.model
-    if job.profile != "paper":
+    if job.scale != "paper":
         return 2e5
     if name.startswith("bilstm") or name.startswith("hbilstm"):
         return LSTM_PARAMS + 30000 * int(hp.get("embedding_dim") or 100)
@@ -193,8 +193,8 @@ def flop_estimate(job: JobSpec, device: str) -> Estimate:
     overhead = STEP_OVERHEAD_S["cpu" if kind == "cpu" else "gpu"]
     seconds = flops / rate + steps * overhead + epochs * 2.0  # + per-epoch evaluation/checkpoint set-up
     trainable = _trainable_params(job)
-    act = bs * WORDS_PER_SENTENCE * TOKENS_PER_WORD * 12 * 768 * 34 if job.profile == "paper" else 5e6
-    if job.model.startswith("2m-ner") and job.profile == "paper":
+    act = bs * WORDS_PER_SENTENCE * TOKENS_PER_WORD * 12 * 768 * 34 if job.scale == "paper" else 5e6
+    if job.model.startswith("2m-ner") and job.scale == "paper":
         if job.hparams.get("use_vit") and job.hparams.get("vit_trainable", True):
             act += bs * 50 * 12 * 768 * 34
         if job.hparams.get("use_resnet") and job.hparams.get("resnet_trainable", True):

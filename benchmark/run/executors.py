@@ -645,7 +645,7 @@ class SlurmRequest:
 
 def request_for(request: SlurmRequest, jobs: Sequence[JobSpec], device: str, threads: int | None,
                 partition_has_gpus: bool) -> SlurmRequest:
-    """Defaults that follow the jobs: a GPU only with ``--device cuda`` (or ``auto`` for paper-profile
+    """Defaults that follow the jobs: a GPU only with ``--device cuda`` (or ``auto`` for paper-scale
     jobs on a partition that has GPUs), as many CPUs as ``--threads`` (else 4 with a GPU, 1 without),
     memory from the cost model's peak estimate (x1.5 + 1 GiB, at least 2 GiB; 8 GiB with a GPU)."""
     from benchmark.run.cost import estimate
@@ -655,7 +655,7 @@ def request_for(request: SlurmRequest, jobs: Sequence[JobSpec], device: str, thr
         if device.startswith("cuda"):
             gpus = 1
         elif device == "auto":
-            gpus = int(partition_has_gpus and any(j.profile != "smoke" for j in jobs))
+            gpus = int(partition_has_gpus and any(j.scale != "smoke" for j in jobs))
         else:
             gpus = 0
     cpus = request.cpus or threads or (4 if gpus else 1)

@@ -3,8 +3,8 @@
 The paper (Sec. 5.4.5): "we divide the training dataset into five subsets of roughly equal size
 without any intersection [...] train the 2M-NER model ten times with image, every two times using a
 different subset as the training set". So a Table 8 job trains on ONE subset (a fifth of the data),
-with the usual dev and test sets. The authors released no fold files or code (design/baselines.md
-#26), so the assignment is this fixed, documented rule:
+with the usual dev and test sets. The authors released no fold files or code (``models/two_m_ner/README.md``,
+point 26), so the assignment is this fixed, documented rule:
 
     shuffle the positions 0..N-1 of the training sentences (in corpus order: en, fr, es, de, each
     in file order) with ``random.Random(FOLD_SEED)``; the sentence at shuffled position j belongs to

@@ -28,7 +28,7 @@ from benchmark.errors import ConfigError, did_you_mean
 from benchmark.hparams import resolve_hparams
 from benchmark.registry import MODELS, ModelSpec, get_model, is_hf_ref
 from benchmark.tables import Row, TableSpec, extend_with, get_table
-from benchmark.run.specs import NO_IMAGES, PROFILE_LIMITS, JobSpec, Setting, dev_languages
+from benchmark.run.specs import NO_IMAGES, SCALE_LIMITS, JobSpec, Setting, dev_languages
 
 FIRST_SEED = 1
 LANGUAGE_CHOICES: tuple[str, ...] = ("all", *LANGUAGES)
@@ -50,7 +50,7 @@ class PlanOptions:
     table: int
     models: tuple[str, ...] | None = None
     languages: tuple[str, ...] | None = None
-    profile: str = "paper"
+    scale: str = "paper"
     seeds: int | None = None
     hp: tuple[tuple[str, Any], ...] = ()
     data_dir: str | None = None
@@ -102,7 +102,7 @@ class Plan:
         opts = self.options
         hp = ", ".join(f"{k}={json.dumps(v)}" for k, v in opts.hp)
         images = self.image_source if any(p.row.use_image for p in self.jobs) else None
-        return (f"profile {opts.profile}, data {self.corpus.display} at {self.corpus.root}"
+        return (f"scale {opts.scale}, data {self.corpus.display} at {self.corpus.root}"
                 + (f", images {images}" if images else "") + (f", hp {hp}" if hp else ""))
 
     def why_nothing(self) -> str:
@@ -206,7 +206,7 @@ def row_matches(row: Row, models: Iterable[str] | None, languages: Iterable[str]
     return True
 
 
-def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: int | None = None,
+def plan_table(table: TableSpec, corpus: Corpus, scale: str = "paper", seeds: int | None = None,
                models: Iterable[str] | None = None, languages: Iterable[str] | None = None,
                overrides: Mapping[str, Any] | None = None, images: str | None = None,
                allow_missing_images: bool = False, pretrained_vectors: bool = True,
@@ -221,8 +221,8 @@ def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: 
 
     ``images`` is the image source of the corpus (``image_source(corpus.image_dir)`` when None).
     """
-    if profile not in PROFILE_LIMITS:
-        raise ConfigError(f"unknown profile {profile!r}; expected {', '.join(PROFILE_LIMITS)}")
+    if scale not in SCALE_LIMITS:
+        raise ConfigError(f"unknown scale {scale!r}; expected {', '.join(SCALE_LIMITS)}")
     models = list(models) if models is not None else None
     languages = list(languages) if languages is not None else None
     overrides = dict(overrides or {})
@@ -245,7 +245,7 @@ def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: 
                                       f"language(s) {', '.join(missing)} not in {corpus.root}"))
             continue
         if spec.name not in resolved:
-            resolved[spec.name] = resolve_hparams(spec, profile, overrides, pretrained_vectors)
+            resolved[spec.name] = resolve_hparams(spec, scale, overrides, pretrained_vectors)
         hp = resolved[spec.name]
         if needed not in fingerprints:
             fingerprints[needed] = corpus.fingerprint(needed)
@@ -263,7 +263,7 @@ def plan_table(table: TableSpec, corpus: Corpus, profile: str = "paper", seeds: 
                                            "--allow-missing-images to run on substituted default/blank images")
         source = images if row.use_image else NO_IMAGES
         for seed in seeds_for(row, seeds):
-            job = JobSpec(row.model, setting, seed, profile, row_hp, corpus.kind, fingerprints[needed], source)
+            job = JobSpec(row.model, setting, seed, scale, row_hp, corpus.kind, fingerprints[needed], source)
             planned.append(PlannedJob(row, job, status, reason))
     return planned
 
@@ -287,12 +287,12 @@ def make_plan(options: PlanOptions, echo: Echo = lambda m: None) -> Plan:
     extra = [n for n in (*(options.models or ()), *options.extend) if n in MODELS or n.lower() in MODELS]
     if extra:  # a model outside the paper gets rows of its own; paper rows are never edited
         table = extend_with(table, [get_model(n).name for n in extra])
-    if options.profile not in PROFILE_LIMITS:
-        raise ConfigError(f"unknown profile {options.profile!r}; expected {', '.join(PROFILE_LIMITS)}")
+    if options.scale not in SCALE_LIMITS:
+        raise ConfigError(f"unknown scale {options.scale!r}; expected {', '.join(SCALE_LIMITS)}")
     check_seeds(options.seeds)
     models = check_models(table, options.models)
     languages = check_languages(options.languages)
-    resolved = {name: resolve_hparams(MODELS[name], options.profile, options.overrides, options.pretrained_vectors)
+    resolved = {name: resolve_hparams(MODELS[name], options.scale, options.overrides, options.pretrained_vectors)
                 for name in dict.fromkeys(models or [r.model for r in table.rows])  # before any data is read
                 if name in MODELS}
     from benchmark.corpora.resolve import resolve_corpus  # strict: a named data dir must hold the corpus
@@ -307,12 +307,12 @@ def make_plan(options: PlanOptions, echo: Echo = lambda m: None) -> Plan:
             raise ConfigError(f"--languages {','.join(absent)}: not in the corpus at {corpus.root} "
                               f"(it has: {', '.join(have) or 'nothing'})")
     images = image_source(corpus.image_dir)
-    jobs = plan_table(table, corpus, options.profile, options.seeds, models, languages, options.overrides,
+    jobs = plan_table(table, corpus, options.scale, options.seeds, models, languages, options.overrides,
                       images, options.allow_missing_images, options.pretrained_vectors, resolved)
     plan = Plan(table, corpus, options, jobs, images)
     names = {p.job.model for p in jobs if p.job is not None and p.status == "ready"}
     substituted = sorted(n for n in names if options.pretrained_vectors and resolved[n].get("embeddings") is None
-                         and MODELS[n].hparams(options.profile, options.overrides).get("embeddings") == "auto")
+                         and MODELS[n].hparams(options.scale, options.overrides).get("embeddings") == "auto")
     if substituted:
         tried = dict.fromkeys(v for n in substituted for v in MODELS[n].auto_vectors)
         plan.warnings.append(f"{', '.join(substituted)}: {' / '.join(tried)} not found (`bench weights` says "

@@ -19,7 +19,7 @@ from typing import Iterable
 import torch
 
 from benchmark.api import BuildContext, move_to
-from benchmark.corpora.builtin import generate_fallback
+from benchmark.corpora.fallback import generate_fallback
 from benchmark.corpora.images import ImageStore
 from benchmark.corpora.reader import Corpus
 from benchmark.errors import ConfigError, first_sentence
@@ -36,7 +36,7 @@ def _one_step(model_name: str, device: torch.device, precision: str, corpus: Cor
     spec = get_model(model_name)
     hp = {**spec.hparams("smoke"), "seed": 0}
     images = ImageStore(corpus.image_dir) if spec.modality != "text" else None
-    ctx = BuildContext(device=device, profile="smoke", images=images, cache_dir=cache)
+    ctx = BuildContext(device=device, scale="smoke", images=images, cache_dir=cache)
     model = load_factory(spec).from_training_data(hp, train, ctx).to(device)
     model.train()
     with autocast(device, precision):

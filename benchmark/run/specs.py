@@ -8,8 +8,8 @@ everything that changes a number:
   ``select_on``: best dev epoch or the authors' best test epoch);
 - the setting: training and test languages, modality (``use_image``), and for Table 8 the fold, the
   number of folds and the seed of the fixed shuffle that assigns sentences to folds;
-- the seed and the profile (with its subset sizes);
-- the corpus: its name (``data_kind``: ``mmnerd``, ``fallback``, ...) and a fingerprint of the
+- the seed and the scale, ``paper``, ``smoke`` or ``check`` (with its subset sizes; stored as ``profile``);
+- the corpus: its name (``corpus_name``, stored as ``data_kind``: ``mmnerd``, ``fallback``, ...) and a fingerprint of the
   contents of the files the setting reads;
 - the image source (``image_source``): a fingerprint of the image folder's listing (file names,
   sizes and modification times) or ``"none"`` when no image folder was found.
@@ -35,8 +35,8 @@ NO_IMAGES = "none"
 # Hyperparameters that say where something is found, not what it is (left out of the job id).
 LOCATION_HPARAMS: tuple[str, ...] = ("text_encoder_dir",)
 
-# Smoke profile = a small, deterministic slice of every split (per language, round-robin).
-PROFILE_LIMITS: dict[str, dict[str, int | None]] = {
+# Subset sizes per scale (smoke: a small, deterministic slice of every split, per language, round-robin).
+SCALE_LIMITS: dict[str, dict[str, int | None]] = {
     "paper": {"train": None, "dev": None, "test": None},
     "smoke": {"train": 240, "dev": 80, "test": 80},
     # `bench check`: smoke hyperparameters on a slice large enough that every checked F1 is far from 0
@@ -97,9 +97,9 @@ class JobSpec:
     model: str
     setting: Setting
     seed: int
-    profile: str
+    scale: str
     hparams: dict[str, Any]
-    data_kind: str  # the corpus entry name (benchmark.corpora.registry): "mmnerd", "fallback", ...
+    corpus_name: str  # the corpus entry name (benchmark.corpora.registry): "mmnerd", "fallback", ...
     data_fingerprint: str
     image_source: str = NO_IMAGES  # fingerprint of the image folder's listing, or "none"
 
@@ -109,14 +109,16 @@ class JobSpec:
         return str(self.hparams.get("select_on", "dev"))
 
     def identity(self) -> dict[str, Any]:
+        # Keys as stored and hashed: on disk the scale is "profile" and the corpus name "data_kind"
+        # (renaming a key would change every job id and leave the stored results unread).
         ident: dict[str, Any] = {
             "model": self.model,
             "setting": self.setting.to_json(),
             "seed": self.seed,
-            "profile": self.profile,
-            "limits": PROFILE_LIMITS[self.profile],
+            "profile": self.scale,
+            "limits": SCALE_LIMITS[self.scale],
             "hparams": {k: v for k, v in self.hparams.items() if k not in LOCATION_HPARAMS},
-            "data_kind": self.data_kind,
+            "data_kind": self.corpus_name,
             "data_fingerprint": self.data_fingerprint,
         }
         if self.setting.use_image:  # a text-only job reads no image: its id ignores the folder
@@ -137,7 +139,7 @@ class JobSpec:
         # schema v1 recorded no image source: "unrecorded" keeps such image jobs apart from new ones
         image_source = d.get("image_source", NO_IMAGES if not setting.use_image else "unrecorded")
         return cls(model=d["model"], setting=setting, seed=d["seed"],
-                   profile=d["profile"], hparams=d["hparams"], data_kind=d["data_kind"],
+                   scale=d["profile"], hparams=d["hparams"], corpus_name=d["data_kind"],
                    data_fingerprint=d["data_fingerprint"], image_source=image_source)
 
 
@@ -224,7 +226,7 @@ def check_result_dict(d: Any) -> None:
     for key in ("model", "setting", "seed", "profile", "hparams", "data_kind", "data_fingerprint"):
         if key not in job:
             raise ValueError(f"job.{key} is missing")
-    if job["profile"] not in PROFILE_LIMITS:
+    if job["profile"] not in SCALE_LIMITS:
         raise ValueError(f"job.profile {job['profile']!r} is unknown")
     _metrics(d.get("test"), "test")
     _metrics(d.get("dev"), "dev")

@@ -40,7 +40,7 @@ def record(results: str | Path, name: str, payload: dict[str, Any]) -> Path:
     return write_json(path, doc)
 
 
-def time_table_grid(table_no: int, corpus: Corpus, profile: str = "smoke", device: str = "cpu",
+def time_table_grid(table_no: int, corpus: Corpus, scale: str = "smoke", device: str = "cpu",
                     echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every ready job of a table's grid in a throw-away store; wall time in total and per job."""
     from benchmark.run.plan import plan_table
@@ -48,7 +48,7 @@ def time_table_grid(table_no: int, corpus: Corpus, profile: str = "smoke", devic
     from benchmark.run.store import ResultStore
     from benchmark.tables import get_table
 
-    planned = plan_table(get_table(table_no), corpus, profile, seeds=1)
+    planned = plan_table(get_table(table_no), corpus, scale, seeds=1)
     jobs = [p.job for p in planned if p.status == "ready"]
     skipped = sorted({f"{p.row.model}: {p.reason}" for p in planned if p.status != "ready"})
     per_job = []
@@ -62,5 +62,5 @@ def time_table_grid(table_no: int, corpus: Corpus, profile: str = "smoke", devic
                             "test_f1": round(100 * res.test["conlleval"]["f1"], 2)})
             echo(f"  {job.model:18s} {job.setting.label():45s} {per_job[-1]['seconds']:7.1f}s")
         total = time.perf_counter() - t0
-    return {"table": table_no, "profile": profile, "data_kind": corpus.kind, "jobs": len(jobs),
+    return {"table": table_no, "profile": scale, "data_kind": corpus.kind, "jobs": len(jobs),
             "total_seconds": round(total, 1), "per_job": per_job, "not_run": skipped}

@@ -43,7 +43,7 @@ from benchmark.run import checkpoints as ckpt
 from benchmark.run.code import code_identity
 from benchmark.run.folds import RULE as FOLD_RULE, fold_subset, subset_digest
 from benchmark.run.predictions import PREDICTIONS_FILE, write_predictions
-from benchmark.run.specs import PROFILE_LIMITS, JobSpec, Result, dev_languages
+from benchmark.run.specs import SCALE_LIMITS, JobSpec, Result, dev_languages
 
 Logger = Callable[[str], None]
 
@@ -74,9 +74,9 @@ def take(sentences: Sequence[Sentence], limit: int | None) -> list[Sentence]:
 
 
 def job_data(job: JobSpec, corpus: Corpus) -> tuple[list[Sentence], list[Sentence], list[Sentence]]:
-    """(train, dev, test) for a job: languages, fold and profile limits applied."""
+    """(train, dev, test) for a job: languages, fold and scale limits applied."""
     st = job.setting
-    limits = PROFILE_LIMITS[job.profile]
+    limits = SCALE_LIMITS[job.scale]
     train = corpus.load(st.train_languages, "train")
     if st.fold:  # Table 8: train on one of n disjoint subsets (see benchmark.run.folds)
         train = fold_subset(train, st.fold, st.n_folds, st.fold_seed)
@@ -172,7 +172,7 @@ def use_fused_kernel(optimizer: torch.optim.Optimizer) -> None:
     """``hp["fused_optimizer"]``: step torch Adam/AdamW with its fused kernel (one pass over each
     parameter instead of a dozen elementwise ops: ~6x faster on a CPU core over 285M parameters).
     The same update up to rounding in the last bit, so it is part of the job identity: on in the paper
-    profile of the models whose spec says ``fusable``, off in the smoke profile (``ModelSpec.hparams``)."""
+    profile of the models whose spec says ``fusable``, off in the smoke scale (``ModelSpec.hparams``)."""
     if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW):
         raise ConfigError(f"fused_optimizer: the model's optimizer is {type(optimizer).__name__}, "
                           "not torch Adam/AdamW")
@@ -405,7 +405,7 @@ def fit(model: Tagger, hp: dict[str, Any], train: Sequence[Sentence], dev: Seque
 def build_context(job: JobSpec, corpus: Corpus, device: torch.device, cache_dir: Path | None,
                   log: Logger) -> BuildContext:
     images = ImageStore(corpus.image_dir) if job.setting.use_image else None
-    return BuildContext(device=device, profile=job.profile, images=images, cache_dir=cache_dir, log=log)
+    return BuildContext(device=device, scale=job.scale, images=images, cache_dir=cache_dir, log=log)
 
 
 def run_job(job: JobSpec, corpus: Corpus, device: torch.device | str = "cpu",
@@ -421,7 +421,7 @@ def run_job(job: JobSpec, corpus: Corpus, device: torch.device | str = "cpu",
     code = code_identity(job.model)  # the code this job runs, read before it trains (benchmark.run.code)
     seed_everything(job.seed)
     train, dev, test = job_data(job, corpus)
-    log(f"job {job.job_id}: {spec.display} {job.setting.label()} seed {job.seed} profile {job.profile}; "
+    log(f"job {job.job_id}: {spec.display} {job.setting.label()} seed {job.seed} scale {job.scale}; "
         f"{len(train)}/{len(dev)}/{len(test)} sentences")
     ctx = build_context(job, corpus, device, cache_dir, log)
     hp = {**job.hparams, "seed": job.seed}

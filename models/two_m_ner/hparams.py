@@ -1,12 +1,12 @@
-"""2M-NER hyperparameters: the paper's defaults, the authors'-code recipe, the smoke profile.
+"""2M-NER hyperparameters: the paper's defaults, the authors'-code recipe, the smoke scale.
 
 Torch-free on purpose: ``benchmark.registry`` names these dicts (``LazyDefaults("module:ATTR")``) and
 imports them on first use, so ``bench models`` stays cheap.
 
 * ``PAPER_DEFAULTS`` — what the paper says (§4, §5.1, Table 4); where the paper is silent, the
   authors' code's value (epochs 8, tau 0.5) and the choice is named in ``models/two_m_ner/README.md``.
-* ``CODE_RECIPE`` — the overrides that reproduce wangdsh/MMNERD @ dda173b (design/baselines.md §9.2,
-  §10): registered as ``2m-ner-code``; every item is also a separate ``--hp`` switch.
+* ``CODE_RECIPE`` — the overrides that reproduce wangdsh/MMNERD @ dda173b (``models/two_m_ner/README.md``,
+  "Paper vs authors' code"): registered as ``2m-ner-code``; every item is also a separate ``--hp`` switch.
 * ``SMOKE`` — tiny random-initialised encoders and small images, so a job runs on CPU in seconds.
 """
 from __future__ import annotations

@@ -18,10 +18,10 @@ from typing import Sequence
 from benchmark.util.io import cache_root
 from benchmark.corpora.labels import ENTITY_TYPES
 from benchmark.corpora.reader import Corpus
-from benchmark.corpora.registry import BUILTIN_CORPUS, get_corpus_entry
+from benchmark.corpora.registry import FALLBACK_CORPUS, get_corpus_entry
 
 FALLBACK_VERSION = 1
-ENTRY = get_corpus_entry(BUILTIN_CORPUS)  # name, languages and marker of this corpus
+ENTRY = get_corpus_entry(FALLBACK_CORPUS)  # name, languages and marker of this corpus
 MARKER = ENTRY.marker or "FALLBACK_CORPUS"  # file that marks a generated corpus (never reported as MMNERD)
 LANGUAGES: tuple[str, ...] = ENTRY.languages
 # Image colour per entity type, in ENTITY_TYPES order (PER red, LOC blue, ORG green, MISC yellow).
