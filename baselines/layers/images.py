@@ -9,10 +9,8 @@ kept in memory only (bounded).
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
-import os
 import threading
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,7 +18,7 @@ from typing import Any, Sequence
 import torch
 from PIL import Image
 
-from benchmark.util.io import write_error
+from benchmark.util.io import default_file_mode, write_bytes
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -97,6 +95,7 @@ class FeatureCache:
         self.memory: dict[str, torch.Tensor] = {}
         self.memory_bytes = 0
         self.memory_limit = memory_limit
+        self.file_mode = default_file_mode()  # the mode a plain open() gives, read once (it touches the umask)
         self.hits = 0
         self.misses = 0
         self._lock = threading.Lock()
@@ -129,15 +128,8 @@ class FeatureCache:
             if not path.is_file():
                 buf = io.BytesIO()
                 torch.save(value, buf)
-                tmp = path.with_suffix(f".tmp{os.getpid()}")
-                try:  # no fsync: a lost entry is recomputed; a full disk is one line naming the cache file
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp.write_bytes(buf.getvalue())
-                    os.replace(tmp, path)
-                except OSError as exc:
-                    with contextlib.suppress(OSError):
-                        tmp.unlink()
-                    raise write_error(exc, path) from None
+                # atomic, no fsync (a lost entry is recomputed); a full disk is one line naming the cache file
+                write_bytes(path, buf.getvalue(), self.file_mode, fsync=False)
             return
         size = value.numel() * value.element_size()
         with self._lock:
