@@ -11,6 +11,7 @@ Everything written as JSON, to a file or to stdout, is strict JSON (``dumps``: n
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -18,7 +19,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Iterator
 
 from benchmark.errors import BenchError
 
@@ -77,25 +78,19 @@ def write_stream(path: str | os.PathLike, write: Callable[[BinaryIO], Any], mode
     ensure_dir(path.parent)
     tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            if fsync:
-                os.fsync(fh.fileno())
-        _commit(tmp, path, mode, fsync)
-        tmp = None
-    except (OSError, RuntimeError) as exc:
-        error = _as_write_error(exc, path)
-        if error is None:
-            raise
-        raise error from None
+        with _one_line_errors(path):
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            with os.fdopen(fd, "wb") as fh:
+                write(fh)
+                fh.flush()
+                if fsync:
+                    os.fsync(fh.fileno())
+            _commit(tmp, path, mode, fsync)
+            tmp = None
     finally:
         if tmp is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            except OSError:
-                pass
     return path
 
 
@@ -110,20 +105,16 @@ def write_named(path: str | os.PathLike, write: Callable[[Path], Any], mode: int
     ensure_dir(path.parent)
     folder: str | None = None
     try:
-        folder = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        tmp = os.path.join(folder, path.name)
-        write(Path(tmp))
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        _commit(tmp, path, mode, True)
-    except (OSError, RuntimeError) as exc:
-        error = _as_write_error(exc, path)
-        if error is None:
-            raise
-        raise error from None
+        with _one_line_errors(path):
+            folder = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            tmp = os.path.join(folder, path.name)
+            write(Path(tmp))
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _commit(tmp, path, mode, True)
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -146,17 +137,21 @@ def _commit(tmp: str, path: Path, mode: int | None, fsync: bool) -> None:
         _fsync_dir(path.parent)
 
 
-def _as_write_error(exc: OSError | RuntimeError, path: Path) -> StoreWriteError | None:
-    """The one-line ``StoreWriteError`` for a failed write of ``path``; None for a RuntimeError that is
-    no disk problem (re-raised as it is)."""
-    if isinstance(exc, OSError):
-        return write_error(exc, path)
-    behind = _os_error_behind(exc)
-    if behind is not None:
-        return write_error(behind, path)
-    if _disk_full(path.parent):
-        return StoreWriteError(path, os.strerror(errno.ENOSPC))
-    return None
+@contextlib.contextmanager
+def _one_line_errors(path: Path) -> Iterator[None]:
+    """An OSError (or a RuntimeError with a disk problem behind it) while writing ``path`` becomes the
+    one-line ``StoreWriteError`` naming ``path``; any other RuntimeError passes as it is."""
+    try:
+        yield
+    except OSError as exc:
+        raise write_error(exc, path) from None
+    except RuntimeError as exc:
+        behind = _os_error_behind(exc)
+        if behind is not None:
+            raise write_error(behind, path) from None
+        if _disk_full(path.parent):
+            raise StoreWriteError(path, os.strerror(errno.ENOSPC)) from None
+        raise
 
 
 def default_file_mode() -> int:
