@@ -335,8 +335,7 @@ class TwoMNER(Tagger):
 
     def decode(self, batch: dict[str, Any]) -> list[list[str]]:
         emissions, _ = self(batch, with_cl=False)
-        paths = self.crf.decode(emissions, batch["word_mask"])
-        return [[self.tags[i] for i in path] for path in paths]
+        return self.crf.decode_tags(emissions, batch["word_mask"])
 
     def configure_optimizer(self, hp: dict[str, Any], total_steps: int
                             ) -> tuple[torch.optim.Optimizer, Any, str]:
