@@ -37,5 +37,4 @@ class BERTCRFTagger(BERTTagger):
         return self.crf(self.emissions(batch), batch["tags"], batch["word_mask"])
 
     def decode(self, batch: dict[str, Any]) -> list[list[str]]:
-        paths = self.crf.decode(self.emissions(batch), batch["word_mask"])
-        return [[self.tags[i] for i in p] for p in paths]
+        return self.crf.decode_tags(self.emissions(batch), batch["word_mask"])

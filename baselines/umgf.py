@@ -189,8 +189,7 @@ class UMGF(Tagger):
         return self.crf(self.emissions(batch), batch["tags"], batch["word_mask"])
 
     def decode(self, batch: dict[str, Any]) -> list[list[str]]:
-        paths = self.crf.decode(self.emissions(batch), batch["word_mask"])
-        return [[self.tags[i] for i in p] for p in paths]
+        return self.crf.decode_tags(self.emissions(batch), batch["word_mask"])
 
     def configure_optimizer(self, hp: dict[str, Any], total_steps: int):
         """Adam (lr 1e-4, no weight decay) on every trainable parameter; StepLR every 2 epochs x0.8."""

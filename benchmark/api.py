@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from benchmark.types import ENTITY_TYPES, Sentence
-from benchmark.util.io import write_json
+from benchmark.util.io import ensure_dir, write_json, write_torch
 
 
 @dataclass
@@ -78,10 +78,9 @@ class Tagger(nn.Module):
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = ensure_dir(directory)
         write_json(directory / "config.json", self.config)
-        torch.save(self.state_dict(), directory / "weights.pt")
+        write_torch(directory / "weights.pt", self.state_dict())  # atomic; the bytes of torch.save(path)
 
     @classmethod
     def load(cls, directory: str | Path, ctx: BuildContext | None = None) -> "Tagger":

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple, Sequence
 
-from benchmark.util.io import cache_root
+from benchmark.util.io import cache_root, default_file_mode, ensure_dir, write_stream
 from benchmark.errors import ConfigError, MissingArtifactError
 
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
@@ -568,31 +568,30 @@ def _download_hf(repo_id: str) -> str:
     return str(path)
 
 
+class _TransferFailed(Exception):
+    """The OSError of a download, carried out of ``write_stream`` (which would name the target file)."""
+
+
 def _download_url(url: str, target: Path, label: str) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + ".part")
-    try:
-        with urllib.request.urlopen(url, timeout=60) as resp, tmp.open("wb") as fh:
-            shutil.copyfileobj(resp, fh, length=1 << 20)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise MissingArtifactError(f"cannot download {label} from {url} ({exc}); no network? copy the file "
+    def fetch(fh: Any) -> None:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as resp:
+                shutil.copyfileobj(resp, fh, length=1 << 20)
+        except OSError as exc:
+            raise _TransferFailed(exc) from None
+
+    try:  # atomic, with the mode a plain open() gives
+        write_stream(target, fetch, default_file_mode())
+    except _TransferFailed as failed:
+        raise MissingArtifactError(f"cannot download {label} from {url} ({failed.args[0]}); no network? copy the file "
                                    f"to {target}") from None
-    os.replace(tmp, target)
     return target
 
 
 def _download_glove(art: Artifact) -> Path:
     target = weights_dir() / art.files[0]
-    with tempfile.TemporaryDirectory(dir=str(_mkdir(weights_dir()))) as tmp:
+    with tempfile.TemporaryDirectory(dir=str(ensure_dir(weights_dir()))) as tmp:
         archive = _download_url(art.url or "", Path(tmp) / "glove.zip", art.id)
-        with zipfile.ZipFile(archive) as zf, zf.open(art.files[0]) as src, \
-                (Path(tmp) / art.files[0]).open("wb") as dst:
-            shutil.copyfileobj(src, dst, length=1 << 20)
-        os.replace(Path(tmp) / art.files[0], target)
+        with zipfile.ZipFile(archive) as zf, zf.open(art.files[0]) as src:
+            write_stream(target, lambda fh: shutil.copyfileobj(src, fh, length=1 << 20), default_file_mode())
     return target
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path

@@ -96,22 +96,24 @@ def image_vs_text_f1(name: str, corpus: Any, seeds: Sequence[int] = (1, 2, 3),
 
 
 def assert_round_trip(model: Any, hp: dict[str, Any], train: Sequence[Sentence], test: Sequence[Sentence],
-                      directory: Any, image_dir: Any = None) -> None:
-    """Train ``model`` one epoch, save, load into a fresh instance (with an image store on
-    ``image_dir``): predictions and every state-dict tensor must be identical."""
+                      directory: Any, image_dir: Any = None, held_out: int = 8) -> Any:
+    """Train ``model`` (``test[:held_out]`` as dev and test), save, load into a fresh instance (with an
+    image store on ``image_dir``): predictions and every state-dict tensor must be identical.
+    Returns the loaded model."""
     import torch
 
     from benchmark.api import BuildContext
     from benchmark.corpora.images import ImageStore
     from benchmark.run.train import fit, predict
 
-    fit(model, hp, train, test[:8], test[:8], seed=0)
+    fit(model, hp, train, test[:held_out], test[:held_out], seed=0)
     before = predict(model, test)
     model.save(directory)
     loaded = type(model).load(directory, BuildContext(images=ImageStore(image_dir) if image_dir else None))
     assert predict(loaded, test) == before
     for key, value in model.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[key]), key
+    return loaded
 
 
 def registry_restored():
@@ -132,3 +134,33 @@ def registry_restored():
             registry.PLUGIN_SOURCES.clear()
             registry.PLUGIN_SOURCES.update(sources)
     return restored()
+
+
+def assert_overfits(model: Any, hp: dict[str, Any], train: Sequence[Sentence], f1: float = 0.95) -> None:
+    """Trained and tested on ``train`` itself, ``model`` reaches test F1 >= ``f1`` (the history on failure)."""
+    from benchmark.run.train import fit
+
+    out = fit(model, hp, train, train, train, seed=0)
+    assert out["test"]["conlleval"]["f1"] >= f1, [h["test"]["conlleval"]["f1"] for h in out["history"]]
+
+
+def no_weights_offline(monkeypatch: Any, tmp_path: Any) -> None:
+    """No pretrained weights anywhere (empty weights folder, HF cache and torch home under
+    ``tmp_path``), the hub offline and no automatic download."""
+    monkeypatch.setenv("MMNER_WEIGHTS_DIR", str(tmp_path / "weights"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("MMNER_BENCH_DOWNLOAD", raising=False)
+
+
+def assert_missing_artifact(build: Any, artefact: str) -> str:
+    """``build()`` fails with a one-line ``MissingArtifactError`` naming ``artefact``; its message."""
+    import pytest
+
+    from benchmark.errors import MissingArtifactError
+
+    with pytest.raises(MissingArtifactError) as err:
+        build()
+    assert "\n" not in str(err.value) and artefact in str(err.value), str(err.value)
+    return str(err.value)

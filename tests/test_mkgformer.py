@@ -14,10 +14,11 @@ from PIL import Image
 from benchmark.api import BuildContext
 from benchmark.corpora.fallback import generate_fallback
 from benchmark.corpora.images import ImageStore
-from benchmark.errors import ConfigError, MissingArtifactError
+from benchmark.errors import ConfigError
 from benchmark.registry import get_model, load_factory
-from benchmark.run.train import fit, seed_everything
-from tests.helpers import assert_round_trip, hand_made_sentences, image_vs_text_f1
+from benchmark.run.train import seed_everything
+from tests.helpers import (assert_missing_artifact, assert_overfits, assert_round_trip, hand_made_sentences,
+                           image_vs_text_f1, no_weights_offline)
 
 
 def _build(train, images: bool = True, image_dir=None, scale="smoke", **overrides):
@@ -112,22 +113,15 @@ def test_save_load_round_trip_gives_identical_predictions(corpus, tmp_path):
 def test_overfits_twenty_sentences():
     train = hand_made_sentences(20)
     model, hp = _build(train, epochs=25, batch_size=5, dropout=0.0)  # blank images (no image ids)
-    out = fit(model, hp, train, train, train, seed=0)
-    assert out["test"]["conlleval"]["f1"] >= 0.95, [h["test"]["conlleval"]["f1"] for h in out["history"]]
+    assert_overfits(model, hp, train)
 
 
 def test_missing_weights_error_names_the_artefact(tmp_path, monkeypatch):
-    monkeypatch.setenv("MMNER_WEIGHTS_DIR", str(tmp_path / "weights"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.delenv("MMNER_BENCH_DOWNLOAD", raising=False)
+    no_weights_offline(monkeypatch, tmp_path)
     train = hand_made_sentences()
-    with pytest.raises(MissingArtifactError) as err:
-        _build(train, scale="paper")
-    assert "\n" not in str(err.value) and "bert-base-multilingual-cased" in str(err.value)
-    with pytest.raises(MissingArtifactError) as err:  # text present (tiny BERT-base shape), CLIP absent
-        _build(train, scale="paper", text_encoder="tiny")
-    assert "\n" not in str(err.value) and "openai/clip-vit-base-patch32" in str(err.value)
+    assert_missing_artifact(lambda: _build(train, scale="paper"), "bert-base-multilingual-cased")
+    # text present (tiny BERT-base shape), CLIP absent
+    assert_missing_artifact(lambda: _build(train, scale="paper", text_encoder="tiny"), "openai/clip-vit-base-patch32")
 
 
 def test_images_beat_the_text_only_variant_by_five_points(corpus):

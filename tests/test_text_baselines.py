@@ -7,7 +7,8 @@ import torch
 
 from benchmark.errors import MissingArtifactError
 from benchmark.run.train import fit, predict
-from tests.helpers import build_model, hand_made_sentences, long_sentence
+from tests.helpers import (assert_missing_artifact, assert_overfits, build_model, hand_made_sentences, long_sentence,
+                           no_weights_offline)
 
 MODELS = ("hbilstm-crf", "bert", "bert-crf")
 # Enough steps for the tiny models to memorise 20 sentences.
@@ -34,8 +35,7 @@ def test_save_load_round_trip_gives_identical_predictions(name, tmp_path):
 def test_overfits_twenty_sentences(name):
     train = hand_made_sentences(20)
     model, hp = build_model(name, train, **OVERFIT[name])
-    out = fit(model, hp, train, train, train, seed=0)
-    assert out["test"]["conlleval"]["f1"] >= 0.95, [h["test"]["conlleval"]["f1"] for h in out["history"]]
+    assert_overfits(model, hp, train)
 
 
 @pytest.mark.parametrize("name", ("bert", "bert-crf"))
@@ -87,14 +87,9 @@ def test_bert_loads_a_local_pretrained_directory(tmp_path, monkeypatch):
 
 
 def test_missing_bert_weights_give_one_line_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("MMNER_WEIGHTS_DIR", str(tmp_path / "weights"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.delenv("MMNER_BENCH_DOWNLOAD", raising=False)
-    with pytest.raises(MissingArtifactError) as err:
-        build_model("bert", hand_made_sentences(), scale="paper")
-    msg = str(err.value)
-    assert "\n" not in msg and "bert-base-multilingual-cased" in msg
+    no_weights_offline(monkeypatch, tmp_path)
+    msg = assert_missing_artifact(lambda: build_model("bert", hand_made_sentences(), scale="paper"),
+                                  "bert-base-multilingual-cased")
     assert str(tmp_path / "weights") in msg and "bench weights --download" in msg
 
 

@@ -15,8 +15,8 @@ from benchmark.corpora.images import ImageStore
 from benchmark.errors import ConfigError, MissingArtifactError
 from benchmark.registry import get_model
 from benchmark.run.specs import JobSpec, Setting
-from benchmark.run.train import fit, predict, run_job, seed_everything
-from tests.helpers import hand_made_sentences
+from benchmark.run.train import run_job, seed_everything
+from tests.helpers import assert_overfits, assert_round_trip, hand_made_sentences
 
 
 def _build(train, images=None, cache_dir=None, **overrides):
@@ -87,21 +87,15 @@ def test_save_load_round_trip_gives_identical_predictions(tiny_corpus, tmp_path)
     test = tiny_corpus.load(["en"], "test")
     store = ImageStore(tiny_corpus.image_dir)
     model, hp = _build(train, store, epochs=2)
-    fit(model, hp, train, test[:5], test[:5], seed=0)
-    before = predict(model, test)
-    model.save(tmp_path / "m")
-    loaded = UMGF.load(tmp_path / "m", BuildContext(images=store))
-    assert loaded.use_image and predict(loaded, test) == before
-    for key, value in model.state_dict().items():
-        assert torch.equal(value, loaded.state_dict()[key]), key
+    loaded = assert_round_trip(model, hp, train, test, tmp_path / "m", tiny_corpus.image_dir, held_out=5)
+    assert loaded.use_image
 
 
 @pytest.mark.parametrize("images", [False, True])
 def test_overfits_twenty_sentences(images):
     train = hand_made_sentences(20)
     model, hp = _build(train, ImageStore(None) if images else None, epochs=20, batch_size=5, dropout=0.0)
-    out = fit(model, hp, train, train, train, seed=0)
-    assert out["test"]["conlleval"]["f1"] >= 0.95, [h["test"]["conlleval"]["f1"] for h in out["history"]]
+    assert_overfits(model, hp, train)
 
 
 def test_missing_resnet_weights_is_one_line_error(tmp_path, monkeypatch, tiny_corpus):

@@ -119,6 +119,7 @@ class CRF(nn.Module):
         if init not in CRF_INITS:
             raise ConfigError(f"crf_init={init!r}; expected one of {', '.join(CRF_INITS)}")
         self.num_tags = len(tags)
+        self.tags = list(tags)  # the names decode_tags gives (not state: the model builds the CRF from them)
         self.reduction = reduction
         self.constrained = constrained
         self.init = init
@@ -171,6 +172,10 @@ class CRF(nn.Module):
         best_paths = torch.stack(path, dim=1).tolist()  # [B, T]
         lengths = mask.sum(dim=1).tolist()
         return [row[:n] for row, n in zip(best_paths, lengths)]
+
+    def decode_tags(self, emissions: torch.Tensor, mask: torch.Tensor) -> list[list[str]]:
+        """``decode``'s best paths as tag strings (one list per row, as long as its mask)."""
+        return [[self.tags[i] for i in path] for path in self.decode(emissions, mask)]
 
     @torch.no_grad()
     def decode_reference(self, emissions: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:

@@ -9,10 +9,8 @@ kept in memory only (bounded).
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
-import os
 import threading
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,7 +18,7 @@ from typing import Any, Sequence
 import torch
 from PIL import Image
 
-from benchmark.util.io import write_error
+from benchmark.util.io import default_file_mode, write_bytes
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -97,6 +95,7 @@ class FeatureCache:
         self.memory: dict[str, torch.Tensor] = {}
         self.memory_bytes = 0
         self.memory_limit = memory_limit
+        self.file_mode = default_file_mode()  # the mode a plain open() gives, read once (it touches the umask)
         self.hits = 0
         self.misses = 0
         self._lock = threading.Lock()
@@ -129,15 +128,8 @@ class FeatureCache:
             if not path.is_file():
                 buf = io.BytesIO()
                 torch.save(value, buf)
-                tmp = path.with_suffix(f".tmp{os.getpid()}")
-                try:  # no fsync: a lost entry is recomputed; a full disk is one line naming the cache file
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp.write_bytes(buf.getvalue())
-                    os.replace(tmp, path)
-                except OSError as exc:
-                    with contextlib.suppress(OSError):
-                        tmp.unlink()
-                    raise write_error(exc, path) from None
+                # atomic, no fsync (a lost entry is recomputed); a full disk is one line naming the cache file
+                write_bytes(path, buf.getvalue(), self.file_mode, fsync=False)
             return
         size = value.numel() * value.element_size()
         with self._lock:
@@ -145,6 +137,46 @@ class FeatureCache:
                 self.memory[key] = value
                 self.memory_bytes += size
 
+    def put_all(self, keys: Sequence[str], computed: torch.Tensor) -> None:
+        """``put`` each row of ``computed`` (features in the order of ``keys``), copied to the CPU at once."""
+        for key, feat in zip(keys, computed.detach().to("cpu")):
+            self.put(key, feat)
+
     def summary(self) -> dict[str, Any]:
         return {"identity": self.identity, "where": str(self.root) if self.root else "memory",
                 "hits": self.hits, "misses": self.misses}
+
+
+def lookup_features(cache: FeatureCache | None, keys: Sequence[str]
+                    ) -> tuple[torch.Tensor, list[int], torch.Tensor | None]:
+    """The collate half of a cached encoder: ``(hit, miss, cached)`` for a batch's image ``keys`` —
+    a bool mask of the keys found in ``cache`` (None: nothing is cached, every key misses), the
+    indices of the others (their images are to be encoded), and the found features stacked in key
+    order (None when none is found)."""
+    found = [cache.get(k) for k in keys] if cache is not None else [None] * len(keys)
+    hit = torch.tensor([f is not None for f in found], dtype=torch.bool)
+    miss = [i for i, f in enumerate(found) if f is None]
+    cached = torch.stack([f for f in found if f is not None]) if bool(hit.any()) else None
+    return hit, miss, cached
+
+
+def merge_features(hit: torch.Tensor, cached: torch.Tensor | None, computed: torch.Tensor | None,
+                   dtype: torch.dtype, hit_index: torch.Tensor | None = None,
+                   miss_index: torch.Tensor | None = None) -> torch.Tensor:
+    """The model half: features in batch order from the cache hits ``cached`` (the rows where ``hit``,
+    cast to ``dtype`` on ``hit``'s device) and the encoded misses ``computed`` (the other rows, in
+    order); either may be None. ``hit_index`` / ``miss_index``, the row indices computed on the CPU in
+    collate, spare the device the host sync of boolean-mask indexing."""
+    if cached is None:
+        return computed  # type: ignore[return-value]
+    cached = cached.to(device=hit.device, dtype=dtype)
+    if computed is None:
+        return cached
+    out = cached.new_empty((hit.numel(), *cached.shape[1:]))
+    if hit_index is None or miss_index is None:
+        out[hit] = cached
+        out[~hit] = computed.to(out.dtype)
+    else:
+        out.index_copy_(0, hit_index, cached)
+        out.index_copy_(0, miss_index, computed.to(out.dtype))
+    return out

@@ -213,8 +213,7 @@ class LSTMCRFTagger(Tagger):
         return self.crf(self.emissions(batch), batch["tags"], batch["mask"])
 
     def decode(self, batch: dict[str, Any]) -> list[list[str]]:
-        paths = self.crf.decode(self.emissions(batch), batch["mask"])
-        out = [[self.tags[i] for i in p] for p in paths]
+        out = self.crf.decode_tags(self.emissions(batch), batch["mask"])
         return [bioes_to_iob2(p) for p in out] if self.bioes else out
 
     def configure_optimizer(self, hp: dict[str, Any], total_steps: int):

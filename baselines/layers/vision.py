@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from baselines.layers.image_encoders import module_fingerprint
-from baselines.layers.images import FeatureCache, image_key
+from baselines.layers.images import FeatureCache, image_key, lookup_features, merge_features
 
 
 class FrozenImageEncoder(nn.Module):
@@ -58,15 +58,12 @@ class FrozenImageEncoder(nn.Module):
     # -- collate side -------------------------------------------------------------------------
     def prepare(self, store: Any, image_ids: Sequence[str | None]) -> dict[str, Any]:
         """Cache hits and preprocessed pixels of the misses, under keys ``<name>_*``."""
-        cache = self.open_cache()
         keys = [image_key(store, i) for i in image_ids]
-        found = [cache.get(k) for k in keys]
-        hit = torch.tensor([f is not None for f in found], dtype=torch.bool)
-        miss = [i for i, f in enumerate(found) if f is None]
+        hit, miss, cached = lookup_features(self.open_cache(), keys)
         n = self.name
         return {f"{n}_pixels": self.transform([store.load(image_ids[i]) for i in miss]),
                 f"{n}_hit": hit,
-                f"{n}_cached": torch.stack([f for f in found if f is not None]) if bool(hit.any()) else None,
+                f"{n}_cached": cached,
                 f"{n}_keys": [keys[i] for i in miss]}
 
     # -- model side ---------------------------------------------------------------------------
@@ -80,18 +77,8 @@ class FrozenImageEncoder(nn.Module):
         if pixels.size(0):
             with torch.no_grad():
                 computed = self.encoder(pixels)
-            for key, feat in zip(batch[f"{n}_keys"], computed):
-                cache.put(key, feat)
-        if cached is None:
-            return computed  # type: ignore[return-value]
-        dtype = next(self.encoder.parameters()).dtype
-        cached = cached.to(dtype)
-        if computed is None:
-            return cached
-        out = cached.new_empty((hit.numel(), *cached.shape[1:]))
-        out[hit] = cached
-        out[~hit] = computed.to(out.dtype)
-        return out
+            cache.put_all(batch[f"{n}_keys"], computed)
+        return merge_features(hit, cached, computed, next(self.encoder.parameters()).dtype)
 
     def summary(self) -> dict[str, Any]:
         return self.open_cache().summary()

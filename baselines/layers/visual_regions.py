@@ -21,7 +21,7 @@ from PIL import Image
 from torch import nn
 
 from baselines.layers.image_encoders import build_resnet, module_fingerprint, rebuild_resnet
-from baselines.layers.images import FeatureCache, ResNetTransform, image_key
+from baselines.layers.images import FeatureCache, ResNetTransform, image_key, lookup_features, merge_features
 
 DETECTOR_ARCH = "fasterrcnn_resnet50_fpn"
 
@@ -175,14 +175,10 @@ class RegionFeatures(nn.Module):
 
     def collate(self, sentences: Sequence[Any], store: Any, cache_dir: Any) -> dict[str, Any]:
         """Cached features or pixels of the misses (``[M * crops, 3, S, S]``) for a batch."""
-        cache = self.cache(cache_dir)
         keys = [image_key(store, s.image_id) for s in sentences]
-        found = [cache.get(k) for k in keys]
-        miss = [i for i, f in enumerate(found) if f is None]
+        hit, miss, cached = lookup_features(self.cache(cache_dir), keys)
         crops = [c for i in miss for c in self._crops(store.load(sentences[i].image_id))]
-        return {"pixels": self.transform(crops), "hit": torch.tensor([f is not None for f in found]),
-                "cached": torch.stack([f for f in found if f is not None]) if len(miss) < len(found) else None,
-                "keys": [keys[i] for i in miss]}
+        return {"pixels": self.transform(crops), "hit": hit, "cached": cached, "keys": [keys[i] for i in miss]}
 
     @torch.no_grad()
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -197,18 +193,8 @@ class RegionFeatures(nn.Module):
         hit, cached = batch["hit"], batch["cached"]
         cache = self.cache(cache_dir)
         cache.record(int(hit.sum()), int((~hit).sum()))
-        dtype = next(self.cnn.parameters()).dtype
         computed = self.encode(batch["pixels"]) if batch["pixels"].size(0) else None
         if computed is not None:
-            for key, feat in zip(batch["keys"], computed):
-                cache.put(key, feat)
-        if cached is None:
-            return computed  # type: ignore[return-value]
-        cached = cached.to(device=hit.device, dtype=dtype)
-        if computed is None:
-            return cached
-        out = cached.new_empty((hit.numel(), *cached.shape[1:]))
-        out[hit] = cached
-        out[~hit] = computed.to(out.dtype)
-        return out
+            cache.put_all(batch["keys"], computed)
+        return merge_features(hit, cached, computed, next(self.cnn.parameters()).dtype)
 

@@ -20,13 +20,14 @@ from benchmark.report.render import Cell, Frame, FrameRow, SignificanceInfo
 from benchmark.report.significance import COLUMNS, paired_test, sentence_counts
 from benchmark.run.predictions import PREDICTIONS_FILE, Predicted, read_predictions
 from benchmark.run.specs import Result
+from benchmark.run.store import ResultStore
 
 SOURCE_LABELS = {"twitter2017": "Twitter-2017", "cc12m-mbart50": "CC12M (mBART50)", "unknown": "unknown"}
 
 
 def predictions_of(root: str | Path, result: Result) -> list[Predicted] | None:
     """The stored test predictions of ``result`` in the store at ``root`` (None when absent)."""
-    path = Path(root) / "runs" / result.job.model / result.job_id / PREDICTIONS_FILE
+    path = ResultStore(root).run_dir(result.job) / PREDICTIONS_FILE
     return read_predictions(path) if path.is_file() else None
 
 

@@ -22,8 +22,10 @@ from typing import Sequence
 
 import numpy as np
 
-TYPES: tuple[str, ...] = ("PER", "LOC", "ORG", "MISC")
-COLUMNS: tuple[str, ...] = ("PER", "LOC", "ORG", "MISC", "precision", "recall", "f1")
+from benchmark.tables import COLUMNS  # the tables' columns: per-type F1, then micro P/R/F1
+from benchmark.types import ENTITY_TYPES
+
+TYPES: tuple[str, ...] = ENTITY_TYPES
 _EPS = 1e-12
 
 

@@ -1,14 +1,17 @@
 """The one atomic-write helper of the harness: every file the suite writes goes through here.
 
-``write_text`` / ``write_bytes`` / ``write_json`` / ``write_stream`` (e.g. ``torch.save``) write to a temporary file in the target's folder,
-flush and ``fsync`` it, then ``os.replace`` it onto the target, so a reader sees either the old file
-or the complete new one, never a fragment. On any failure the temporary file is removed and the old
+``write_text`` / ``write_bytes`` / ``write_json`` / ``write_stream`` (e.g. ``torch.save`` into a file
+object) write to a temporary file in the target's folder, flush and ``fsync`` it, then ``os.replace``
+it onto the target, so a reader sees either the old file or the complete new one, never a fragment.
+``write_named`` / ``write_torch`` do the same for a library that writes a file by its name (the
+temporary file is ``<target's name>`` in a temporary folder beside the target). On any failure the temporary file is removed and the old
 file is left as it was. Disk full, read-only file system, permission denied and similar ``OSError``s
 become one-line ``StoreWriteError``s (a ``BenchError``: exit code 2, no traceback) naming the path.
 Everything written as JSON, to a file or to stdout, is strict JSON (``dumps``: no NaN/Infinity).
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -16,7 +19,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Iterator
 
 from benchmark.errors import BenchError
 
@@ -61,28 +64,85 @@ def ensure_dir(path: str | os.PathLike) -> Path:
     return path
 
 
-def write_stream(path: str | os.PathLike, write: Callable[[BinaryIO], Any], mode: int | None = None) -> Path:
+def write_stream(path: str | os.PathLike, write: Callable[[BinaryIO], Any], mode: int | None = None,
+                 fsync: bool = True) -> Path:
     """Write what ``write(fh)`` writes into a binary file (e.g. ``torch.save(obj, fh)``) to ``path``
     atomically (temp file in the same folder + fsync + os.replace).
 
     ``torch.save`` reports a failed write as a ``RuntimeError`` (``unexpected pos``, ``basic_ios::clear``):
     the ``OSError`` behind it (or, failing that, a full disk seen by ``shutil.disk_usage``) becomes the
-    one-line ``StoreWriteError`` like any other.
+    one-line ``StoreWriteError`` like any other. ``fsync=False`` skips the fsyncs (a cache entry whose
+    loss only means recomputing it): the rename is still atomic.
     """
     path = Path(path)
     ensure_dir(path.parent)
     tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-        tmp = None
+        with _one_line_errors(path):
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            with os.fdopen(fd, "wb") as fh:
+                write(fh)
+                fh.flush()
+                if fsync:
+                    os.fsync(fh.fileno())
+            _commit(tmp, path, mode, fsync)
+            tmp = None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return path
+
+
+def write_named(path: str | os.PathLike, write: Callable[[Path], Any], mode: int | None = None) -> Path:
+    """Write the file that ``write(name)`` writes at the path ``name`` to ``path`` atomically, for a
+    writer that records the file's name in the file: ``torch.save(obj, "weights.pt")`` stores its
+    records under ``weights/``, ``torch.save(obj, fh)`` under ``archive/``. ``name`` is
+    ``<tmp folder>/<path's name>``, the temporary folder beside ``path``, so the bytes are those a
+    plain ``write(path)`` gives (and so is the file's mode); then fsync + os.replace as ``write_stream``.
+    """
+    path = Path(path)
+    ensure_dir(path.parent)
+    folder: str | None = None
+    try:
+        with _one_line_errors(path):
+            folder = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            tmp = os.path.join(folder, path.name)
+            write(Path(tmp))
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _commit(tmp, path, mode, True)
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+    return path
+
+
+def write_torch(path: str | os.PathLike, obj: Any) -> Path:
+    """``torch.save(obj, path)`` atomically (``write_named``): the same bytes and mode as the plain call."""
+    import torch
+
+    return write_named(path, lambda name: torch.save(obj, name))
+
+
+def _commit(tmp: str, path: Path, mode: int | None, fsync: bool) -> None:
+    """Give the finished temp file ``mode`` and rename it onto ``path`` (then persist the rename)."""
+    if mode is not None:
+        os.chmod(tmp, mode)
+    os.replace(tmp, path)
+    if fsync:
         _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def _one_line_errors(path: Path) -> Iterator[None]:
+    """An OSError (or a RuntimeError with a disk problem behind it) while writing ``path`` becomes the
+    one-line ``StoreWriteError`` naming ``path``; any other RuntimeError passes as it is."""
+    try:
+        yield
     except OSError as exc:
         raise write_error(exc, path) from None
     except RuntimeError as exc:
@@ -92,13 +152,6 @@ def write_stream(path: str | os.PathLike, write: Callable[[BinaryIO], Any], mode
         if _disk_full(path.parent):
             raise StoreWriteError(path, os.strerror(errno.ENOSPC)) from None
         raise
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-    return path
 
 
 def default_file_mode() -> int:
@@ -128,9 +181,9 @@ def _disk_full(folder: Path, margin: int = 1 << 20) -> bool:
         return False
 
 
-def write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -> Path:
+def write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None, fsync: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same folder + fsync + os.replace)."""
-    return write_stream(path, lambda fh: fh.write(data), mode)
+    return write_stream(path, lambda fh: fh.write(data), mode, fsync)
 
 
 def write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:

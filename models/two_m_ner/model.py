@@ -32,7 +32,8 @@ from benchmark.errors import ConfigError
 from models.two_m_ner.alignment import CL_FORMS, ProjectionHead, contrastive_loss, pool_tokens
 from baselines.layers.image_encoders import build_resnet, build_vit, module_fingerprint, rebuild_resnet, rebuild_vit
 from baselines.layers.fusion import CollaborationModule
-from baselines.layers.images import FeatureCache, ResNetTransform, clip_pixels, image_key
+from baselines.layers.images import (FeatureCache, ResNetTransform, clip_pixels, image_key, lookup_features,
+                                    merge_features)
 
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "resnet_bn": ("batch", "frozen"), "resnet_feature": ("grid", "pooled"),
@@ -235,9 +236,7 @@ class TwoMNER(Tagger):
 
         for branch in self.branches:
             cacheable = self._cacheable(branch)
-            found = [self._cache(branch).get(k) if cacheable else None for k in keys]
-            hit = torch.tensor([f is not None for f in found], dtype=torch.bool)
-            miss = [i for i, f in enumerate(found) if f is None]
+            hit, miss, cached = lookup_features(self._cache(branch) if cacheable else None, keys)
             imgs = [image(i) for i in miss]
             if branch == "vit":
                 pixels = clip_pixels(self.clip_processor, imgs)
@@ -250,7 +249,7 @@ class TwoMNER(Tagger):
             # row indices computed here, on the CPU: no boolean-mask indexing (a host sync) on the device
             batch[f"{branch}_hit_index"] = torch.nonzero(hit).flatten()
             batch[f"{branch}_miss_index"] = torch.tensor(miss, dtype=torch.long)
-            batch[f"{branch}_cached"] = torch.stack([f for f in found if f is not None]) if bool(hit.any()) else None
+            batch[f"{branch}_cached"] = cached
             batch[f"{branch}_keys"] = [keys[i] for i in miss] if cacheable else None
         return batch
 
@@ -278,19 +277,9 @@ class TwoMNER(Tagger):
                     if self.config["resnet_feature"] == "pooled":
                         computed = computed.mean(dim=(2, 3))
             if batch.get(f"{branch}_keys"):
-                cache = self._cache(branch)
-                for key, feat in zip(batch[f"{branch}_keys"], computed.detach().to("cpu")):  # one copy
-                    cache.put(key, feat)
-        cached = batch.get(f"{branch}_cached")
-        if cached is None:
-            return computed  # type: ignore[return-value]
-        cached = cached.to(next(self.parameters()).dtype)
-        if computed is None:
-            return cached
-        out = cached.new_empty((hit.numel(), *cached.shape[1:]))
-        out.index_copy_(0, batch[f"{branch}_hit_index"], cached)
-        out.index_copy_(0, batch[f"{branch}_miss_index"], computed.to(out.dtype))
-        return out
+                self._cache(branch).put_all(batch[f"{branch}_keys"], computed)
+        return merge_features(hit, batch.get(f"{branch}_cached"), computed, next(self.parameters()).dtype,
+                              batch[f"{branch}_hit_index"], batch[f"{branch}_miss_index"])
 
     def _text(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """Word states ``[B, W, d]`` and the sentence vector h_t ``[B, d]`` for the contrastive loss."""
@@ -346,8 +335,7 @@ class TwoMNER(Tagger):
 
     def decode(self, batch: dict[str, Any]) -> list[list[str]]:
         emissions, _ = self(batch, with_cl=False)
-        paths = self.crf.decode(emissions, batch["word_mask"])
-        return [[self.tags[i] for i in path] for path in paths]
+        return self.crf.decode_tags(emissions, batch["word_mask"])
 
     def configure_optimizer(self, hp: dict[str, Any], total_steps: int
                             ) -> tuple[torch.optim.Optimizer, Any, str]:
