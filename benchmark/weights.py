@@ -474,6 +474,12 @@ def settle_embeddings(hp: dict[str, Any], explicit: Iterable[str] = (),
     return {**hp, "embedding_dim": dim}
 
 
+def vector_hparams(artifact_id: str) -> dict[str, Any]:
+    """The hyperparameters a job with the word vectors ``artifact_id`` has (what ``settle_embeddings``
+    makes of ``--hp embeddings=ID``): ``embeddings`` and ``embedding_dim`` (the artefact's size)."""
+    return {"embeddings": artifact_id, "embedding_dim": artifact(artifact_id).dim}
+
+
 def locate(artifact_id: str) -> tuple[str | None, list[str]]:
     """``(where it is, places looked)`` for any artefact id, without raising or downloading."""
     art = artifact(artifact_id)

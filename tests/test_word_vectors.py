@@ -19,7 +19,7 @@ from benchmark.report.rank import default_hparams, normalised_hparams, rank
 from benchmark.run.store import ResultStore
 
 ROOT = Path(__file__).resolve().parents[1]
-VECTOR_DIMS = {"glove.6B.50d": 50, "glove.6B.300d": 300}
+VECTORS = ("glove.6B.50d", "glove.6B.300d")
 
 
 def test_auto_takes_the_first_candidate_present_else_word2vec(monkeypatch):
@@ -47,8 +47,7 @@ def _dev_means(name: str) -> dict[str | None, tuple[int, float, float]]:
     stored = [r for r in ResultStore(ROOT / "results" / "reference").all()
               if r.job.model == name and r.job.scale == "paper" and r.job.setting.label() == "train en -> test en (text)"]
     base = default_hparams(spec, "paper", pretrained_vectors=False)
-    recipes = {None: base, **{v: normalised_hparams(spec, {**base, "embeddings": v, "embedding_dim": d})
-                              for v, d in VECTOR_DIMS.items()}}
+    recipes = {None: base, **{v: normalised_hparams(spec, {**base, **weights.vector_hparams(v)}) for v in VECTORS}}
     out = {}
     for block in rank(stored, spec):
         for config in block.configurations:

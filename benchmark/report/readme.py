@@ -19,9 +19,10 @@ from typing import Any
 
 from tabulate import tabulate
 
-from benchmark.report.render import build_frame, code_rows, to_markdown, vectors_label
+from benchmark.report.render import build_frame, code_rows, to_markdown, variant_vectors, vectors_label
 from benchmark.run.plan import PlanOptions, make_plan
 from benchmark.run.specs import Result
+from benchmark.weights import vector_hparams
 from benchmark.run.store import ResultStore, lookup
 from benchmark.tables import TABLES
 from benchmark.util.command import bench_command
@@ -34,9 +35,9 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 MIN_SEEDS = 3  # a README row needs at least this many seeds (mean ± std)
 # word-vector variants of the registered recipes shown as rows of their own, below each table: the
 # hyperparameters a job planned with the variant differs by (GloVe 6B 50d: ``--hp
-# embeddings=glove.6B.50d``, whose plan sets embedding_dim to the vectors' 50). Given here rather
+# embeddings=glove.6B.50d``, whose plan sets embedding_dim to the vectors' size). Given here rather
 # than planned, so the block renders the same where the vectors are not installed.
-VECTOR_VARIANTS: tuple[dict[str, Any], ...] = ({"embeddings": "glove.6B.50d", "embedding_dim": 50},)
+VECTOR_VARIANTS: tuple[dict[str, Any], ...] = (vector_hparams("glove.6B.50d"),)
 
 
 def _command(env: dict) -> str:
@@ -94,8 +95,8 @@ def results_block(store: ResultStore, data_dir: str | None = None, image_dir: st
     groups: dict[tuple[str, str], list[Result]] = {}
     for r in {r.job_id: r for r in results}.values():
         if r.job_id in shown:
-            vectors = vectors_label(r.job.hparams["embeddings"]) if "embeddings" in r.job.hparams else None
-            name = r.job.model + (f" ({vectors})" if vectors and vectors != "word2vec" else "")
+            vectors = variant_vectors(vectors_label(r.job.hparams["embeddings"])) if "embeddings" in r.job.hparams else None
+            name = r.job.model + (f" ({vectors})" if vectors else "")
             groups.setdefault((name, r.job.setting.label()), []).append(r)
     rows = []
     for (model, setting), runs in sorted(groups.items()):

@@ -202,6 +202,12 @@ def vectors_label(value: Any) -> str | None:
     return f"GloVe {match[1]} {match[2]}d" if match else f"vectors {PurePath(str(value)).name}"
 
 
+def variant_vectors(label: str | None) -> str | None:
+    """``label`` (a ``vectors_label``) when it makes a row a word-vector variant of the registered
+    recipe, to be named beside the row (anything but word2vec trained here, the default); else None."""
+    return label if label and label != "word2vec" else None
+
+
 def _vectors(planned: Sequence[JobSpec]) -> str | None:
     """The row's word vectors' label (see ``vectors_label``); None for models without word vectors."""
     values = {json.dumps(j.hparams["embeddings"]) for j in planned if "embeddings" in j.hparams}
@@ -251,7 +257,7 @@ def build_frame(table: TableSpec, jobs: Iterable[tuple[Row, JobSpec]], results: 
         capped = sum(cap_reached(r) for r in found)
         labels = table.label_of(row)
         vectors = _vectors(planned)
-        if vectors and vectors != "word2vec":  # a variant of the registered recipe: named in the row
+        if variant_vectors(vectors):  # a variant of the registered recipe: named in the row
             labels = (f"{labels[0]} ({vectors})",) + tuple(labels[1:])
         if capped:
             labels = (labels[0] + CAP_MARK,) + tuple(labels[1:])
