@@ -109,6 +109,10 @@ class ModelSpec:
     # word2vec trained here. The papers' GloVe 6B 300d first (their recipe, not measurable here); the
     # rest ordered by mean dev F1 against word2vec (baselines/word_vectors.md, tests/test_word_vectors.py)
     auto_vectors: tuple[str, ...] = ("glove.6B.300d",)
+    # which compute model `benchmark.run.cost` estimates a paper-scale job with (time, memory: the
+    # Slurm request's default): "lstm" (word BiLSTM), "2m-ner" (mBERT + ViT/ResNet branches per its
+    # use_vit/use_resnet hps), "transformer" (an mBERT-size encoder; also the default for plugins)
+    cost_family: str = "transformer"
 
     def hparams(self, scale: str = "paper", overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Merged hyperparameters (``benchmark.hparams.merge``): trainer defaults < paper defaults <
@@ -129,7 +133,7 @@ _LSTM_OPTIONAL = {"label_scheme": ("iob2", "bioes"),  # baselines.layers.lstm.LA
 
 _SPECS: list[ModelSpec] = [
     ModelSpec(
-        name="bilstm-crf", display="BiLSTM-CRF", factory="baselines.bilstm_crf:BiLSTMCRF",
+        name="bilstm-crf", cost_family="lstm", display="BiLSTM-CRF", factory="baselines.bilstm_crf:BiLSTMCRF",
         modality="text", citation="Huang, Xu & Yu 2015, arXiv:1508.01991",
         description="word embeddings (GloVe file, else word2vec trained on train) -> BiLSTM -> CRF",
         # The recipe measured best on English MMNERD (trials: baselines/lstm_recipes.md); the former
@@ -146,7 +150,7 @@ _SPECS: list[ModelSpec] = [
         auto_vectors=("glove.6B.300d", "glove.6B.50d"),  # 50d: dev-best over word2vec (baselines/word_vectors.md)
     ),
     ModelSpec(
-        name="hbilstm-crf", display="HBiLSTM-CRF", factory="baselines.hbilstm_crf:HBiLSTMCRF",
+        name="hbilstm-crf", cost_family="lstm", display="HBiLSTM-CRF", factory="baselines.hbilstm_crf:HBiLSTMCRF",
         modality="text", citation="Lample, Ballesteros, Subramanian, Kawakami & Dyer 2016, NAACL",
         description="char BiLSTM (25+25) + word embeddings -> BiLSTM (100+100) -> CRF; singleton UNK 0.5",
         defaults={"embedding_dim": 100, "embeddings": "auto", "char_embedding_dim": 25, "char_hidden_size": 25,
@@ -189,7 +193,7 @@ _SPECS: list[ModelSpec] = [
     ),
     # -- registered by later work: 2m-ner and its variants ---------------------------------------
     ModelSpec(
-        name="2m-ner", fusable=True, display="2M-NER", factory="models.two_m_ner.model:TwoMNER",
+        name="2m-ner", cost_family="2m-ner", fusable=True, display="2M-NER", factory="models.two_m_ner.model:TwoMNER",
         modality="text+image", citation="Wang, Feng, Liu & Wang 2024, 2M-NER (MMNERD)",
         description="mBERT + CLIP ViT-B/32 + ResNet-152; contrastive alignment; two cross-attention "
                     "collaboration modules; CRF (paper recipe; see models/two_m_ner/README.md)",
@@ -197,28 +201,28 @@ _SPECS: list[ModelSpec] = [
         needs=(_MBERT, _CLIP, _RESNET),
     ),
     ModelSpec(
-        name="2m-ner-no-resnet", fusable=True, display="-ResNet", factory="models.two_m_ner.model:TwoMNER",
+        name="2m-ner-no-resnet", cost_family="2m-ner", fusable=True, display="-ResNet", factory="models.two_m_ner.model:TwoMNER",
         modality="text+image", citation="Wang et al. 2024, Table 9 ablation",
         description="2M-NER without the ResNet branch (and its contrastive loss)",
         defaults=LazyDefaults(_HP + "PAPER_DEFAULTS", _HP + "NO_RESNET"), smoke=LazyDefaults(_HP + "SMOKE"),
         needs=(_MBERT, _CLIP),
     ),
     ModelSpec(
-        name="2m-ner-no-vit", fusable=True, display="-ViT", factory="models.two_m_ner.model:TwoMNER",
+        name="2m-ner-no-vit", cost_family="2m-ner", fusable=True, display="-ViT", factory="models.two_m_ner.model:TwoMNER",
         modality="text+image", citation="Wang et al. 2024, Table 9 ablation",
         description="2M-NER without the ViT branch (and its contrastive loss)",
         defaults=LazyDefaults(_HP + "PAPER_DEFAULTS", _HP + "NO_VIT"), smoke=LazyDefaults(_HP + "SMOKE"),
         needs=(_MBERT, _RESNET),
     ),
     ModelSpec(
-        name="2m-ner-text", fusable=True, display="2M-NER", factory="models.two_m_ner.model:TwoMNER",
+        name="2m-ner-text", cost_family="2m-ner", fusable=True, display="2M-NER", factory="models.two_m_ner.model:TwoMNER",
         modality="text", citation="Wang et al. 2024, Table 7 (image encoders removed)",
         description="2M-NER with both image encoders removed: mBERT -> first-subword gather -> CRF",
         defaults=LazyDefaults(_HP + "PAPER_DEFAULTS", _HP + "TEXT_ONLY"), smoke=LazyDefaults(_HP + "SMOKE"),
         needs=(_MBERT,),
     ),
     ModelSpec(
-        name="2m-ner-code", fusable=True, display="2M-NER (code)", factory="models.two_m_ner.model:TwoMNER",
+        name="2m-ner-code", cost_family="2m-ner", fusable=True, display="2M-NER (code)", factory="models.two_m_ner.model:TwoMNER",
         modality="text+image", citation="wangdsh/MMNERD @ dda173b (authors' code)",
         description="2M-NER as the authors' code runs it: frozen pooled ResNet, NT-Xent, W_k queries, no "
                     "collaboration FFN, loss x2, batch 32, random crops at test, best-test-epoch selection",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from benchmark.registry import MODELS
 from benchmark.run.specs import SCALE_LIMITS, JobSpec
 
 BENCHMARKS_DIR = Path(__file__).resolve().parents[2] / "results" / "benchmarks"
@@ -130,6 +131,19 @@ def find_record(job: JobSpec, device: str, folder: Path | None = None) -> tuple[
 # FLOP model
 # ---------------------------------------------------------------------------------------------
 
+def cost_family(job: JobSpec) -> str:
+    """The compute model of ``job``'s model (``ModelSpec.cost_family``; "transformer" when the model
+    is not registered in this process)."""
+    spec = MODELS.get(job.model)
+    return spec.cost_family if spec is not None else "transformer"
+
+
+def _images(job: JobSpec) -> bool:
+    """Whether a 2M-NER-family job encodes images (its multimodal variants always do)."""
+    spec = MODELS.get(job.model)
+    return job.setting.use_image or (spec is not None and spec.modality == "text+image")
+
+
 def _flops_per_sentence(job: JobSpec) -> tuple[float, float, float, float]:
     """FLOPs per training sentence and per scored sentence, FLOPs once per image (cached frozen
     encoders), and the number of frozen parameters."""
@@ -137,14 +151,13 @@ def _flops_per_sentence(job: JobSpec) -> tuple[float, float, float, float]:
     tokens = WORDS_PER_SENTENCE * TOKENS_PER_WORD
     if job.scale != "paper":  # smoke/check scales: tiny random encoders
         return 6 * 2e5 * tokens, 2 * 2e5 * tokens, 0.0, 0.0
-    name = job.model
-    if name.startswith("bilstm") or name.startswith("hbilstm"):
+    family = cost_family(job)
+    if family == "lstm":
         return 6 * LSTM_PARAMS * WORDS_PER_SENTENCE, 2 * LSTM_PARAMS * WORDS_PER_SENTENCE, 0.0, 0.0
     layers = int(hp.get("text_layers") or 12)
     body = TEXT_BODY_PARAMS * layers / 12
     train, evaluate, once, frozen = 6 * body * tokens, 2 * body * tokens, 0.0, 0.0
-    image = job.setting.use_image or name.startswith("2m-ner") and name != "2m-ner-text"
-    if name.startswith("2m-ner") and image:
+    if family == "2m-ner" and _images(job):
         if hp.get("use_vit"):
             vit = VIT_FLOPS * int(hp.get("vit_layers") or 12) / 12
             if hp.get("vit_trainable", True):
@@ -164,13 +177,13 @@ def _flops_per_sentence(job: JobSpec) -> tuple[float, float, float, float]:
 
 
 def _trainable_params(job: JobSpec) -> float:
-    hp, name = job.hparams, job.model
+    hp, family = job.hparams, cost_family(job)
     if job.scale != "paper":
         return 2e5
-    if name.startswith("bilstm") or name.startswith("hbilstm"):
+    if family == "lstm":
         return LSTM_PARAMS + 30000 * int(hp.get("embedding_dim") or 100)
     n = TEXT_EMBED_PARAMS + TEXT_BODY_PARAMS * int(hp.get("text_layers") or 12) / 12
-    if name.startswith("2m-ner"):
+    if family == "2m-ner":
         if hp.get("use_vit") and hp.get("vit_trainable", True):
             n += VIT_PARAMS
         if hp.get("use_resnet") and hp.get("resnet_trainable", True):
@@ -194,7 +207,7 @@ def flop_estimate(job: JobSpec, device: str) -> Estimate:
     seconds = flops / rate + steps * overhead + epochs * 2.0  # + per-epoch evaluation/checkpoint set-up
     trainable = _trainable_params(job)
     act = bs * WORDS_PER_SENTENCE * TOKENS_PER_WORD * 12 * 768 * 34 if job.scale == "paper" else 5e6
-    if job.model.startswith("2m-ner") and job.scale == "paper":
+    if cost_family(job) == "2m-ner" and job.scale == "paper":
         if job.hparams.get("use_vit") and job.hparams.get("vit_trainable", True):
             act += bs * 50 * 12 * 768 * 34
         if job.hparams.get("use_resnet") and job.hparams.get("resnet_trainable", True):
