@@ -57,12 +57,9 @@ def profile_fit(model_name: str, scale: str = "paper", device: str = "cpu", step
             model = load_factory(spec).from_training_data(hp, train, ctx)
             out["weights"] = "pretrained" if scale == "paper" else "random (smoke encoders)"
         except MissingArtifactError as exc:
-            from baselines.layers.text_encoder import EXTRA_SPECIAL_TOKENS
-            from benchmark.profiling.model import MBERT_VOCAB, _random_paper_hp
+            from benchmark.profiling.model import stand_in_model
 
-            hp = _random_paper_hp(hp)
-            model = load_factory(spec).from_training_data(hp, train, ctx)
-            model.text.resize_token_embeddings(MBERT_VOCAB + len(EXTRA_SPECIAL_TOKENS), mean_resizing=False)
+            model, hp = stand_in_model(load_factory(spec), hp, train, ctx)
             out.update(weights="stand-in random weights of the paper shapes", missing=str(exc))
         model = model.to(dev_)
         out["build_s"] = time.perf_counter() - t0

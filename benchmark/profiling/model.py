@@ -1,6 +1,6 @@
-"""Cost of a 2M-NER configuration: parameters, training/inference throughput, peak memory.
+"""Cost of a registered model's configuration: parameters, training/inference throughput, peak memory.
 
-``profile_model("2m-ner", "smoke", "cpu")`` builds the registered model with its smoke (tiny) or
+``profile_model("2m-ner", "smoke", "cpu")`` (any registered model) builds it with its smoke (tiny) or
 paper hyperparameters on synthetic sentences with images (the fallback corpus generator), times a
 few optimisation steps at the configured batch size and reports a JSON-able dict. When the paper
 profile's pretrained weights are absent the dict says so (``status: "missing"``) instead of raising.
@@ -44,6 +44,29 @@ def _random_paper_hp(hp: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def stand_in_model(factory: Any, hp: dict[str, Any], train: Any, ctx: BuildContext) -> tuple[Any, dict[str, Any]]:
+    """``(model, hp)``: the paper architectures with random weights, for timing where the pretrained
+    files are absent; the text encoder (whatever attribute holds it) gets mBERT's vocabulary size."""
+    from baselines.layers.text_encoder import EXTRA_SPECIAL_TOKENS
+
+    hp = _random_paper_hp(hp)
+    model = factory.from_training_data(hp, train, ctx)
+    encoder = next((m for m in model.modules() if _has_word_embeddings(m)), None)
+    if encoder is not None:
+        encoder.resize_token_embeddings(MBERT_VOCAB + len(EXTRA_SPECIAL_TOKENS), mean_resizing=False)
+    return model, hp
+
+
+def _has_word_embeddings(module: torch.nn.Module) -> bool:
+    """A Hugging Face model with a word-embedding table (a text encoder, not a vision tower)."""
+    if not hasattr(module, "resize_token_embeddings"):
+        return False
+    try:
+        return isinstance(module.get_input_embeddings(), torch.nn.Embedding)
+    except (NotImplementedError, AttributeError):
+        return False
+
+
 def profile_model(model_name: str, scale: str = "smoke", device: str | torch.device = "cpu",
                   steps: int = 3, overrides: dict[str, Any] | None = None,
                   random_weights: bool = False) -> dict[str, Any]:
@@ -84,11 +107,8 @@ def profile_model(model_name: str, scale: str = "smoke", device: str | torch.dev
         except MissingArtifactError as exc:
             if not (random_weights and scale == "paper"):
                 return {**report, "status": "missing", "missing": str(exc)}
-            from baselines.layers.text_encoder import EXTRA_SPECIAL_TOKENS
             report.update(missing=str(exc), weights="random (paper architectures; pretrained weights absent)")
-            hp = _random_paper_hp(hp)
-            model = load_factory(spec).from_training_data(hp, train, ctx)
-            model.text.resize_token_embeddings(MBERT_VOCAB + len(EXTRA_SPECIAL_TOKENS), mean_resizing=False)
+            model, hp = stand_in_model(load_factory(spec), hp, train, ctx)
             model = model.to(device)
         parts = {name: _count(getattr(model, name)) for name in ("text", "vit", "resnet")
                  if hasattr(model, name)}
