@@ -337,10 +337,10 @@ class LocalExecutor(Executor):
                 raise write_error(exc) from None  # disk full / read-only: stop
             except KeyboardInterrupt:
                 progress.clear()
-                echo(f"{head}: interrupted; its checkpoint stays in {store.root / '.work' / job.job_id}")
+                echo(f"{head}: interrupted; its checkpoint stays in {store.work_path(job)}")
                 raise
             except Exception as exc:  # noqa: BLE001 - one broken job must not lose the others
-                work = store.root / ".work" / job.job_id
+                work = store.work_path(job)
                 write_text(work / "error.txt", traceback.format_exc())
                 summary.failed.append((job.job_id, f"{type(exc).__name__}: {exc}"))
                 progress.update(failed=1, running=-1)
@@ -386,11 +386,11 @@ class LocalExecutor(Executor):
         with (work / WORKER_LOG).open("ab") as out:
             proc = subprocess.Popen([sys.executable, "-m", "benchmark.run.worker", str(work / WORKER_PAYLOAD)],
                                     env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        (work / "worker.pid").write_text(f"{proc.pid}\n")
+        write_text(work / "worker.pid", f"{proc.pid}\n")
         return proc
 
     def _outcome(self, job: JobSpec, proc: subprocess.Popen, store: ResultStore) -> dict[str, Any]:
-        work = store.root / ".work" / job.job_id
+        work = store.work_path(job)
         try:
             outcome = json.loads((work / WORKER_OUTCOME).read_text())
         except (OSError, json.JSONDecodeError):
@@ -465,7 +465,7 @@ class LocalExecutor(Executor):
                 except subprocess.TimeoutExpired:
                     proc.kill()
                 progress.clear()
-                echo(f"{job_head(job)}: interrupted; its checkpoint stays in {store.root / '.work' / job.job_id}")
+                echo(f"{job_head(job)}: interrupted; its checkpoint stays in {store.work_path(job)}")
             raise
         if stop:  # a user-facing error (missing weights, bad data): like the in-process executor, stop
             raise BenchError(stop)

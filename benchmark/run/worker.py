@@ -21,6 +21,12 @@ def _write_outcome(work: Path, outcome: dict) -> None:
     write_json(work / "outcome.json", outcome)
 
 
+def _write_traceback(work: Path) -> None:
+    from benchmark.util.io import write_text
+
+    write_text(work / "error.txt", traceback.format_exc())
+
+
 def main(payload_path: str) -> int:
     work = Path(payload_path).parent
     payload = json.loads(Path(payload_path).read_text())
@@ -60,7 +66,7 @@ def main(payload_path: str) -> int:
         _write_outcome(work, {"status": "bench-error", "error": str(exc)})
         return 2
     except Exception as exc:  # noqa: BLE001 - recorded for the parent, which goes on with other jobs
-        (work / "error.txt").write_text(traceback.format_exc())
+        _write_traceback(work)
         _write_outcome(work, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
         return 1
     return 0  # execute_job stored the result and removed the work folder
