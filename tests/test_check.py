@@ -45,7 +45,9 @@ def test_update_measures_spread_and_unchanged_tree_passes_twice(tiny_corpus, bas
 
 def test_frozen_model_fails_with_readable_message(tiny_corpus, baseline, monkeypatch):
     spec = registry.MODELS["bilstm-crf"]
-    broken = dataclasses.replace(spec, smoke={**spec.smoke, "lr": 0.0})  # weights never move
+    # weights that (practically) never move; lr 0 itself is refused by the hp rules, which bench check
+    # applies as bench run does
+    broken = dataclasses.replace(spec, smoke={**spec.smoke, "lr": 1e-12})
     monkeypatch.setitem(registry.MODELS, "bilstm-crf", broken)
     out = run_check("--baseline", str(baseline), "--data-dir", str(tiny_corpus.root))
     assert out.exit_code == 1
@@ -191,3 +193,14 @@ def test_worker_processes_give_the_same_figures(tiny_corpus):
     one = check.measure(tiny_corpus, models=names, echo=lambda m: None)
     two = check.measure(tiny_corpus, models=names, echo=lambda m: None, workers=2)
     assert one == two
+
+
+def test_a_setting_outside_the_hp_rules_is_refused_before_any_job(tiny_corpus, baseline, monkeypatch):
+    """bench check resolves each model's hyperparameters through the same path as bench run
+    (benchmark.hparams.resolve_hparams): lr 0 is one line naming the key, exit 2, nothing trained.
+    Bug: check building its jobs from the unchecked merge, training a model that cannot learn."""
+    spec = registry.MODELS["bilstm-crf"]
+    monkeypatch.setitem(registry.MODELS, "bilstm-crf", dataclasses.replace(spec, smoke={**spec.smoke, "lr": 0.0}))
+    out = run_check("--baseline", str(baseline), "--data-dir", str(tiny_corpus.root))
+    assert out.exit_code == 2 and "lr must be a number > 0" in out.output, out.output
+    assert "REGRESSION" not in out.output
