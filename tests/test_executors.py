@@ -115,16 +115,24 @@ def test_worker_processes_store_the_same_result_and_a_killed_job_loses_only_itse
     assert stored.test == here.test and [h["loss"] for h in stored.history] == [h["loss"] for h in here.history]
 
 
-def test_cli_runs_jobs_on_two_cpu_worker_slots(tiny_corpus, tmp_path):
+def test_cli_runs_jobs_on_two_cpu_worker_slots(tiny_corpus, tmp_path, monkeypatch):
+    """Two worker processes run the two jobs; each result records the `bench run` that planned it.
+    Bug: a worker recording its own command line (python -m benchmark.run.worker payload.json)."""
+    from benchmark.util.command import COMMAND_ENV
+
     res = tmp_path / "results"
-    out = CliRunner().invoke(main, ["run", "--table", "5", "--models", "bilstm-crf", "--languages", "en,fr",
-                                    "--scale", "smoke", "--data-dir", str(tiny_corpus.root), "--results", str(res),
-                                    "--device", "cpu", "--devices", "cpu,cpu", "--hp", "epochs=2"],
-                             catch_exceptions=False)
+    args = ["run", "--table", "5", "--models", "bilstm-crf", "--languages", "en,fr", "--scale", "smoke",
+            "--data-dir", str(tiny_corpus.root), "--results", str(res), "--device", "cpu", "--devices", "cpu,cpu",
+            "--hp", "epochs=2"]
+    monkeypatch.delenv(COMMAND_ENV, raising=False)
+    monkeypatch.setattr(sys, "argv", ["/somewhere/bin/bench", *args])
+    out = CliRunner().invoke(main, args, catch_exceptions=False)
     assert out.exit_code == 0, out.output
     assert out.output.count("test F1") == 2 and "on cpu" in out.output
     assert "finished: 2 done, 0 failed, 0 skipped" in out.output
-    assert len(list((res / "runs" / "bilstm-crf").glob("*/result.json"))) == 2
+    stored = [json.loads(p.read_text()) for p in (res / "runs" / "bilstm-crf").glob("*/result.json")]
+    assert len(stored) == 2
+    assert {r["environment"]["command"] for r in stored} == {shlex.join(["bench", *args])}
 
 
 def test_grid_progress_line_and_quiet_off_terminal():

@@ -25,7 +25,7 @@ from benchmark.run.specs import Result
 from benchmark.weights import vector_hparams
 from benchmark.run.store import ResultStore, lookup
 from benchmark.tables import TABLES
-from benchmark.util.command import bench_command
+from benchmark.util.command import bench_command, is_executor_command
 from benchmark.util.io import write_text
 from benchmark.util.machine import cpu_label
 
@@ -41,14 +41,18 @@ VECTOR_VARIANTS: tuple[dict[str, Any], ...] = (vector_hparams("glove.6B.50d"),)
 
 
 def _command(env: dict) -> str:
-    """The run's command as typed (runs stored before ``bench_command`` kept ``benchmark/cli.py``'s path)."""
+    """The run's command as typed, as a Markdown code span (runs stored before ``bench_command`` kept
+    ``benchmark/cli.py``'s path; runs stored before executors handed the command to their workers
+    kept the worker's own command line, which is not shown)."""
     command = env.get("command")
     if not command:
         return "?"
+    if is_executor_command(str(command)):
+        return "not recorded (an executor's worker process ran it and stored its own command line)"
     try:
-        return bench_command(shlex.split(command))
+        return f"`{bench_command(shlex.split(command))}`"
     except ValueError:  # not shell-quoted: show it as stored
-        return str(command)
+        return f"`{command}`"
 
 
 def clean_tree(result: Result) -> bool:
@@ -107,7 +111,7 @@ def results_block(store: ResultStore, data_dir: str | None = None, image_dir: st
                      _mean_std([100 * r.test["strict"]["f1"] for r in runs]),
                      f"{statistics.fmean(r.wall_time_s for r in runs) / 60:.1f}",
                      _hardware(runs), ", ".join(commits),
-                     f"`{_command(env)}`"])
+                     _command(env)])
     if rows:
         parts.append("Stored runs (`results/reference/runs/<model>/<job_id>/`, clean committed tree only), test F1 "
                      "at the best dev epoch, mean ± std over n seeds:\n\n" + tabulate(

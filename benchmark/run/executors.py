@@ -37,6 +37,7 @@ from benchmark.run.executor import Echo, Executor, ExecutorOptions, RunSummary, 
 from benchmark.run.specs import JobSpec, Result
 from benchmark.run.store import ResultStore
 from benchmark.util.io import DISK_ERRNOS, StoreWriteError, dumps, write_error, write_json, write_text
+from benchmark.util.command import COMMAND_ENV, recorded_command
 
 WORKER_PAYLOAD = "payload.json"
 WORKER_OUTCOME = "outcome.json"
@@ -374,7 +375,7 @@ class LocalExecutor(Executor):
                    "threads": torch.get_num_threads(), "plugins": plugin_refs(), "overwrite": self.overwrite,
                    "sys_path": [os.getcwd()] + [p for p in sys.path if p]}
         write_json(work / WORKER_PAYLOAD, payload, sort_keys=False)
-        env = dict(os.environ, BENCH_PROGRESS="0", PYTHONUNBUFFERED="1")
+        env = dict(os.environ, BENCH_PROGRESS="0", PYTHONUNBUFFERED="1", **{COMMAND_ENV: recorded_command()})
         if slot == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""
         else:  # pin: the worker sees only this GPU, as cuda:0 (honouring an outer CUDA_VISIBLE_DEVICES)
@@ -600,6 +601,8 @@ class SlurmTask:
         from benchmark.registry import load_plugins_again
 
         load_plugins_again(payload.get("plugins", []), payload.get("sys_path"))
+        if payload.get("command"):  # the result records the `bench run` that submitted the task
+            os.environ[COMMAND_ENV] = payload["command"]
         threads = payload.get("threads") or int(os.environ.get("SLURM_CPUS_PER_TASK", "0") or 0)
         if threads:
             torch.set_num_threads(int(threads))
@@ -765,7 +768,8 @@ class SlurmExecutor(Executor):
         return dumps({"job": job.to_json(), "corpus": corpus_payload(corpus), "results": str(store.root),
                       "cache_dir": str(self.cache_dir) if self.cache_dir else None, "device": self.device,
                       "threads": self.threads, "overwrite": self.overwrite, "plugins": plugin_refs(),
-                      "sys_path": [os.getcwd()] + [p for p in sys.path if p]}, indent=None, where="slurm payload")
+                      "sys_path": [os.getcwd()] + [p for p in sys.path if p], "command": recorded_command()},
+                     indent=None, where="slurm payload")
 
     def _still_active(self, jobs: Sequence[JobSpec], store: ResultStore) -> dict[str, str]:
         """job id -> Slurm task id, for the jobs whose earlier task Slurm still has pending or running."""

@@ -34,7 +34,7 @@ from benchmark.api import BuildContext, Tagger, move_to
 from benchmark.corpora.reader import Corpus, Sentence
 from benchmark.corpora.images import ImageStore
 from benchmark.errors import ConfigError, JobError, first_sentence
-from benchmark.util.command import bench_command
+from benchmark.util.command import recorded_command
 from benchmark.util.machine import cpu_facts
 from benchmark.metrics import evaluate
 from benchmark.hparams import OPTIONAL_TRAINER_HPARAMS
@@ -117,7 +117,7 @@ def environment(device: torch.device) -> dict[str, Any]:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             versions[pkg] = None
-    env = {"command": bench_command(sys.argv), "python": platform.python_version(), "platform": platform.platform(),
+    env = {"command": recorded_command(), "python": platform.python_version(), "platform": platform.platform(),
            "device": str(device), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
            "versions": versions, **git_commit(), **cpu_facts()}
     if device.type == "cuda":
