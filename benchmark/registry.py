@@ -267,19 +267,20 @@ _SPECS: list[ModelSpec] = [
         modality="text+image", citation="Zhang, Fu, Liu & Huang 2018, AAAI (adaptive co-attention network)",
         description="char CNN + word embeddings -> BiLSTM -> word-guided visual / image-guided textual "
                     "attention, gated fusion, filtration gate (VGG-16 7x7 grid) -> CRF; text-only: CNN-BiLSTM-CRF",
-        defaults={"embedding_dim": 300, "embeddings": None, "char_embedding_dim": 30, "char_filters": 32,
+        defaults={"embedding_dim": 300, "embeddings": "auto", "char_embedding_dim": 30, "char_filters": 32,
                   "char_out": 50, "char_dropout": 0.25, "max_word_length": 30, "hidden_size": 200,
                   "attention_size": 200, "dropout": 0.5, "text_stack": "paper",
                   "visual_encoder": "torchvision/vgg16", "image_size": 224,
                   "optimizer": "rmsprop", "lr": 1e-3, "batch_size": 10, "epochs": 25, "patience": 5,
                   "w2v_epochs": 10, "w2v_window": 5, "w2v_min_count": 1, "normalize_digits": True,
                   "crf_reduction": "mean", "unk_replace": 0.5, "length_buckets": 50},
-        smoke={"embedding_dim": 32, "hidden_size": 32, "attention_size": 32, "char_embedding_dim": 8,
+        smoke={"embedding_dim": 32, "embeddings": None, "hidden_size": 32, "attention_size": 32, "char_embedding_dim": 8,
                "char_filters": 8, "char_out": 16, "visual_encoder": "tiny", "image_size": 64,
                "epochs": 12, "w2v_epochs": 5, "optimizer": "adam", "lr": 0.01, "patience": None,
                "unk_replace": 0.0},
         needs=("torchvision/vgg16",),  # the image variant's; a text-only row needs none (plan.missing_weights)
         choices={"optimizer": ("rmsprop", "adam")}, optional=CRF_CONSTRAINED_OPTIONAL,
+        auto_vectors=("glove.6B.300d", "glove.6B.50d"),  # 50d: dev-best over word2vec (baselines/word_vectors.md)
     ),
     ModelSpec(
         name="umgf", fusable=True, display="UMGF", factory="baselines.umgf:UMGF",
