@@ -219,6 +219,26 @@ def corpus_payload(corpus: Corpus) -> dict[str, Any]:
             "kind": corpus.kind, "label_map": [list(pair) for pair in corpus.label_map]}
 
 
+def job_payload(job: JobSpec, corpus: Corpus, store: ResultStore, cache_dir: Path | None, device: str,
+                threads: int | None, overwrite: bool, **extra: Any) -> dict[str, Any]:
+    """What a process that runs ``job`` for this one needs (a local worker, a Slurm task): the job,
+    corpus, store, device and threads, the plugins to load again, and the planning command, which
+    its result records (``adopt_command``)."""
+    from benchmark.registry import plugin_refs
+
+    return {"job": job.to_json(), "corpus": corpus_payload(corpus), "results": str(store.root),
+            "cache_dir": str(cache_dir) if cache_dir else None, "device": device, **extra, "threads": threads,
+            "plugins": plugin_refs(), "overwrite": overwrite,
+            "sys_path": [os.getcwd()] + [p for p in sys.path if p], "command": recorded_command()}
+
+
+def adopt_command(payload: dict[str, Any]) -> None:
+    """In the process running a job from ``payload``: the result records the planning ``bench``
+    command, not this process's own command line."""
+    if payload.get("command"):
+        os.environ[COMMAND_ENV] = payload["command"]
+
+
 def corpus_from_payload(d: dict[str, Any]) -> Corpus:
     return Corpus(Path(d["root"]), Path(d["image_dir"]) if d.get("image_dir") else None, d["kind"],
                   tuple(tuple(pair) for pair in d.get("label_map") or ()))
@@ -365,17 +385,12 @@ class LocalExecutor(Executor):
     def _start(self, job: JobSpec, slot: str, corpus: Corpus, store: ResultStore) -> subprocess.Popen:
         import torch
 
-        from benchmark.registry import plugin_refs
-
         work = store.work_dir(job)
         (work / WORKER_OUTCOME).unlink(missing_ok=True)
-        payload = {"job": job.to_json(), "corpus": corpus_payload(corpus), "results": str(store.root),
-                   "cache_dir": str(self.cache_dir) if self.cache_dir else None,
-                   "device": "cpu" if slot == "cpu" else "cuda:0", "slot": slot,
-                   "threads": torch.get_num_threads(), "plugins": plugin_refs(), "overwrite": self.overwrite,
-                   "sys_path": [os.getcwd()] + [p for p in sys.path if p]}
+        payload = job_payload(job, corpus, store, self.cache_dir, "cpu" if slot == "cpu" else "cuda:0",
+                              torch.get_num_threads(), self.overwrite, slot=slot)
         write_json(work / WORKER_PAYLOAD, payload, sort_keys=False)
-        env = dict(os.environ, BENCH_PROGRESS="0", PYTHONUNBUFFERED="1", **{COMMAND_ENV: recorded_command()})
+        env = dict(os.environ, BENCH_PROGRESS="0", PYTHONUNBUFFERED="1")
         if slot == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""
         else:  # pin: the worker sees only this GPU, as cuda:0 (honouring an outer CUDA_VISIBLE_DEVICES)
@@ -601,8 +616,7 @@ class SlurmTask:
         from benchmark.registry import load_plugins_again
 
         load_plugins_again(payload.get("plugins", []), payload.get("sys_path"))
-        if payload.get("command"):  # the result records the `bench run` that submitted the task
-            os.environ[COMMAND_ENV] = payload["command"]
+        adopt_command(payload)
         threads = payload.get("threads") or int(os.environ.get("SLURM_CPUS_PER_TASK", "0") or 0)
         if threads:
             torch.set_num_threads(int(threads))
@@ -763,12 +777,7 @@ class SlurmExecutor(Executor):
         return params
 
     def _payload(self, job: JobSpec, corpus: Corpus, store: ResultStore) -> str:
-        from benchmark.registry import plugin_refs
-
-        return dumps({"job": job.to_json(), "corpus": corpus_payload(corpus), "results": str(store.root),
-                      "cache_dir": str(self.cache_dir) if self.cache_dir else None, "device": self.device,
-                      "threads": self.threads, "overwrite": self.overwrite, "plugins": plugin_refs(),
-                      "sys_path": [os.getcwd()] + [p for p in sys.path if p], "command": recorded_command()},
+        return dumps(job_payload(job, corpus, store, self.cache_dir, self.device, self.threads, self.overwrite),
                      indent=None, where="slurm payload")
 
     def _still_active(self, jobs: Sequence[JobSpec], store: ResultStore) -> dict[str, str]:

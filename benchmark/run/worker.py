@@ -33,7 +33,7 @@ def main(payload_path: str) -> int:
     import torch
 
     from benchmark.errors import BenchError, JobError
-    from benchmark.run.executors import corpus_from_payload, execute_job
+    from benchmark.run.executors import adopt_command, corpus_from_payload, execute_job
     from benchmark.run.specs import JobSpec
     from benchmark.run.store import ResultStore
 
@@ -43,6 +43,7 @@ def main(payload_path: str) -> int:
     except BenchError as exc:
         _write_outcome(work, {"status": "bench-error", "error": str(exc)})
         return 2
+    adopt_command(payload)
     if payload.get("threads"):
         torch.set_num_threads(int(payload["threads"]))
     job = JobSpec.from_json(payload["job"])
